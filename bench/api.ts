@@ -1,0 +1,185 @@
+// API benchmark: `npm run bench -- api [--seconds N] [--objects N]`.
+// Measures, against a real `kubelite up` process over HTTPS:
+//   - creates/s with 1, 8 and 64 concurrent clients (fsync-durable), and raw etcd puts/s with the
+//     same number of writers in the same run (Debian etcd-server), printed as a ratio;
+//   - GET and LIST latency with N pods stored (default 10,000);
+//   - write → watch event latency p50/p99;
+//   - time from start to /readyz on a fresh and on an N-object data dir; RSS.
+import { parseArgs } from 'node:util';
+import { Etcd3 } from 'etcd3';
+import { progress, summarize, startKubelite, httpClient, startEtcd, rssOf, type HttpClient } from './lib.js';
+
+const args = parseArgs({
+  args: process.argv.slice(2),
+  options: { seconds: { type: 'string', default: '5' }, objects: { type: 'string', default: '10000' }, 'no-etcd': { type: 'boolean', default: false } },
+  allowPositionals: true,
+});
+const SECONDS = Number(args.values.seconds);
+const OBJECTS = Number(args.values.objects);
+const CONCURRENCY = [1, 8, 64];
+
+function podBody(name: string): string {
+  return JSON.stringify({
+    apiVersion: 'v1', kind: 'Pod',
+    metadata: { name, labels: { app: 'bench', tier: 'backend', 'pod-template-hash': '6d84458cd8' }, annotations: { 'bench/note': 'x'.repeat(200) } },
+    spec: { containers: [{ name: 'web', image: 'nginx:1.27', ports: [{ containerPort: 80, name: 'http' }],
+      env: [{ name: 'MODE', value: 'bench' }], resources: { requests: { cpu: '100m', memory: '64Mi' } } }] },
+  });
+}
+
+/** Run `concurrency` workers for `seconds`, each calling op(i) back to back; returns ops/s. */
+async function closedLoop(concurrency: number, seconds: number, op: (i: number) => Promise<void>): Promise<number> {
+  let next = 0, done = 0;
+  const deadline = performance.now() + seconds * 1000;
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (performance.now() < deadline) {
+      await op(next++);
+      done++;
+    }
+  }));
+  return done / ((performance.now() - t0) / 1000);
+}
+
+async function createNamespace(c: HttpClient, name: string): Promise<void> {
+  const r = await c.request('POST', '/api/v1/namespaces', JSON.stringify({ metadata: { name } }));
+  if (r.status !== 201) throw new Error(`namespace ${name}: ${r.status} ${r.body}`);
+}
+
+async function main(): Promise<void> {
+  const results: Record<string, unknown> = {};
+
+  progress('fresh start → /readyz (5 runs)');
+  const fresh: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const k = await startKubelite();
+    fresh.push(k.readyMs);
+    await k.stop();
+  }
+  results.freshStartMs = summarize(fresh).p50;
+
+  const k = await startKubelite();
+  const rssIdle = rssOf(k.proc.pid!);
+  const creates: Record<number, number> = {};
+  for (const conc of CONCURRENCY) {
+    const c = httpClient(k, conc);
+    const ns = `bench-c${conc}`;
+    await createNamespace(c, ns);
+    progress(`creates with ${conc} concurrent client(s) for ${SECONDS}s`);
+    creates[conc] = await closedLoop(conc, SECONDS, async (i) => {
+      const r = await c.request('POST', `/api/v1/namespaces/${ns}/pods`, podBody(`p-${i}`));
+      if (r.status !== 201) throw new Error(`create: ${r.status} ${r.body}`);
+    });
+    c.close();
+  }
+  results.createsPerSecond = creates;
+
+  // Fill up to OBJECTS pods in one namespace for the read benchmarks.
+  const c = httpClient(k, 64);
+  await createNamespace(c, 'bench-read');
+  progress(`storing ${OBJECTS} pods`);
+  let made = 0;
+  await Promise.all(Array.from({ length: 64 }, async () => {
+    for (;;) {
+      const i = made++;
+      if (i >= OBJECTS) return;
+      const r = await c.request('POST', '/api/v1/namespaces/bench-read/pods', podBody(`r-${i}`));
+      if (r.status !== 201) throw new Error(`create: ${r.status} ${r.body}`);
+    }
+  }));
+
+  progress('GET latency (2000 sequential GETs)');
+  const gets: number[] = [];
+  for (let i = 0; i < 2000; i++) {
+    const name = `r-${Math.floor(Math.random() * OBJECTS)}`;
+    const t = performance.now();
+    const r = await c.request('GET', `/api/v1/namespaces/bench-read/pods/${name}`);
+    gets.push(performance.now() - t);
+    if (r.status !== 200) throw new Error(`get: ${r.status}`);
+  }
+  results.getMs = summarize(gets);
+
+  progress(`LIST latency (20 lists of ${OBJECTS} pods)`);
+  const lists: number[] = [];
+  let listBytes = 0;
+  for (let i = 0; i < 20; i++) {
+    const t = performance.now();
+    const r = await c.request('GET', '/api/v1/namespaces/bench-read/pods');
+    lists.push(performance.now() - t);
+    listBytes = r.body.length;
+    if (r.status !== 200) throw new Error(`list: ${r.status}`);
+  }
+  results.listMs = { ...summarize(lists), bytes: listBytes };
+
+  progress('write → watch event latency (1000 sequential writes)');
+  const sent = new Map<string, number>();
+  const latencies: number[] = [];
+  const listRv = JSON.parse((await c.request('GET', '/api/v1/namespaces/bench-read/pods?limit=1')).body).metadata.resourceVersion;
+  await createNamespace(c, 'bench-watch');
+  const watch = c.stream(`/api/v1/namespaces/bench-watch/pods?watch=true&resourceVersion=${listRv}`, (line) => {
+    const ev = JSON.parse(line);
+    const t = sent.get(ev.object.metadata.name);
+    if (t !== undefined && ev.type === 'ADDED') latencies.push(performance.now() - t);
+  });
+  await new Promise((r) => setTimeout(r, 200));
+  for (let i = 0; i < 1000; i++) {
+    const name = `w-${i}`;
+    sent.set(name, performance.now());
+    await c.request('POST', '/api/v1/namespaces/bench-watch/pods', podBody(name));
+  }
+  await new Promise((r) => setTimeout(r, 500));
+  watch.close();
+  results.watchLatencyMs = summarize(latencies);
+  results.rssBytes = { idle: rssIdle, loaded: rssOf(k.proc.pid!) };
+  c.close();
+  await k.stop();
+
+  progress(`restart on a data dir with ${OBJECTS}+ objects → /readyz`);
+  const restarts: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const k2 = await startKubelite(k.dataDir);
+    restarts.push(k2.readyMs);
+    if (i === 2) (results.rssBytes as Record<string, number>).afterRestart = rssOf(k2.proc.pid!);
+    await k2.stop();
+  }
+  results.loadedStartMs = summarize(restarts).p50;
+
+  if (!args.values['no-etcd']) {
+    const etcd = await startEtcd();
+    const client = new Etcd3({ hosts: `http://${etcd.endpoint}` });
+    const value = podBody('etcd-value');
+    const puts: Record<number, number> = {};
+    for (const conc of CONCURRENCY) {
+      progress(`etcd puts with ${conc} concurrent writer(s) for ${SECONDS}s`);
+      puts[conc] = await closedLoop(conc, SECONDS, async (i) => { await client.put(`/registry/pods/bench-c${conc}/p-${i}`).value(value); });
+    }
+    client.close();
+    await etcd.stop();
+    results.etcdPutsPerSecond = puts;
+  }
+
+  // Report
+  const lines: string[] = [];
+  const f = (n: number, d = 1) => n.toFixed(d);
+  lines.push('kubelite API benchmark (HTTPS, fsync-durable writes)');
+  for (const conc of CONCURRENCY) {
+    const e = (results.etcdPutsPerSecond as Record<number, number> | undefined)?.[conc];
+    lines.push(`  creates/s, ${String(conc).padStart(2)} clients: ${f(creates[conc], 0).padStart(7)}` +
+      (e ? `   etcd puts/s: ${f(e, 0).padStart(7)}   ratio: ${f(creates[conc] / e, 2)}` : ''));
+  }
+  const g = results.getMs as { p50: number; p99: number }, l = results.listMs as { p50: number; p99: number; bytes: number };
+  const w = results.watchLatencyMs as { p50: number; p99: number; n: number };
+  lines.push(`  GET with ${OBJECTS} pods stored: p50 ${f(g.p50, 2)} ms, p99 ${f(g.p99, 2)} ms`);
+  lines.push(`  LIST of ${OBJECTS} pods (${(l.bytes / 1e6).toFixed(1)} MB): p50 ${f(l.p50)} ms, p99 ${f(l.p99)} ms`);
+  lines.push(`  write → watch event: p50 ${f(w.p50, 2)} ms, p99 ${f(w.p99, 2)} ms (${w.n} events)`);
+  lines.push(`  start → /readyz: fresh ${f(results.freshStartMs as number, 0)} ms, with ${OBJECTS}+ objects ${f(results.loadedStartMs as number, 0)} ms`);
+  const rss = results.rssBytes as Record<string, number>;
+  lines.push(`  RSS: idle ${f(rss.idle / 2 ** 20)} MiB, after the run ${f(rss.loaded / 2 ** 20)} MiB, restarted with data ${f(rss.afterRestart / 2 ** 20)} MiB`);
+  process.stdout.write(lines.join('\n') + '\n');
+  process.stdout.write(JSON.stringify(results) + '\n');
+}
+
+main().catch((e) => {
+  process.stderr.write(`bench failed: ${e instanceof Error ? e.stack : e}\n`);
+  process.exit(1);
+});

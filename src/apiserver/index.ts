@@ -1,0 +1,93 @@
+// Starting an API server on a data directory: credentials, store, HTTPS listener, compaction and
+// the namespaces that exist from the start. Used by `kubelite up` (and later `kubelite server`).
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { openStore } from '../store/index.js';
+import { startCompactor } from '../store/compactor.js';
+import type { Store } from '../store/types.js';
+import { RESOURCES } from '../api/resources.js';
+import { ApiServer } from './server.js';
+import { SYSTEM_NAMESPACES } from './registry.js';
+import { ApiError } from './errors.js';
+import { ensureServingCredentials, ensureTokens, type ServingCredentials } from './pki.js';
+import type { Logger } from '../util/log.js';
+import type { WatchConfig } from './watch.js';
+
+export interface StartOptions {
+  dataDir: string;
+  /** host:port; port 0 picks a free port. */
+  listen: string;
+  /** Store URL (sqlite://PATH); default: sqlite in the data dir. */
+  store?: string;
+  log: Logger;
+  watch?: Partial<WatchConfig>;
+}
+
+export interface RunningApiServer {
+  server: ApiServer;
+  store: Store;
+  address: AddressInfo;
+  /** https://host:port as clients should use it. */
+  url: string;
+  credentials: ServingCredentials;
+  adminToken: string;
+  stop(): Promise<void>;
+}
+
+export function parseListen(listen: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(listen);
+  if (!m) throw new Error(`--listen must be HOST:PORT, got ${JSON.stringify(listen)}`);
+  const port = Number(m[3]);
+  if (port < 0 || port > 65535) throw new Error(`--listen port out of range: ${port}`);
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+}
+
+/** The names and addresses the serving certificate must cover for clients to verify it. */
+function servingNames(host: string): { dns: string[]; ips: string[] } {
+  const dns = ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local', os.hostname()];
+  const ips = ['127.0.0.1', '::1'];
+  const isIP = /^[\d.]+$/.test(host) || host.includes(':');
+  if (isIP && host !== '0.0.0.0' && host !== '::' && !ips.includes(host)) ips.push(host);
+  if (!isIP && !dns.includes(host)) dns.push(host);
+  return { dns: [...new Set(dns)], ips };
+}
+
+export async function startApiServer(o: StartOptions): Promise<RunningApiServer> {
+  const { host, port } = parseListen(o.listen);
+  await fs.mkdir(o.dataDir, { recursive: true, mode: 0o700 });
+  const names = servingNames(host);
+  const store = openStore(o.store ?? `sqlite://${path.join(o.dataDir, 'state.db')}`);
+  const [credentials, tokens] = await Promise.all([
+    ensureServingCredentials(o.dataDir, names.dns, names.ips),
+    ensureTokens(o.dataDir),
+    store.start(),
+  ]);
+  const server = new ApiServer({ store, credentials, tokens: tokens.users, log: o.log, watch: o.watch });
+  const address = await server.listen(host, port);
+  const compactor = startCompactor(store);
+  await bootstrapNamespaces(server);
+  server.setReady(true);
+  const clientHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  return {
+    server, store, address, credentials, adminToken: tokens.adminToken,
+    url: `https://${clientHost}:${address.port}`,
+    async stop() {
+      compactor.stop();
+      await server.close();
+      await store.close();
+    },
+  };
+}
+
+async function bootstrapNamespaces(server: ApiServer): Promise<void> {
+  const nsResource = RESOURCES.find((r) => r.kind === 'Namespace')!;
+  await Promise.all(SYSTEM_NAMESPACES.map(async (name) => {
+    try {
+      await server.registry.create(nsResource, undefined, { metadata: { name } }, { dryRun: false, fieldValidation: 'Strict', warnings: [] });
+    } catch (e) {
+      if (!(e instanceof ApiError && e.reason === 'AlreadyExists')) throw e;
+    }
+  }));
+}

@@ -1,0 +1,641 @@
+// The generic REST registry: get, list, create, update, patch, delete and deletecollection for
+// every resource of the table, on top of the store, with upstream's semantics (system fields,
+// preconditions, status/scale split, generation, finalizers, graceful deletion, dryRun,
+// field validation). One code path for all resources; per-resource behaviour comes from the
+// table (resources.ts), the strategies, defaulting and validation.
+import { randomUUID, randomInt } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
+import type { KeyValue, Store } from '../store/types.js';
+import { CompactedError, ConflictError, KeyExistsError, NotFoundError, TimeoutError } from '../store/types.js';
+import type { KObject, FieldError } from '../api/types.js';
+import { RESOURCES, apiVersionOf, storageKey, storagePrefix, type ResourceType } from '../api/resources.js';
+import { labelSelectorFromSpec, parseFieldSelector, parseLabelSelector, SelectorParseError, type FieldSelector, type LabelSelector, type LabelSelectorSpec } from '../api/selectors.js';
+import { applyDefaults } from '../api/defaults.js';
+import { validateCreate, validateUpdate, validateStatusUpdate, invalidMessage } from '../api/validation/index.js';
+import { pruneUnknownFields } from '../api/schema.js';
+import { applyPatch, PatchError, type PatchType } from './patch/index.js';
+import { schemaForKind, resolveRef } from '../api/schema.js';
+import { ApiError, errors } from './errors.js';
+import { STRATEGIES } from './strategies.js';
+
+export type FieldValidation = 'Strict' | 'Warn' | 'Ignore';
+
+export interface WriteOptions {
+  dryRun: boolean;
+  fieldManager?: string;
+  fieldValidation: FieldValidation;
+  /** Warnings for the response's Warning headers (unknown fields with Warn). */
+  warnings: string[];
+}
+
+export interface DeleteOptions {
+  gracePeriodSeconds?: number;
+  propagationPolicy?: 'Orphan' | 'Background' | 'Foreground';
+  orphanDependents?: boolean;
+  preconditions?: { uid?: string; resourceVersion?: string };
+  dryRun?: string[];
+}
+
+export interface ListQuery {
+  labelSelector?: string;
+  fieldSelector?: string;
+  limit?: number;
+  continue?: string;
+  resourceVersion?: string;
+  resourceVersionMatch?: string;
+}
+
+export interface ListOutput {
+  items: KObject[];
+  resourceVersion: string;
+  continue?: string;
+  remainingItemCount?: number;
+}
+
+/** Names of the namespaces that exist from the start and may not be deleted. */
+export const SYSTEM_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
+const UNDELETABLE_NAMESPACES = new Set(['default', 'kube-system', 'kube-public']);
+
+const NAMESPACE = RESOURCES.find((r) => r.kind === 'Namespace')!;
+// Upstream's SimpleNameGenerator alphabet (no vowels, no 0/1/3) and sizes.
+const NAME_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
+const GENERATE_NAME_MAX_BASE = 58;
+const GENERATE_NAME_RETRIES = 8;
+/** Retries of an unconditional update or patch that lost a race (upstream GuaranteedUpdate loops). */
+const UPDATE_RETRIES = 16;
+
+export function encodeObject(obj: KObject): string {
+  const rv = obj.metadata.resourceVersion;
+  delete obj.metadata.resourceVersion;
+  const s = JSON.stringify(obj);
+  if (rv !== undefined) obj.metadata.resourceVersion = rv;
+  return s;
+}
+
+export function decodeObject(kv: KeyValue): KObject {
+  const o = JSON.parse(kv.value) as KObject;
+  o.metadata.resourceVersion = String(kv.modRevision);
+  return o;
+}
+
+export function nowRFC3339(): string {
+  return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function generateName(base: string): string {
+  let s = base.length > GENERATE_NAME_MAX_BASE ? base.slice(0, GENERATE_NAME_MAX_BASE) : base;
+  for (let i = 0; i < 5; i++) s += NAME_ALPHABET[randomInt(NAME_ALPHABET.length)];
+  return s;
+}
+
+export interface Selectors {
+  label?: LabelSelector;
+  field?: FieldSelector;
+}
+
+export function parseSelectors(r: ResourceType, q: { labelSelector?: string; fieldSelector?: string }): Selectors {
+  const out: Selectors = {};
+  try {
+    if (q.labelSelector) out.label = parseLabelSelector(q.labelSelector);
+    if (q.fieldSelector) out.field = parseFieldSelector(q.fieldSelector);
+  } catch (e) {
+    if (e instanceof SelectorParseError) throw errors.badRequest(e.message);
+    throw e;
+  }
+  for (const req of out.field?.requirements ?? []) {
+    if (req.field !== 'metadata.name' && req.field !== 'metadata.namespace' && !(req.field in r.fields)) {
+      throw errors.badRequest(`field label not supported: ${req.field}`);
+    }
+  }
+  return out;
+}
+
+export function selectorsMatch(r: ResourceType, s: Selectors, o: KObject): boolean {
+  if (s.label && !s.label.matches(o.metadata.labels)) return false;
+  if (s.field && !s.field.matches((f) => {
+    if (f === 'metadata.name') return o.metadata.name;
+    if (f === 'metadata.namespace') return o.metadata.namespace ?? '';
+    return r.fields[f]?.(o);
+  })) return false;
+  return true;
+}
+
+interface ContinueToken { v: string; rv: number; start: string }
+
+function encodeContinue(rv: number, lastKeyRelative: string): string {
+  return Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv, start: `${lastKeyRelative}\u0000` })).toString('base64');
+}
+
+function decodeContinue(token: string): ContinueToken {
+  let t: ContinueToken;
+  try {
+    t = JSON.parse(Buffer.from(token, 'base64').toString('utf8')) as ContinueToken;
+  } catch {
+    throw errors.badRequest('continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)');
+  }
+  if (t.v !== 'meta.k8s.io/v1') throw errors.badRequest('continue key is not valid: server does not recognize this encoded key');
+  if (typeof t.rv !== 'number' || typeof t.start !== 'string' || t.start.includes('..') || t.start.startsWith('/')) {
+    throw errors.badRequest('continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)');
+  }
+  return t;
+}
+
+/** Apply a patch to an object of the given kind; malformed patches become Status errors. */
+export function patchObject(type: PatchType, current: KObject, patch: unknown, apiVersion: string, kind: string): KObject {
+  const schema = type === 'strategic' ? schemaForKind(apiVersion, kind) : undefined;
+  try {
+    return applyPatch(type, current, patch, schema, resolveRef) as KObject;
+  } catch (e) {
+    if (e instanceof PatchError) throw new ApiError(e.code, e.code === 422 ? 'Invalid' : e.code === 400 ? 'BadRequest' : 'InternalError', e.message);
+    throw e;
+  }
+}
+
+function stripSystemWrites(obj: KObject): void {
+  // Fields clients may not set through the main endpoint on create.
+  delete obj.metadata.deletionTimestamp;
+  delete obj.metadata.deletionGracePeriodSeconds;
+  delete obj.metadata.selfLink;
+}
+
+export class Registry {
+  constructor(private readonly store: Store) {}
+
+  private storeErr(r: ResourceType, name: string, e: unknown, op: string): never {
+    if (e instanceof ApiError) throw e;
+    if (e instanceof KeyExistsError) throw errors.alreadyExists(r, name);
+    if (e instanceof NotFoundError) throw errors.notFound(r, name);
+    if (e instanceof ConflictError) throw errors.modified(r, name);
+    if (e instanceof TimeoutError) throw errors.serverTimeout(r, op);
+    throw errors.internal(e);
+  }
+
+  async getRaw(r: ResourceType, ns: string | undefined, name: string): Promise<KeyValue | undefined> {
+    return this.store.get(storageKey(r, ns, name));
+  }
+
+  async get(r: ResourceType, ns: string | undefined, name: string): Promise<KObject> {
+    const kv = await this.getRaw(r, ns, name);
+    if (!kv) throw errors.notFound(r, name);
+    return decodeObject(kv);
+  }
+
+  /** List with selectors and paging; every page of one list is read at the revision of the first. */
+  async list(r: ResourceType, ns: string | undefined, q: ListQuery): Promise<ListOutput> {
+    const sel = parseSelectors(r, q);
+    const prefix = storagePrefix(r, ns);
+    // A field selector pinning metadata.name within a namespace is a point read (kubectl get NAME -w, wait, rollout status).
+    const pinnedName = sel.field?.exact('metadata.name');
+    let revision = 0;
+    let startAfter: string | undefined;
+    if (q.continue) {
+      if (q.resourceVersion && q.resourceVersion !== '0') throw errors.badRequest('specifying resource version is not allowed when using continue');
+      const t = decodeContinue(q.continue);
+      revision = t.rv;
+      startAfter = prefix + t.start.replace(/\u0000$/, '');
+    } else if (q.resourceVersion && q.resourceVersion !== '0') {
+      const rv = Number(q.resourceVersion);
+      if (!Number.isInteger(rv) || rv < 0) throw errors.badRequest(`invalid resource version: ${q.resourceVersion}`);
+      if (q.resourceVersionMatch === 'Exact') revision = rv;
+      else await this.waitForRevision(rv);
+    } else if (q.resourceVersionMatch) {
+      throw errors.badRequest(`resourceVersionMatch is forbidden unless resourceVersion is provided`);
+    }
+    const limit = q.limit && q.limit > 0 ? q.limit : 0;
+    const items: KObject[] = [];
+    let more = false, lastKey: string | undefined, listRevision = revision;
+    try {
+      if (pinnedName !== undefined && ns !== undefined && !q.continue) {
+        const key = storageKey(r, ns, pinnedName);
+        const res = await this.store.list(key, { revision, limit: 1 });
+        listRevision = res.revision;
+        for (const kv of res.items) {
+          if (kv.key !== key) continue;
+          const o = decodeObject(kv);
+          if (selectorsMatch(r, sel, o)) items.push(o);
+        }
+      } else {
+        // Fetch pages until `limit` matching items are found (selectors filter after reading), as upstream does.
+        const batch = limit ? Math.max(limit, 100) : 0;
+        for (;;) {
+          const res = await this.store.list(prefix, { revision: listRevision, startAfter, limit: batch });
+          listRevision = res.revision;
+          let i = 0;
+          for (; i < res.items.length; i++) {
+            const kv = res.items[i];
+            const o = decodeObject(kv);
+            if (selectorsMatch(r, sel, o)) {
+              items.push(o);
+              if (limit && items.length === limit) { lastKey = kv.key; break; }
+            }
+          }
+          if (limit && items.length === limit) {
+            more = i < res.items.length - 1 || res.more;
+            break;
+          }
+          if (!res.more) break;
+          startAfter = res.items[res.items.length - 1].key;
+        }
+      }
+    } catch (e) {
+      if (e instanceof CompactedError) {
+        if (q.continue) {
+          throw errors.expired('The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.');
+        }
+        throw errors.expired(`too old resource version: ${e.requested} (${e.compacted})`);
+      }
+      throw e;
+    }
+    const out: ListOutput = { items, resourceVersion: String(listRevision) };
+    if (more && lastKey) out.continue = encodeContinue(listRevision, lastKey.slice(prefix.length));
+    return out;
+  }
+
+  /** Serve "not older than rv": wait briefly for this process to observe rv, as upstream's watch cache does. */
+  private async waitForRevision(rv: number): Promise<void> {
+    const deadline = Date.now() + 3000;
+    while ((await this.store.currentRevision()) < rv) {
+      if (Date.now() > deadline) throw errors.timeout(`Too large resource version: ${rv}, current: ${await this.store.currentRevision()}`);
+      await new Promise((res) => setTimeout(res, 5));
+    }
+  }
+
+  private async requireNamespace(r: ResourceType, ns: string | undefined, name: string): Promise<void> {
+    if (!r.namespaced || ns === undefined) return;
+    const kv = await this.store.get(storageKey(NAMESPACE, undefined, ns));
+    if (!kv) throw errors.notFound(NAMESPACE, ns);
+    const nsObj = JSON.parse(kv.value) as KObject;
+    if (nsObj.metadata.deletionTimestamp) {
+      throw errors.forbidden(r, name, `unable to create new content in namespace ${ns} because it is being terminated`);
+    }
+  }
+
+  private checkFields(r: ResourceType, obj: KObject, opts: WriteOptions): void {
+    if (opts.fieldValidation === 'Ignore') {
+      pruneUnknownFields(apiVersionOf(r), r.kind, obj);
+      return;
+    }
+    const unknown = pruneUnknownFields(apiVersionOf(r), r.kind, obj);
+    if (unknown.length === 0) return;
+    if (opts.fieldValidation === 'Strict') {
+      const list = unknown.map((f) => `unknown field "${f}"`);
+      throw errors.badRequest(`${r.kind} in version "${r.version}" cannot be handled as a ${r.kind}: strict decoding error: ${list.join(', ')}`);
+    }
+    for (const f of unknown) opts.warnings.push(`unknown field "${f}"`);
+  }
+
+  private invalid(r: ResourceType, name: string, errs: FieldError[]): never {
+    throw errors.invalid(r, name, errs, invalidMessage(r.kind, name, errs));
+  }
+
+  /** Check that a request body names this resource's kind and namespace; fill what it leaves out. */
+  checkBody(r: ResourceType, ns: string | undefined, body: unknown): KObject {
+    if (!body || typeof body !== 'object' || Array.isArray(body)) {
+      throw errors.badRequest(`the body of the request must be a JSON object (a ${r.kind})`);
+    }
+    const obj = body as KObject;
+    const apiVersion = apiVersionOf(r);
+    if (obj.apiVersion !== undefined && obj.apiVersion !== apiVersion) {
+      throw errors.badRequest(`the API version in the data (${obj.apiVersion}) does not match the expected API version (${apiVersion})`);
+    }
+    if (obj.kind !== undefined && obj.kind !== r.kind) {
+      throw errors.badRequest(`${obj.kind} in version "${r.version}" cannot be handled as a ${r.kind}: no kind "${obj.kind}" is registered for version "${apiVersion}" in scheme "k8s.io/apimachinery@v1.32.4-k3s1/pkg/runtime/scheme.go:100"`);
+    }
+    obj.apiVersion = apiVersion;
+    obj.kind = r.kind;
+    if (obj.metadata === undefined || obj.metadata === null) obj.metadata = {};
+    if (typeof obj.metadata !== 'object' || Array.isArray(obj.metadata)) {
+      throw errors.badRequest(`${r.kind} in version "${r.version}" cannot be handled as a ${r.kind}: json: cannot unmarshal ${Array.isArray(obj.metadata) ? 'array' : typeof obj.metadata} into Go struct field ${r.kind}.metadata of type v1.ObjectMeta`);
+    }
+    if (r.namespaced) {
+      if (obj.metadata.namespace && ns !== undefined && obj.metadata.namespace !== ns) {
+        throw errors.badRequest('the namespace of the provided object does not match the namespace sent on the request');
+      }
+      if (ns !== undefined) obj.metadata.namespace = ns;
+    } else {
+      delete obj.metadata.namespace;
+    }
+    // `creationTimestamp: null` arrives from typed clients (kubectl expose, create); it means "unset".
+    if (obj.metadata.creationTimestamp === null) delete obj.metadata.creationTimestamp;
+    return obj;
+  }
+
+  async create(r: ResourceType, ns: string | undefined, body: unknown, opts: WriteOptions): Promise<KObject> {
+    const obj = this.checkBody(r, ns, body);
+    this.checkFields(r, obj, opts);
+    const meta = obj.metadata;
+    stripSystemWrites(obj);
+    meta.uid = randomUUID();
+    meta.creationTimestamp = nowRFC3339();
+    delete meta.resourceVersion;
+    if (r.generation) meta.generation = 1;
+    else delete meta.generation;
+    STRATEGIES[r.kind]?.prepareForCreate?.(obj);
+    applyDefaults(r.kind, obj);
+    const generated = !meta.name && !!meta.generateName;
+    if (generated) meta.name = generateName(meta.generateName!);
+    const errs = validateCreate(r.kind, obj);
+    if (errs.length) this.invalid(r, meta.name ?? '', errs);
+    await this.requireNamespace(r, ns, meta.name!);
+    if (opts.dryRun) {
+      if (!generated && (await this.store.get(storageKey(r, ns, meta.name!)))) throw errors.alreadyExists(r, meta.name!);
+      return obj;
+    }
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const kv = await this.store.create(storageKey(r, ns, meta.name!), encodeObject(obj));
+        meta.resourceVersion = String(kv.modRevision);
+        return obj;
+      } catch (e) {
+        if (e instanceof KeyExistsError && generated) {
+          if (attempt + 1 >= GENERATE_NAME_RETRIES) throw errors.generateNameConflict(r, meta.name!);
+          meta.name = generateName(meta.generateName!);
+          continue;
+        }
+        this.storeErr(r, meta.name!, e, 'create');
+      }
+    }
+  }
+
+  /**
+   * Read–modify–write with optimistic concurrency, as upstream's GuaranteedUpdate: `mutate` gets
+   * the current object and returns the desired one. If the desired object carries a
+   * resourceVersion it is a precondition (409 on mismatch); otherwise a lost race is retried.
+   * Returns the stored object and whether it was created (create-on-update).
+   */
+  private async guaranteedUpdate(
+    r: ResourceType, ns: string | undefined, name: string, opts: WriteOptions,
+    mutate: (current: KObject | undefined) => KObject,
+    subresource?: 'status',
+  ): Promise<{ obj: KObject; created: boolean }> {
+    const key = storageKey(r, ns, name);
+    for (let attempt = 0; ; attempt++) {
+      const kv = await this.store.get(key);
+      const current = kv ? decodeObject(kv) : undefined;
+      const desired = mutate(current ? structuredClone(current) : undefined);
+      const precondition = desired.metadata.resourceVersion;
+      if (!current) {
+        if (!r.createOnUpdate || subresource) throw errors.notFound(r, name);
+        if (precondition) throw errors.notFound(r, name);
+        return { obj: await this.create(r, ns, desired, { ...opts, fieldValidation: 'Ignore' }), created: true };
+      }
+      if (precondition && precondition !== current.metadata.resourceVersion) {
+        throw errors.modified(r, name);
+      }
+      const next = subresource === 'status' ? this.prepareStatusUpdate(r, desired, current) : this.prepareUpdate(r, desired, current);
+      // A no-op update writes nothing and keeps the resourceVersion, as upstream does.
+      if (isDeepStrictEqual(next, current)) return { obj: current, created: false };
+      if (opts.dryRun) return { obj: next, created: false };
+      // The last finalizer removed from an object being deleted: the update completes the deletion.
+      if (next.metadata.deletionTimestamp && !next.metadata.finalizers?.length && deletionIsFinal(r, next)) {
+        try {
+          await this.store.delete(key, kv!.modRevision);
+          return { obj: next, created: false };
+        } catch (e) {
+          if (e instanceof ConflictError && attempt < UPDATE_RETRIES) continue;
+          this.storeErr(r, name, e, 'update');
+        }
+      }
+      try {
+        const written = await this.store.update(key, encodeObject(next), kv!.modRevision);
+        next.metadata.resourceVersion = String(written.modRevision);
+        return { obj: next, created: false };
+      } catch (e) {
+        if (e instanceof ConflictError && !precondition && attempt < UPDATE_RETRIES) continue;
+        if (e instanceof NotFoundError && attempt < UPDATE_RETRIES) continue;
+        this.storeErr(r, name, e, 'update');
+      }
+    }
+  }
+
+  /** Main-resource update: system fields and status come from the stored object. */
+  private prepareUpdate(r: ResourceType, obj: KObject, old: KObject): KObject {
+    const m = obj.metadata, om = old.metadata;
+    m.uid = om.uid;
+    m.creationTimestamp = om.creationTimestamp;
+    if (om.deletionTimestamp) m.deletionTimestamp = om.deletionTimestamp; else delete m.deletionTimestamp;
+    if (om.deletionGracePeriodSeconds !== undefined) m.deletionGracePeriodSeconds = om.deletionGracePeriodSeconds; else delete m.deletionGracePeriodSeconds;
+    m.resourceVersion = om.resourceVersion;
+    if (om.generation !== undefined) m.generation = om.generation; else delete m.generation;
+    delete m.selfLink;
+    if (r.status) {
+      if (old.status !== undefined) obj.status = old.status; else delete obj.status;
+    }
+    const strategy = STRATEGIES[r.kind];
+    strategy?.prepareForUpdate?.(obj, old);
+    applyDefaults(r.kind, obj);
+    if (r.generation) {
+      const changed = strategy?.generationChanged ? strategy.generationChanged(obj, old) : !isDeepStrictEqual(obj.spec, old.spec);
+      if (changed) m.generation = (om.generation ?? 0) + 1;
+    }
+    const errs = validateUpdate(r.kind, obj, old);
+    if (errs.length) this.invalid(r, m.name ?? '', errs);
+    return obj;
+  }
+
+  /** Status update: only status changes; everything else comes from the stored object (upstream ResetObjectMetaForStatus). */
+  private prepareStatusUpdate(r: ResourceType, obj: KObject, old: KObject): KObject {
+    const next = structuredClone(old);
+    next.status = obj.status;
+    applyDefaults(r.kind, next);
+    const errs = validateStatusUpdate(r.kind, next, old);
+    if (errs.length) this.invalid(r, next.metadata.name ?? '', errs);
+    return next;
+  }
+
+  async update(r: ResourceType, ns: string | undefined, name: string, body: unknown, opts: WriteOptions, subresource?: 'status'): Promise<{ obj: KObject; created: boolean }> {
+    const obj = this.checkBody(r, ns, body);
+    if (obj.metadata.name !== undefined && obj.metadata.name !== name) {
+      throw errors.badRequest(`the name of the object (${obj.metadata.name}) does not match the name on the URL (${name})`);
+    }
+    obj.metadata.name = name;
+    this.checkFields(r, obj, opts);
+    // An update without resourceVersion is unconditional (upstream AllowUnconditionalUpdate) and retried on races.
+    return this.guaranteedUpdate(r, ns, name, opts, () => structuredClone(obj), subresource);
+  }
+
+  async patch(r: ResourceType, ns: string | undefined, name: string, type: PatchType, patch: unknown, opts: WriteOptions, subresource?: 'status'): Promise<KObject> {
+    const apiVersion = apiVersionOf(r);
+    const { obj } = await this.guaranteedUpdate(r, ns, name, opts, (current) => {
+      if (!current) throw errors.notFound(r, name);
+      const rv = current.metadata.resourceVersion;
+      const patched = patchObject(type, current, patch, apiVersion, r.kind);
+      const checked = this.checkBody(r, ns, patched);
+      if (checked.metadata.name !== name) {
+        throw errors.badRequest(`the name of the object (${checked.metadata.name}) does not match the name on the URL (${name})`);
+      }
+      this.checkFields(r, checked, opts);
+      // A patch that carries a resourceVersion different from the stored one is a precondition; one that
+      // leaves it alone is unconditional (so drop it and let guaranteedUpdate retry races).
+      if (checked.metadata.resourceVersion === rv) delete checked.metadata.resourceVersion;
+      return checked;
+    }, subresource);
+    return obj;
+  }
+
+  async delete(r: ResourceType, ns: string | undefined, name: string, options: DeleteOptions, dryRun: boolean): Promise<{ obj: KObject; deleted: boolean }> {
+    if (r.kind === 'Namespace' && UNDELETABLE_NAMESPACES.has(name)) {
+      throw errors.forbidden(r, name, 'this namespace may not be deleted');
+    }
+    const key = storageKey(r, ns, name);
+    for (let attempt = 0; ; attempt++) {
+      const kv = await this.store.get(key);
+      if (!kv) throw errors.notFound(r, name);
+      const obj = decodeObject(kv);
+      const pre = options.preconditions;
+      if (pre?.uid && pre.uid !== obj.metadata.uid) {
+        throw errors.conflict(r, name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${obj.metadata.uid}`);
+      }
+      if (pre?.resourceVersion && pre.resourceVersion !== obj.metadata.resourceVersion) {
+        throw errors.conflict(r, name, `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${obj.metadata.resourceVersion}`);
+      }
+      const next = structuredClone(obj);
+      const pending = this.prepareDeletion(r, next, options);
+      if (dryRun) return { obj: pending ? next : obj, deleted: !pending };
+      try {
+        if (pending) {
+          if (isDeepStrictEqual(next, obj)) return { obj, deleted: false };
+          const written = await this.store.update(key, encodeObject(next), kv.modRevision);
+          next.metadata.resourceVersion = String(written.modRevision);
+          return { obj: next, deleted: false };
+        }
+        const res = await this.store.delete(key, kv.modRevision);
+        obj.metadata.resourceVersion = String(res.revision);
+        return { obj, deleted: true };
+      } catch (e) {
+        if ((e instanceof ConflictError || e instanceof NotFoundError) && attempt < UPDATE_RETRIES) continue;
+        this.storeErr(r, name, e, 'delete');
+      }
+    }
+  }
+
+  /**
+   * Apply upstream's deletion rules to `o` in place. Returns true when the object must stay
+   * (finalizers, graceful deletion, namespace termination) and false when it can go now.
+   */
+  private prepareDeletion(r: ResourceType, o: KObject, options: DeleteOptions): boolean {
+    const m = o.metadata;
+    let finalizers = [...(m.finalizers ?? [])];
+    const policy = options.propagationPolicy ?? (options.orphanDependents ? 'Orphan' : options.orphanDependents === false ? 'Background' : undefined);
+    if (policy === 'Orphan' && !finalizers.includes('orphan')) finalizers.push('orphan');
+    if (policy === 'Foreground' && !finalizers.includes('foregroundDeletion')) finalizers.push('foregroundDeletion');
+    if (policy === 'Background') finalizers = finalizers.filter((f) => f !== 'orphan' && f !== 'foregroundDeletion');
+    if (policy === 'Foreground') finalizers = finalizers.filter((f) => f !== 'orphan');
+    if (policy === 'Orphan') finalizers = finalizers.filter((f) => f !== 'foregroundDeletion');
+
+    let grace = 0;
+    if (r.kind === 'Pod') {
+      const spec = o.spec as { nodeName?: string; terminationGracePeriodSeconds?: number } | undefined;
+      const phase = (o.status as { phase?: string } | undefined)?.phase;
+      grace = options.gracePeriodSeconds ?? spec?.terminationGracePeriodSeconds ?? 30;
+      // Unscheduled and finished pods have no kubelet to wait for.
+      if (!spec?.nodeName || phase === 'Succeeded' || phase === 'Failed') grace = 0;
+    }
+    const namespaceTerminating = r.kind === 'Namespace' && ((o.spec as { finalizers?: string[] } | undefined)?.finalizers?.length ?? 0) > 0;
+
+    if (finalizers.length === 0 && grace === 0 && !namespaceTerminating) {
+      // Deleting an object that is already terminating gracefully with grace 0 also removes it now.
+      return false;
+    }
+    if (finalizers.length) m.finalizers = finalizers; else delete m.finalizers;
+    if (!m.deletionTimestamp) {
+      m.deletionTimestamp = new Date(Date.now() + grace * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+      m.deletionGracePeriodSeconds = grace;
+    } else if (m.deletionGracePeriodSeconds !== undefined && grace < m.deletionGracePeriodSeconds) {
+      // A second delete may shorten the grace period, never lengthen it.
+      m.deletionTimestamp = new Date(Date.now() + grace * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+      m.deletionGracePeriodSeconds = grace;
+    }
+    if (r.kind === 'Namespace') o.status = { ...(o.status as object), phase: 'Terminating' };
+    return true;
+  }
+
+  async deleteCollection(r: ResourceType, ns: string | undefined, q: ListQuery, options: DeleteOptions, dryRun: boolean): Promise<ListOutput> {
+    const listed = await this.list(r, ns, { labelSelector: q.labelSelector, fieldSelector: q.fieldSelector });
+    const deleted: KObject[] = [];
+    for (const o of listed.items) {
+      try {
+        deleted.push((await this.delete(r, o.metadata.namespace, o.metadata.name!, options, dryRun)).obj);
+      } catch (e) {
+        if (e instanceof ApiError && e.code === 404) continue;
+        throw e;
+      }
+    }
+    return { items: deleted, resourceVersion: String(await this.store.currentRevision()) };
+  }
+
+  /** The autoscaling/v1 Scale view of a Deployment or ReplicaSet. */
+  scaleOf(o: KObject): KObject {
+    const spec = o.spec as { replicas?: number; selector?: LabelSelectorSpec } | undefined;
+    const status = o.status as { replicas?: number } | undefined;
+    const m = o.metadata;
+    const sel = labelSelectorFromSpec(spec?.selector)?.toString() ?? '';
+    return {
+      kind: 'Scale', apiVersion: 'autoscaling/v1',
+      metadata: { name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion, creationTimestamp: m.creationTimestamp },
+      spec: { replicas: spec?.replicas ?? 0 },
+      status: sel ? { replicas: status?.replicas ?? 0, selector: sel } : { replicas: status?.replicas ?? 0 },
+    };
+  }
+
+  async getScale(r: ResourceType, ns: string | undefined, name: string): Promise<KObject> {
+    return this.scaleOf(await this.get(r, ns, name));
+  }
+
+  /** Write a Scale (from PUT, or computed by a patch of the current Scale) through to its parent's spec.replicas. */
+  async updateScale(r: ResourceType, ns: string | undefined, name: string, opts: WriteOptions,
+    toScale: (current: KObject) => KObject): Promise<KObject> {
+    const { obj } = await this.guaranteedUpdate(r, ns, name, opts, (current) => {
+      if (!current) throw errors.notFound(r, name);
+      const scale = toScale(this.scaleOf(current));
+      if (!scale || typeof scale !== 'object' || Array.isArray(scale)) throw errors.badRequest('the body of the request must be a Scale object');
+      if (scale.kind !== undefined && scale.kind !== 'Scale') throw errors.badRequest(`${scale.kind} in version "v1" cannot be handled as a Scale: no kind "${scale.kind}" is registered for version "autoscaling/v1"`);
+      const replicas = (scale.spec as { replicas?: unknown } | undefined)?.replicas ?? 0;
+      if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 0) {
+        const errs: FieldError[] = [{ reason: 'FieldValueInvalid', field: 'spec.replicas', message: `Invalid value: ${JSON.stringify(replicas)}: must be greater than or equal to 0` }];
+        throw errors.invalid({ group: 'autoscaling', kind: 'Scale' }, name, errs, invalidMessage('Scale', name, errs));
+      }
+      const rv = scale.metadata?.resourceVersion;
+      const next = current;
+      (next.spec as { replicas?: number }).replicas = replicas;
+      // A Scale carrying the parent's current resourceVersion is a precondition on it.
+      if (!rv) delete next.metadata.resourceVersion; else next.metadata.resourceVersion = rv;
+      return next;
+    });
+    return this.scaleOf(obj);
+  }
+
+  /** Namespace finalize subresource: only spec.finalizers change; with none left a terminating namespace goes. */
+  async finalizeNamespace(name: string, body: unknown, opts: WriteOptions): Promise<KObject> {
+    const r = NAMESPACE;
+    const obj = this.checkBody(r, undefined, body);
+    const key = storageKey(r, undefined, name);
+    for (let attempt = 0; ; attempt++) {
+      const kv = await this.store.get(key);
+      if (!kv) throw errors.notFound(r, name);
+      const current = decodeObject(kv);
+      if (obj.metadata.resourceVersion && obj.metadata.resourceVersion !== current.metadata.resourceVersion) throw errors.modified(r, name);
+      const next = structuredClone(current);
+      (next.spec as { finalizers?: string[] }) = { ...(next.spec as object), finalizers: (obj.spec as { finalizers?: string[] } | undefined)?.finalizers ?? [] };
+      if (opts.dryRun) return next;
+      try {
+        if (next.metadata.deletionTimestamp && !(next.spec as { finalizers: string[] }).finalizers.length && !next.metadata.finalizers?.length) {
+          await this.store.delete(key, kv.modRevision);
+          return next;
+        }
+        const written = await this.store.update(key, encodeObject(next), kv.modRevision);
+        next.metadata.resourceVersion = String(written.modRevision);
+        return next;
+      } catch (e) {
+        if (e instanceof ConflictError && attempt < UPDATE_RETRIES) continue;
+        this.storeErr(r, name, e, 'update');
+      }
+    }
+  }
+}
+
+/** Whether a terminating object with no finalizers left may be removed now (pods wait for their kubelet). */
+function deletionIsFinal(r: ResourceType, o: KObject): boolean {
+  if (r.kind === 'Namespace') return !((o.spec as { finalizers?: string[] } | undefined)?.finalizers?.length);
+  return (o.metadata.deletionGracePeriodSeconds ?? 0) === 0;
+}

@@ -1,0 +1,549 @@
+// The HTTPS front of the API server: authentication, routing of Kubernetes REST paths to the
+// generic registry, content negotiation, Status errors, discovery, OpenAPI, health and metrics.
+import https from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { timingSafeEqual } from 'node:crypto';
+import YAML from 'yaml';
+import type { Store } from '../store/types.js';
+import { lookupResource, type ResourceType } from '../api/resources.js';
+import type { KObject } from '../api/types.js';
+import { ApiError, errors } from './errors.js';
+import { Registry, patchObject, type DeleteOptions, type FieldValidation, type WriteOptions, type ListOutput } from './registry.js';
+import { WatchHub, DEFAULT_WATCH_CONFIG, type WatchConfig, type WatchEventType } from './watch.js';
+import { ApiMetrics } from './metrics.js';
+import * as discovery from './discovery.js';
+import { serveOpenAPI } from './openapi.js';
+import { patchTypeFromContentType } from './patch/index.js';
+import type { TokenUser, ServingCredentials } from './pki.js';
+import type { Logger } from '../util/log.js';
+import { apiVersionOf } from '../api/resources.js';
+
+export const MAX_BODY_BYTES = 3 * 1024 * 1024;
+export const KUBERNETES_VERSION = { major: '1', minor: '32', gitVersion: 'v1.32.4+kubelite' };
+
+export interface ApiServerOptions {
+  store: Store;
+  credentials: ServingCredentials;
+  tokens: Map<string, TokenUser>;
+  log: Logger;
+  /** Called on every /readyz; false until bootstrap has finished. */
+  watch?: Partial<WatchConfig>;
+}
+
+interface Route {
+  r: ResourceType;
+  namespace?: string;
+  name?: string;
+  subresource?: string;
+  /** The legacy /watch/ path prefix was used. */
+  watchPath: boolean;
+}
+
+type Handled = { code: number; body?: unknown; headers?: Record<string, string> };
+
+const PUBLIC_PATHS = new Set(['/version', '/version/', '/healthz', '/livez', '/readyz']);
+
+function routeOf(segments: string[]): Route | 'discovery' | undefined {
+  let group: string, version: string, rest: string[];
+  if (segments[0] === 'api') {
+    if (segments.length < 2) return 'discovery';
+    group = ''; version = segments[1]; rest = segments.slice(2);
+  } else if (segments[0] === 'apis') {
+    if (segments.length < 3) return 'discovery';
+    group = segments[1]; version = segments[2]; rest = segments.slice(3);
+  } else {
+    return undefined;
+  }
+  if (rest.length === 0) return 'discovery';
+  let watchPath = false;
+  if (rest[0] === 'watch') { watchPath = true; rest = rest.slice(1); }
+  const resource = (plural: string) => lookupResource(group, version, plural);
+  if (rest[0] === 'namespaces' && rest.length >= 3) {
+    // /namespaces/{name}/status|finalize is the Namespace's own subresource; otherwise a namespaced collection.
+    const r = resource(rest[2]);
+    if (r && r.namespaced && rest.length <= 5) return { r, namespace: rest[1], name: rest[3], subresource: rest[4], watchPath };
+    const ns = resource('namespaces');
+    if (ns && rest.length === 3) return { r: ns, name: rest[1], subresource: rest[2], watchPath };
+    return undefined;
+  }
+  const r = resource(rest[0]);
+  if (!r || rest.length > 3) return undefined;
+  if (r.namespaced && rest.length > 1) return undefined; // namespaced objects live under /namespaces/{ns}/
+  return { r, name: rest[1], subresource: rest[2], watchPath };
+}
+
+function bearer(req: IncomingMessage): string | undefined {
+  const h = req.headers.authorization;
+  if (!h) return undefined;
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
+  return m?.[1];
+}
+
+function lookupToken(tokens: Map<string, TokenUser>, token: string): TokenUser | undefined {
+  // Compare in constant time so response timing does not leak token prefixes.
+  const t = Buffer.from(token);
+  for (const [k, u] of tokens) {
+    const kb = Buffer.from(k);
+    if (kb.length === t.length && timingSafeEqual(kb, t)) return u;
+  }
+  return undefined;
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > MAX_BODY_BYTES) throw errors.tooLarge(MAX_BODY_BYTES);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req as AsyncIterable<Buffer>) {
+    size += c.length;
+    if (size > MAX_BODY_BYTES) throw errors.tooLarge(MAX_BODY_BYTES);
+    chunks.push(c);
+  }
+  return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+}
+
+function mediaType(contentType: string | undefined): string {
+  return (contentType ?? 'application/json').split(';')[0].trim().toLowerCase();
+}
+
+/** Decode a JSON or YAML request body into a value; malformed input is a 400 with the parser's reason. */
+function decodeBody(buf: Buffer, contentType: string | undefined, r?: ResourceType): unknown {
+  const mt = mediaType(contentType);
+  const text = buf.toString('utf8');
+  if (mt === 'application/vnd.kubernetes.protobuf') throw errors.unsupportedMediaType(mt);
+  if (mt === 'application/yaml' || mt === 'application/apply-patch+yaml') {
+    try {
+      return YAML.parse(text);
+    } catch (e) {
+      throw errors.badRequest(`error converting YAML to JSON: ${(e as Error).message.split('\n')[0]}`);
+    }
+  }
+  if (mt !== 'application/json' && !mt.endsWith('+json') && mt !== '*/*' && mt !== '') throw errors.unsupportedMediaType(mt);
+  if (text.trim() === '') return undefined;
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    const what = r ? `couldn't get version/kind; json parse error` : 'json parse error';
+    throw errors.badRequest(`${what}: ${(e as Error).message}`);
+  }
+}
+
+function wantsYAML(accept: string | undefined): boolean {
+  if (!accept) return false;
+  const first = accept.split(',')[0].trim();
+  return first.startsWith('application/yaml');
+}
+
+function queryBool(q: URLSearchParams, k: string): boolean {
+  const v = q.get(k);
+  return v === 'true' || v === '1';
+}
+
+function queryInt(q: URLSearchParams, k: string): number | undefined {
+  const v = q.get(k);
+  if (v === null || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n)) throw errors.badRequest(`invalid ${k}: ${JSON.stringify(v)}`);
+  return n;
+}
+
+function dryRunOf(values: string[] | undefined): boolean {
+  if (!values || values.length === 0) return false;
+  for (const v of values) if (v !== 'All') throw errors.badRequest(`Invalid dry run: unsupported dry run mode: ${JSON.stringify(v)}`);
+  return true;
+}
+
+function fieldValidationOf(q: URLSearchParams): FieldValidation {
+  const v = q.get('fieldValidation');
+  if (v === null || v === '') return 'Warn';
+  if (v === 'Strict' || v === 'Warn' || v === 'Ignore') return v;
+  throw errors.badRequest(`fieldValidation parameter unsupported: ${v}`);
+}
+
+function listObject(r: ResourceType, out: ListOutput): object {
+  const metadata: Record<string, unknown> = { resourceVersion: out.resourceVersion };
+  if (out.continue) metadata.continue = out.continue;
+  // Upstream list items carry no kind/apiVersion; the list does.
+  const items = out.items.map(({ kind: _k, apiVersion: _a, ...rest }) => rest);
+  return { kind: r.listKind, apiVersion: apiVersionOf(r), metadata, items };
+}
+
+export class ApiServer {
+  readonly registry: Registry;
+  readonly metrics: ApiMetrics;
+  readonly watches: WatchHub;
+  private server?: https.Server;
+  private ready = false;
+  private shuttingDown = false;
+  private readonly log: Logger;
+
+  constructor(private readonly opts: ApiServerOptions) {
+    this.log = opts.log;
+    this.registry = new Registry(opts.store);
+    this.metrics = new ApiMetrics(opts.store);
+    this.watches = new WatchHub(opts.store, opts.log.child({ component: 'watch' }), this.metrics, { ...DEFAULT_WATCH_CONFIG, ...opts.watch });
+  }
+
+  setReady(v: boolean): void {
+    this.ready = v;
+  }
+
+  async listen(host: string, port: number): Promise<AddressInfo> {
+    const { credentials } = this.opts;
+    this.server = https.createServer({ cert: credentials.certPem, key: credentials.keyPem, minVersion: 'TLSv1.2' }, (req, res) => {
+      this.handle(req, res).catch((e) => {
+        this.log.error({ err: e }, 'unhandled error in request handler');
+        if (!res.headersSent) this.sendStatus(res, errors.internal(e));
+        else res.destroy();
+      });
+    });
+    // Watches are long; only the request head and body must arrive promptly.
+    this.server.requestTimeout = 60_000;
+    this.server.headersTimeout = 30_000;
+    this.server.keepAliveTimeout = 65_000;
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(port, host, () => resolve());
+    });
+    return this.server.address() as AddressInfo;
+  }
+
+  /** Stop accepting requests, end watches, and wait for in-flight requests to finish. */
+  async close(): Promise<void> {
+    this.shuttingDown = true;
+    this.ready = false;
+    this.watches.closeAll();
+    if (!this.server) return;
+    await new Promise<void>((resolve) => {
+      this.server!.close(() => resolve());
+      this.server!.closeIdleConnections();
+    });
+  }
+
+  private send(res: ServerResponse, req: IncomingMessage, code: number, body: unknown, headers: Record<string, string> = {}, warnings: string[] = []): void {
+    let payload: string;
+    let ct: string;
+    if (wantsYAML(req.headers.accept)) {
+      payload = YAML.stringify(body);
+      ct = 'application/yaml';
+    } else {
+      payload = JSON.stringify(body);
+      ct = 'application/json';
+    }
+    const h: Record<string, string | string[]> = { 'Content-Type': ct, 'Cache-Control': 'no-cache, private', ...headers };
+    if (warnings.length) h.Warning = [...new Set(warnings)].map((w) => `299 - ${JSON.stringify(w)}`);
+    res.writeHead(code, h);
+    res.end(payload);
+  }
+
+  private sendStatus(res: ServerResponse, e: ApiError): void {
+    res.writeHead(e.code, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', ...e.headers });
+    res.end(JSON.stringify(e.status()));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = process.hrtime.bigint();
+    const url = new URL(req.url ?? '/', 'https://localhost');
+    const path = url.pathname;
+    const labels = { verb: req.method ?? 'GET', group: '', version: '', resource: '', subresource: '', scope: '' };
+    let code = 200;
+    let longRunning = false;
+    try {
+      if (PUBLIC_PATHS.has(path) || path.startsWith('/healthz/') || path.startsWith('/livez/') || path.startsWith('/readyz/')) {
+        code = this.serveNonResource(req, res, path, url.searchParams);
+        return;
+      }
+      const token = bearer(req);
+      const user = token ? lookupToken(this.opts.tokens, token) : undefined;
+      if (!user) throw errors.unauthorized();
+      if (path === '/metrics') {
+        const text = await this.metrics.registry.metrics();
+        res.writeHead(200, { 'Content-Type': this.metrics.registry.contentType });
+        res.end(text);
+        return;
+      }
+      if (path.startsWith('/openapi/')) {
+        const out = serveOpenAPI(path, url.searchParams, req.headers);
+        if (!out) throw errors.pathNotFound();
+        code = out.status;
+        res.writeHead(out.status, out.headers);
+        res.end(out.body);
+        return;
+      }
+      const segments = path.split('/').filter(Boolean);
+      const route = routeOf(segments);
+      if (route === 'discovery') {
+        code = this.serveDiscovery(req, res, segments);
+        return;
+      }
+      if (!route) throw errors.pathNotFound();
+      const { r } = route;
+      Object.assign(labels, { group: r.group, version: r.version, resource: r.plural, subresource: route.subresource ?? '',
+        scope: route.name ? 'resource' : route.namespace !== undefined ? 'namespace' : 'cluster' });
+      const q = url.searchParams;
+      const isWatch = req.method === 'GET' && !route.name && (route.watchPath || queryBool(q, 'watch'));
+      const isWatchNamed = req.method === 'GET' && route.name && route.watchPath;
+      if (isWatch || isWatchNamed) {
+        labels.verb = 'WATCH';
+        longRunning = true;
+        if (!r.verbs.includes('watch')) throw errors.methodNotSupported(r, 'watch');
+        const fieldSelector = isWatchNamed
+          ? [q.get('fieldSelector'), `metadata.name=${route.name}`].filter(Boolean).join(',')
+          : q.get('fieldSelector') ?? undefined;
+        await this.watches.serve(r, route.namespace, {
+          resourceVersion: q.get('resourceVersion') ?? undefined,
+          resourceVersionMatch: q.get('resourceVersionMatch') ?? undefined,
+          labelSelector: q.get('labelSelector') ?? undefined,
+          fieldSelector,
+          allowWatchBookmarks: queryBool(q, 'allowWatchBookmarks'),
+          sendInitialEvents: q.has('sendInitialEvents') ? queryBool(q, 'sendInitialEvents') : undefined,
+          timeoutSeconds: queryInt(q, 'timeoutSeconds'),
+        }, res, (type: WatchEventType, obj: unknown) => JSON.stringify({ type, object: obj }) + '\n');
+        return;
+      }
+      if (req.method === 'GET' && !route.name) labels.verb = 'LIST';
+      if (req.method === 'DELETE' && !route.name) labels.verb = 'DELETECOLLECTION';
+      const out = await this.serveResource(req, route, q);
+      code = out.code;
+      this.send(res, req, out.code, out.body, out.headers, (out as { warnings?: string[] }).warnings);
+    } catch (e) {
+      const err = e instanceof ApiError ? e : errors.internal(e);
+      code = err.code;
+      if (err.code >= 500) this.log.error({ err: e, method: req.method, path }, 'request failed');
+      if (res.headersSent) {
+        res.destroy();
+      } else {
+        this.sendStatus(res, err);
+      }
+    } finally {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      this.metrics.observe(labels, code, longRunning ? undefined : seconds);
+      if (this.log.isLevelEnabled('debug')) {
+        this.log.debug({ verb: labels.verb, path, code, ms: Math.round(seconds * 1e4) / 10, ua: req.headers['user-agent'] }, 'request');
+      }
+    }
+  }
+
+  private serveNonResource(req: IncomingMessage, res: ServerResponse, path: string, q: URLSearchParams): number {
+    if (path === '/version' || path === '/version/') {
+      const arch = process.arch === 'x64' ? 'amd64' : process.arch;
+      this.send(res, req, 200, {
+        ...KUBERNETES_VERSION, gitCommit: '0000000000000000000000000000000000000000', gitTreeState: 'clean',
+        buildDate: '2026-11-26T00:00:00Z', goVersion: `node${process.versions.node}`, compiler: 'gc', platform: `${process.platform}/${arch}`,
+      });
+      return 200;
+    }
+    // /healthz, /livez, /readyz, and /<kind>/<check> for one check, as upstream.
+    const [, kind, only] = path.split('/');
+    const checks: [string, boolean][] = [['ping', true], ['log', true], ['etcd', !this.shuttingDown]];
+    if (kind === 'readyz') checks.push(['poststarthook/bootstrap-namespaces', this.ready], ['shutdown', !this.shuttingDown]);
+    const selected = only ? checks.filter(([n]) => n === only || n.startsWith(`${only}/`)) : checks;
+    if (selected.length === 0) {
+      this.sendStatus(res, errors.pathNotFound());
+      return 404;
+    }
+    const ok = selected.every(([, v]) => v);
+    let body: string;
+    if (q.has('verbose') || !ok) {
+      body = selected.map(([n, v]) => (v ? `[+]${n} ok` : `[-]${n} failed: reason withheld`)).join('\n') + '\n' +
+        (ok ? `${kind} check passed\n` : `${kind} check failed\n`);
+    } else {
+      body = 'ok';
+    }
+    res.writeHead(ok ? 200 : 500, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' });
+    res.end(body);
+    return ok ? 200 : 500;
+  }
+
+  private serveDiscovery(req: IncomingMessage, res: ServerResponse, segments: string[]): number {
+    const agg = discovery.wantsAggregated(req.headers.accept);
+    let body: unknown;
+    const headers: Record<string, string> = { Vary: 'Accept' };
+    const [root, a, b] = segments;
+    if (segments.length === 1 && agg) {
+      body = root === 'api' ? discovery.coreAggregated(agg) : discovery.groupsAggregated(agg);
+      headers['Content-Type'] = discovery.aggregatedContentType(agg);
+    } else if (segments.length === 1) {
+      body = root === 'api' ? discovery.apiVersions(req.headers.host ?? '127.0.0.1') : discovery.apiGroupList();
+    } else if (root === 'api' && segments.length === 2) {
+      body = discovery.apiResourceList('', a);
+    } else if (root === 'apis' && segments.length === 2) {
+      body = discovery.apiGroupDoc(a);
+    } else if (root === 'apis' && segments.length === 3) {
+      body = discovery.apiResourceList(a, b);
+    }
+    if (!body) {
+      this.sendStatus(res, errors.pathNotFound());
+      return 404;
+    }
+    const payload = JSON.stringify(body);
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', ...headers });
+    res.end(payload);
+    return 200;
+  }
+
+  private writeOptions(q: URLSearchParams): WriteOptions {
+    return {
+      dryRun: dryRunOf(q.getAll('dryRun')),
+      fieldManager: q.get('fieldManager') ?? undefined,
+      fieldValidation: fieldValidationOf(q),
+      warnings: [],
+    };
+  }
+
+  private async serveResource(req: IncomingMessage, route: Route, q: URLSearchParams): Promise<Handled & { warnings?: string[] }> {
+    const { r, namespace: ns, name, subresource } = route;
+    const reg = this.registry;
+    const method = req.method ?? 'GET';
+    if (r.namespaced && ns === undefined && method !== 'GET') {
+      // Cluster-wide collections of namespaced resources are read-only.
+      throw errors.methodNotSupported(r, method === 'POST' ? 'create' : 'deletecollection');
+    }
+    if (subresource) return this.serveSubresource(req, route, q);
+    const verbAllowed = (v: ResourceType['verbs'][number]) => {
+      if (!r.verbs.includes(v)) throw errors.methodNotSupported(r, v);
+    };
+
+    switch (method) {
+      case 'GET': {
+        if (name) {
+          verbAllowed('get');
+          return { code: 200, body: await reg.get(r, ns, name) };
+        }
+        verbAllowed('list');
+        const out = await reg.list(r, ns, {
+          labelSelector: q.get('labelSelector') ?? undefined,
+          fieldSelector: q.get('fieldSelector') ?? undefined,
+          limit: queryInt(q, 'limit'),
+          continue: q.get('continue') ?? undefined,
+          resourceVersion: q.get('resourceVersion') ?? undefined,
+          resourceVersionMatch: q.get('resourceVersionMatch') ?? undefined,
+        });
+        return { code: 200, body: listObject(r, out) };
+      }
+      case 'POST': {
+        if (name) throw errors.methodNotSupported(r, 'create');
+        verbAllowed('create');
+        const opts = this.writeOptions(q);
+        const body = decodeBody(await readBody(req), req.headers['content-type'], r);
+        const obj = await reg.create(r, ns, body, opts);
+        return { code: 201, body: obj, warnings: opts.warnings };
+      }
+      case 'PUT': {
+        if (!name) throw errors.methodNotSupported(r, 'update');
+        verbAllowed('update');
+        const opts = this.writeOptions(q);
+        const body = decodeBody(await readBody(req), req.headers['content-type'], r);
+        const { obj, created } = await reg.update(r, ns, name, body, opts);
+        return { code: created ? 201 : 200, body: obj, warnings: opts.warnings };
+      }
+      case 'PATCH': {
+        if (!name) throw errors.methodNotSupported(r, 'patch');
+        verbAllowed('patch');
+        const opts = this.writeOptions(q);
+        const { type, patch } = await this.readPatch(req);
+        const obj = await reg.patch(r, ns, name, type, patch, opts);
+        return { code: 200, body: obj, warnings: opts.warnings };
+      }
+      case 'DELETE': {
+        const { options, dryRun } = await this.deleteOptions(req, q);
+        if (name) {
+          verbAllowed('delete');
+          const { obj, deleted } = await reg.delete(r, ns, name, options, dryRun);
+          if (deleted && !r.returnDeletedObject) {
+            return { code: 200, body: { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success',
+              details: { name, ...(r.group ? { group: r.group } : {}), kind: r.plural, uid: obj.metadata.uid } } };
+          }
+          return { code: deleted ? 200 : 202, body: obj };
+        }
+        verbAllowed('deletecollection');
+        const out = await reg.deleteCollection(r, ns, {
+          labelSelector: q.get('labelSelector') ?? undefined,
+          fieldSelector: q.get('fieldSelector') ?? undefined,
+        }, options, dryRun);
+        return { code: 200, body: listObject(r, out) };
+      }
+      default:
+        throw errors.methodNotSupported(r, method.toLowerCase());
+    }
+  }
+
+  private async readPatch(req: IncomingMessage): Promise<{ type: 'json' | 'merge' | 'strategic'; patch: unknown }> {
+    const mt = mediaType(req.headers['content-type']);
+    if (mt === 'application/apply-patch+yaml') {
+      throw new ApiError(415, 'UnsupportedMediaType', 'server-side apply (application/apply-patch+yaml) is not supported yet; use client-side `kubectl apply`');
+    }
+    const type = patchTypeFromContentType(mt);
+    if (!type) throw errors.unsupportedMediaType(mt);
+    const patch = decodeBody(await readBody(req), 'application/json');
+    if (patch === undefined) throw errors.badRequest('the body of the request was empty');
+    return { type, patch };
+  }
+
+  private async deleteOptions(req: IncomingMessage, q: URLSearchParams): Promise<{ options: DeleteOptions; dryRun: boolean }> {
+    const body = decodeBody(await readBody(req), req.headers['content-type']);
+    const options: DeleteOptions = body && typeof body === 'object' ? (body as DeleteOptions) : {};
+    const kind = (options as { kind?: string }).kind;
+    if (kind !== undefined && kind !== 'DeleteOptions') throw errors.badRequest(`${kind} is not a DeleteOptions`);
+    const grace = queryInt(q, 'gracePeriodSeconds');
+    if (grace !== undefined) options.gracePeriodSeconds = grace;
+    const policy = q.get('propagationPolicy');
+    if (policy) options.propagationPolicy = policy as DeleteOptions['propagationPolicy'];
+    if (q.has('orphanDependents')) options.orphanDependents = queryBool(q, 'orphanDependents');
+    if (options.propagationPolicy && !['Orphan', 'Background', 'Foreground'].includes(options.propagationPolicy)) {
+      throw errors.badRequest(`propagationPolicy: Unsupported value: ${JSON.stringify(options.propagationPolicy)}: supported values: "Foreground", "Background", "Orphan"`);
+    }
+    if (options.gracePeriodSeconds !== undefined && (!Number.isInteger(options.gracePeriodSeconds) || options.gracePeriodSeconds < 0)) {
+      throw errors.badRequest(`gracePeriodSeconds: Invalid value: ${options.gracePeriodSeconds}: must be >= 0`);
+    }
+    const dryRun = dryRunOf([...(options.dryRun ?? []), ...q.getAll('dryRun')]);
+    return { options, dryRun };
+  }
+
+  private async serveSubresource(req: IncomingMessage, route: Route, q: URLSearchParams): Promise<Handled & { warnings?: string[] }> {
+    const { r, namespace: ns, name, subresource } = route;
+    const reg = this.registry;
+    const method = req.method ?? 'GET';
+    if (!name) throw errors.pathNotFound();
+    if (subresource === 'status' && r.status) {
+      switch (method) {
+        case 'GET': return { code: 200, body: await reg.get(r, ns, name) };
+        case 'PUT': {
+          const opts = this.writeOptions(q);
+          const body = decodeBody(await readBody(req), req.headers['content-type'], r);
+          return { code: 200, body: (await reg.update(r, ns, name, body, opts, 'status')).obj, warnings: opts.warnings };
+        }
+        case 'PATCH': {
+          const opts = this.writeOptions(q);
+          const { type, patch } = await this.readPatch(req);
+          return { code: 200, body: await reg.patch(r, ns, name, type, patch, opts, 'status'), warnings: opts.warnings };
+        }
+      }
+      throw errors.methodNotSupported(r, method.toLowerCase());
+    }
+    if (subresource === 'scale' && r.scale) {
+      switch (method) {
+        case 'GET': return { code: 200, body: await reg.getScale(r, ns, name) };
+        case 'PUT': {
+          const opts = this.writeOptions(q);
+          const body = decodeBody(await readBody(req), req.headers['content-type'], r) as KObject;
+          return { code: 200, body: await reg.updateScale(r, ns, name, opts, () => body) };
+        }
+        case 'PATCH': {
+          const opts = this.writeOptions(q);
+          const { type, patch } = await this.readPatch(req);
+          return { code: 200, body: await reg.updateScale(r, ns, name, opts, (cur) => patchObject(type, cur, patch, 'autoscaling/v1', 'Scale')) };
+        }
+      }
+      throw errors.methodNotSupported(r, method.toLowerCase());
+    }
+    if (subresource === 'finalize' && r.kind === 'Namespace' && method === 'PUT') {
+      const opts = this.writeOptions(q);
+      const body = decodeBody(await readBody(req), req.headers['content-type'], r);
+      return { code: 200, body: await reg.finalizeNamespace(name, body, opts) };
+    }
+    throw errors.pathNotFound();
+  }
+}
+

@@ -1,0 +1,82 @@
+// Per-resource write strategies: what upstream's registry strategies (pkg/registry/<group>/<resource>/strategy.go)
+// do to an object on create and update beyond defaulting and validation: resetting status on
+// create, keeping fields the main endpoint may not change, and bumping metadata.generation.
+import { isDeepStrictEqual } from 'node:util';
+import type { KObject } from '../api/types.js';
+
+export interface Strategy {
+  /** Called on create after system fields are set, before defaulting and validation. */
+  prepareForCreate?(obj: KObject): void;
+  /** Called on update of the main resource (not status), before defaulting and validation. */
+  prepareForUpdate?(obj: KObject, old: KObject): void;
+  /** Whether a change from old to obj bumps metadata.generation (resources that track generation). */
+  generationChanged?(obj: KObject, old: KObject): boolean;
+}
+
+/** Everything but metadata and status: what a spec change means for kinds without a `spec` field too. */
+function nonMeta(o: KObject): Record<string, unknown> {
+  const { metadata: _m, status: _s, apiVersion: _a, kind: _k, ...rest } = o;
+  return rest;
+}
+
+const specChanged = (obj: KObject, old: KObject) => !isDeepStrictEqual(obj.spec, old.spec);
+
+type Resources = Record<string, { limits?: Record<string, string>; requests?: Record<string, string> }>;
+
+/** Upstream's pod QoS class (pkg/apis/core/helper/qos): BestEffort, Guaranteed or Burstable. */
+export function podQOSClass(spec: { containers?: { resources?: Resources[string] }[]; initContainers?: { resources?: Resources[string] }[] } | undefined): string {
+  const containers = [...(spec?.containers ?? []), ...(spec?.initContainers ?? [])];
+  const compute = (m: Record<string, string> | undefined) =>
+    Object.fromEntries(Object.entries(m ?? {}).filter(([k, v]) => (k === 'cpu' || k === 'memory') && v !== '0'));
+  let any = false, guaranteed = true;
+  for (const c of containers) {
+    const req = compute(c.resources?.requests), lim = compute(c.resources?.limits);
+    if (Object.keys(req).length || Object.keys(lim).length) any = true;
+    // Guaranteed: every container limits cpu and memory, and requests (defaulted from limits) equal them.
+    if (!lim.cpu || !lim.memory) guaranteed = false;
+    for (const k of Object.keys(req)) if (req[k] !== lim[k]) guaranteed = false;
+  }
+  if (!any) return 'BestEffort';
+  return guaranteed ? 'Guaranteed' : 'Burstable';
+}
+
+export const STRATEGIES: Record<string, Strategy> = {
+  Namespace: {
+    prepareForCreate(o) {
+      const spec = (o.spec ??= {}) as { finalizers?: string[] };
+      if (!spec.finalizers) spec.finalizers = ['kubernetes'];
+      o.status = { phase: 'Active' };
+    },
+    prepareForUpdate(o, old) {
+      // spec.finalizers change only through the finalize subresource.
+      (o.spec ??= {} as Record<string, unknown>);
+      (o.spec as Record<string, unknown>).finalizers = (old.spec as { finalizers?: string[] } | undefined)?.finalizers;
+    },
+  },
+  Pod: {
+    prepareForCreate(o) {
+      o.status = { phase: 'Pending', qosClass: podQOSClass(o.spec as never) };
+    },
+  },
+  Service: {
+    prepareForCreate(o) {
+      o.status = { loadBalancer: {} };
+    },
+  },
+  Deployment: {
+    prepareForCreate(o) {
+      o.status = {};
+    },
+    // Annotations bump the generation too because the controller copies them to ReplicaSets.
+    generationChanged: (o, old) => specChanged(o, old) || !isDeepStrictEqual(o.metadata.annotations ?? {}, old.metadata.annotations ?? {}),
+  },
+  ReplicaSet: {
+    prepareForCreate(o) {
+      o.status = { replicas: 0 };
+    },
+    generationChanged: specChanged,
+  },
+  EndpointSlice: {
+    generationChanged: (o, old) => !isDeepStrictEqual(nonMeta(o), nonMeta(old)),
+  },
+};

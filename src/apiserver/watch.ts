@@ -1,0 +1,200 @@
+// Watch streams: upstream's watch semantics over the store's revisioned event log.
+// - resourceVersion unset or "0" (or sendInitialEvents=true): synthetic ADDED events for the
+//   current state first, then every change after it;
+// - resourceVersion=N: every change after N, or one ERROR event (410 Expired) if N is compacted;
+// - selectors turn store events into ADDED/MODIFIED/DELETED as the object enters, changes in or
+//   leaves the selection (as the watch cache does);
+// - bookmarks, timeoutSeconds, and a bounded per-watcher buffer: a watcher that cannot keep up is
+//   disconnected (it re-watches from its last resourceVersion) instead of stalling anyone else.
+import type { ServerResponse } from 'node:http';
+import type { Store, StoreEvent, Watch } from '../store/types.js';
+import { CompactedError } from '../store/types.js';
+import type { KObject } from '../api/types.js';
+import { apiVersionOf, storagePrefix, storageKey, type ResourceType } from '../api/resources.js';
+import { decodeObject, parseSelectors, selectorsMatch } from './registry.js';
+import { errors, type ApiError } from './errors.js';
+import type { Logger } from '../util/log.js';
+
+export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+
+export interface WatchParams {
+  resourceVersion?: string;
+  resourceVersionMatch?: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+  allowWatchBookmarks: boolean;
+  sendInitialEvents?: boolean;
+  timeoutSeconds?: number;
+}
+
+/** Turns one event into the bytes of one line of the stream (JSON, or a Table row for kubectl get -w). */
+export type EventEncoder = (type: WatchEventType, obj: unknown) => string;
+
+export interface WatchConfig {
+  /** Interval of BOOKMARK events for clients that allow them. */
+  bookmarkIntervalMs: number;
+  /** Bytes a watcher may have buffered before it is disconnected as too slow. */
+  maxBufferedBytes: number;
+  /** Default stream lifetime when the client gives no timeoutSeconds (upstream: 30–60 min). */
+  defaultTimeoutSeconds: () => number;
+}
+
+export const DEFAULT_WATCH_CONFIG: WatchConfig = {
+  bookmarkIntervalMs: 30_000,
+  maxBufferedBytes: 32 * 1024 * 1024,
+  defaultTimeoutSeconds: () => 1800 + Math.floor(Math.random() * 1800),
+};
+
+export interface WatchMetrics {
+  opened(r: ResourceType): void;
+  closed(r: ResourceType): void;
+  slowWatcherClosed(r: ResourceType): void;
+}
+
+export class WatchHub {
+  private readonly streams = new Set<() => void>();
+
+  constructor(private readonly store: Store, private readonly log: Logger, private readonly metrics: WatchMetrics,
+    private readonly config: WatchConfig = DEFAULT_WATCH_CONFIG) {}
+
+  /** Close every open watch stream (server shutdown). */
+  closeAll(): void {
+    for (const close of [...this.streams]) close();
+  }
+
+  get open(): number {
+    return this.streams.size;
+  }
+
+  /**
+   * Serve a watch on `res`. Errors found before the stream starts (bad selectors, bad
+   * resourceVersion) are thrown as ApiError for the caller to answer with a Status.
+   */
+  async serve(r: ResourceType, ns: string | undefined, p: WatchParams, res: ServerResponse, encode: EventEncoder): Promise<void> {
+    const sel = parseSelectors(r, p);
+    const pinned = ns !== undefined ? sel.field?.exact('metadata.name') : undefined;
+    // A watch of one named object (kubectl get NAME -w, wait, rollout status) needs only its key's events.
+    const prefix = pinned !== undefined ? storageKey(r, ns, pinned) : storagePrefix(r, ns);
+    const matches = (o: KObject) => selectorsMatch(r, sel, o);
+
+    let fromRevision: number;
+    let initial: KObject[] = [];
+    const wantsInitial = p.sendInitialEvents === true || !p.resourceVersion || p.resourceVersion === '0';
+    if (p.resourceVersion && p.resourceVersion !== '0') {
+      fromRevision = Number(p.resourceVersion);
+      if (!Number.isInteger(fromRevision) || fromRevision < 0) throw errors.badRequest(`invalid resource version: ${p.resourceVersion}`);
+    } else {
+      fromRevision = 0;
+    }
+    if (wantsInitial) {
+      const listed = await this.store.list(prefix);
+      initial = listed.items.map(decodeObject).filter((o) => o.metadata.name !== undefined && matches(o));
+      fromRevision = Math.max(fromRevision, listed.revision);
+    }
+
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' });
+    res.flushHeaders();
+
+    let closed = false;
+    let storeWatch: Watch | undefined;
+    let lastRevision = fromRevision;
+    const timers: NodeJS.Timeout[] = [];
+    const close = () => {
+      if (closed) return;
+      closed = true;
+      storeWatch?.cancel();
+      for (const t of timers) clearTimeout(t);
+      this.streams.delete(close);
+      this.metrics.closed(r);
+      if (!res.writableEnded) res.end();
+    };
+    this.streams.add(close);
+    this.metrics.opened(r);
+    res.on('close', close);
+
+    const write = (type: WatchEventType, obj: unknown): void => {
+      if (closed) return;
+      res.write(encode(type, obj));
+      if (res.writableLength > this.config.maxBufferedBytes) {
+        this.metrics.slowWatcherClosed(r);
+        this.log.warn({ resource: r.plural, namespace: ns, buffered: res.writableLength }, 'closing watch of an unresponsive client');
+        // Drop what is buffered: the client re-watches from the last resourceVersion it processed.
+        res.destroy();
+        close();
+      }
+    };
+    const bookmark = (annotations?: Record<string, string>) => {
+      const metadata: Record<string, unknown> = { resourceVersion: String(lastRevision) };
+      if (annotations) metadata.annotations = annotations;
+      write('BOOKMARK', { kind: r.kind, apiVersion: apiVersionOf(r), metadata });
+    };
+    const fail = (e: ApiError) => {
+      write('ERROR', e.status());
+      close();
+    };
+
+    for (const o of initial) write('ADDED', o);
+    if (p.sendInitialEvents && p.allowWatchBookmarks) bookmark({ 'k8s.io/initial-events-end': 'true' });
+
+    const onEvents = (events: StoreEvent[]) => {
+      for (const ev of events) {
+        if (closed) return;
+        if (ev.revision <= lastRevision) continue;
+        lastRevision = ev.revision;
+        const out = convertEvent(ev, matches);
+        if (out) write(out.type, out.object);
+      }
+    };
+    try {
+      storeWatch = this.store.watch(prefix, {
+        fromRevision,
+        onEvents,
+        onError: (err) => {
+          if (err instanceof CompactedError) fail(errors.expired(`too old resource version: ${err.requested} (${err.compacted})`));
+          else close();
+        },
+      });
+    } catch (e) {
+      if (e instanceof CompactedError) {
+        fail(errors.expired(`too old resource version: ${e.requested} (${e.compacted})`));
+        return;
+      }
+      close();
+      throw e;
+    }
+
+    if (p.allowWatchBookmarks) {
+      const tick = () => {
+        if (closed) return;
+        bookmark();
+        timers[0] = setTimeout(tick, this.config.bookmarkIntervalMs);
+      };
+      timers[0] = setTimeout(tick, this.config.bookmarkIntervalMs);
+    }
+    const timeout = p.timeoutSeconds && p.timeoutSeconds > 0 ? p.timeoutSeconds : this.config.defaultTimeoutSeconds();
+    timers.push(setTimeout(close, timeout * 1000));
+  }
+}
+
+/** A store event seen through a selector: upstream's watch cache conversion. */
+function convertEvent(ev: StoreEvent, matches: (o: KObject) => boolean): { type: WatchEventType; object: KObject } | undefined {
+  if (ev.type === 'delete') {
+    const prev = decodeObject(ev.prev ?? ev.kv);
+    // The deleted object carries the revision of its deletion.
+    prev.metadata.resourceVersion = String(ev.revision);
+    return matches(prev) ? { type: 'DELETED', object: prev } : undefined;
+  }
+  const cur = decodeObject(ev.kv);
+  const curMatches = matches(cur);
+  if (!ev.prev) return curMatches ? { type: 'ADDED', object: cur } : undefined;
+  const prevMatches = matches(decodeObject(ev.prev));
+  if (curMatches && prevMatches) return { type: 'MODIFIED', object: cur };
+  if (curMatches) return { type: 'ADDED', object: cur };
+  if (prevMatches) {
+    // Leaving the selection: a DELETED with the previous content at this event's revision.
+    const prev = decodeObject(ev.prev);
+    prev.metadata.resourceVersion = String(ev.revision);
+    return { type: 'DELETED', object: prev };
+  }
+  return undefined;
+}

@@ -1,0 +1,21 @@
+// Chooses the store from a URL: `sqlite://PATH` (or a bare path) is the embedded SQLite store,
+// `etcd://HOST:PORT[,HOST:PORT...]` an etcd cluster.
+import { SqliteStore } from './sqlite.js';
+import type { Store } from './types.js';
+
+export * from './types.js';
+export { SqliteStore, type SqliteStoreOptions, type SqliteStoreStats } from './sqlite.js';
+export { startCompactor, type Compactor, type CompactorOptions } from './compactor.js';
+
+/** The store a URL names, not started yet (call start()). */
+export function openStore(url: string): Store {
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]?.toLowerCase();
+  if (scheme === undefined) return new SqliteStore({ path: url });
+  if (scheme === 'sqlite') {
+    const path = url.slice('sqlite://'.length);
+    if (path === '') throw new Error(`store URL ${url} names no database file (expected sqlite://PATH)`);
+    return new SqliteStore({ path });
+  }
+  if (scheme === 'etcd') throw new Error(`the etcd store is not implemented yet (store URL ${url})`);
+  throw new Error(`unsupported store URL ${url}: expected sqlite://PATH, a file path, or etcd://HOST:PORT`);
+}

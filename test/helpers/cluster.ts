@@ -1,0 +1,155 @@
+// Test harness: a real `kubelite up` child process on a free 127.0.0.1 port with its own data
+// dir, and the real kubectl pointed at it with a private --cache-dir.
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import https from 'node:https';
+import YAML from 'yaml';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+export const KUBELITE = path.join(ROOT, 'bin/kubelite');
+
+export interface KubectlResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface Cluster {
+  url: string;
+  dataDir: string;
+  kubeconfig: string;
+  token: string;
+  caPem: string;
+  proc: ChildProcess;
+  /** Everything the server wrote to stderr so far (structured logs). */
+  logs(): string;
+  kubectl(args: string[], opts?: { input?: string; env?: Record<string, string> }): Promise<KubectlResult>;
+  /** kubectl that must succeed; returns stdout. */
+  k(...args: string[]): Promise<string>;
+  /** A raw HTTPS request with the admin token (or none / another token). */
+  request(method: string, path: string, body?: unknown, opts?: { token?: string | null; headers?: Record<string, string>; raw?: string | Buffer }): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string; json(): any }>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  restart(): Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+interface StartOpts {
+  dataDir?: string;
+  args?: string[];
+  env?: Record<string, string>;
+}
+
+async function launch(dataDir: string, args: string[], env: Record<string, string>): Promise<{ proc: ChildProcess; url: string; kubeconfig: string; stderr: () => string }> {
+  const proc = spawn(process.execPath, [KUBELITE, 'up', '--data-dir', dataDir, '--listen', '127.0.0.1:0', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
+  let out = '', err = '';
+  proc.stderr!.on('data', (d) => { err += d; });
+  return await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`kubelite up did not become ready in 30 s\nstdout: ${out}\nstderr: ${err}`)), 30_000);
+    proc.stdout!.on('data', (d) => {
+      out += d;
+      const url = /API server (https:\/\/\S+?),/.exec(out)?.[1];
+      const kc = /export KUBECONFIG=(\S+)/.exec(out)?.[1];
+      if (url && kc && /Ready in/.test(out)) {
+        clearTimeout(timer);
+        resolve({ proc, url, kubeconfig: kc, stderr: () => err });
+      }
+    });
+    proc.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`kubelite up exited with ${code}\nstdout: ${out}\nstderr: ${err}`));
+    });
+  });
+}
+
+export async function startCluster(o: StartOpts = {}): Promise<Cluster> {
+  const dataDir = o.dataDir ?? mkdtempSync(path.join(tmpdir(), 'kubelite-test-'));
+  const cacheDir = mkdtempSync(path.join(tmpdir(), 'kubectl-cache-'));
+  let run = await launch(dataDir, o.args ?? [], o.env ?? {});
+  const readCreds = () => {
+    const kc = YAML.parse(readFileSync(run.kubeconfig, 'utf8'));
+    const cluster = kc.clusters.find((c: any) => c.name === 'kubelite').cluster;
+    const user = kc.users.find((u: any) => u.name === 'kubelite').user;
+    return { caPem: Buffer.from(cluster['certificate-authority-data'], 'base64').toString(), token: user.token as string };
+  };
+  let creds = readCreds();
+
+  const c: Cluster = {
+    get url() { return run.url; },
+    dataDir,
+    get kubeconfig() { return run.kubeconfig; },
+    get token() { return creds.token; },
+    get caPem() { return creds.caPem; },
+    get proc() { return run.proc; },
+    logs: () => run.stderr(),
+    kubectl(args, opts = {}) {
+      return new Promise((resolve) => {
+        const child = execFile('kubectl', [`--kubeconfig=${run.kubeconfig}`, `--cache-dir=${cacheDir}`, ...args], {
+          env: { ...process.env, KUBECONFIG: run.kubeconfig, ...opts.env }, maxBuffer: 64 * 1024 * 1024, timeout: 120_000,
+        }, (error, stdout, stderr) => {
+          const code = error ? (typeof (error as any).code === 'number' ? (error as any).code : 1) : 0;
+          resolve({ code, stdout, stderr });
+        });
+        if (opts.input !== undefined) child.stdin!.end(opts.input);
+      });
+    },
+    async k(...args) {
+      const r = await c.kubectl(args);
+      if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${r.code}):\n${r.stderr}${r.stdout}`);
+      return r.stdout;
+    },
+    request(method, p, body, opts = {}) {
+      const u = new URL(p, run.url);
+      const headers: Record<string, string> = { Accept: 'application/json', ...opts.headers };
+      const token = opts.token === undefined ? creds.token : opts.token;
+      if (token) headers.Authorization = `Bearer ${token}`;
+      let payload: string | Buffer | undefined = opts.raw;
+      if (payload === undefined && body !== undefined) {
+        payload = JSON.stringify(body);
+        headers['Content-Type'] ??= 'application/json';
+      }
+      return new Promise((resolve, reject) => {
+        const req = https.request(u, { method, headers, ca: creds.caPem }, (res) => {
+          let data = '';
+          res.setEncoding('utf8');
+          res.on('data', (d) => { data += d; });
+          res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: data, json: () => JSON.parse(data) }));
+        });
+        req.on('error', reject);
+        req.end(payload);
+      });
+    },
+    async stop(signal = 'SIGTERM') {
+      const p = run.proc;
+      if (p.exitCode !== null) return p.exitCode;
+      return await new Promise((resolve) => {
+        p.removeAllListeners('exit');
+        p.once('exit', (code) => resolve(code));
+        p.kill(signal);
+      });
+    },
+    async restart() {
+      await c.stop();
+      run = await launch(dataDir, o.args ?? [], o.env ?? {});
+      creds = readCreds();
+    },
+    async cleanup() {
+      await c.stop();
+      rmSync(cacheDir, { recursive: true, force: true });
+      if (!o.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  return c;
+}
+
+/** Write a file into a fresh temp dir and return its path. */
+export function tempFile(name: string, content: string): string {
+  const p = path.join(mkdtempSync(path.join(tmpdir(), 'kubelite-file-')), name);
+  writeFileSync(p, content);
+  return p;
+}

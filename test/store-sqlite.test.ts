@@ -1,0 +1,215 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { storeConformance, type StoreFixture } from './store-conformance.js';
+import { SqliteStore, type SqliteStoreOptions } from '../src/store/sqlite.js';
+import { openStore } from '../src/store/index.js';
+import {
+  ConflictError,
+  KeyExistsError,
+  NotFoundError,
+  StoreError,
+  type StoreEvent,
+} from '../src/store/types.js';
+
+async function withTempDir<T>(body: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), 'kubelite-store-'));
+  try {
+    return await body(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function sqliteFixture(options: Omit<SqliteStoreOptions, 'path'> = {}): () => Promise<StoreFixture> {
+  return async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kubelite-store-'));
+    const path = join(dir, 'store.db');
+    const opened: SqliteStore[] = [];
+    const openOne = async (): Promise<SqliteStore> => {
+      const store = new SqliteStore({ path, ...options });
+      await store.start();
+      opened.push(store);
+      return store;
+    };
+    return {
+      store: await openOne(),
+      reopen: async () => {
+        await opened[opened.length - 1]!.close();
+        return openOne();
+      },
+      cleanup: async () => {
+        for (const store of opened) await store.close();
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  };
+}
+
+storeConformance('sqlite', sqliteFixture());
+// With a ring of three events nearly every watch has to replay from the log table first.
+storeConformance('sqlite, watches replayed from the log', sqliteFixture({ eventCacheSize: 3 }));
+
+describe('sqlite store', () => {
+  test('concurrent writes share commits (group commit)', async () => {
+    await withTempDir(async (dir) => {
+      const store = new SqliteStore({ path: join(dir, 's.db') });
+      await store.start();
+      try {
+        const before = store.stats();
+        const written = await Promise.all(
+          Array.from({ length: 500 }, (_, i) => store.create(`/group/${i}`, 'v'.repeat(2000))),
+        );
+        const after = store.stats();
+        assert.equal(after.writes - before.writes, 500);
+        assert.ok(after.commits - before.commits < 500, `${after.commits - before.commits} commits for 500 writes`);
+        const revisions = written.map((kv) => kv.modRevision).sort((a, b) => a - b);
+        assert.deepEqual(revisions, Array.from({ length: 500 }, (_, i) => revisions[0]! + i), 'consecutive revisions');
+        assert.equal(await store.count('/group/'), 500);
+      } finally {
+        await store.close();
+      }
+    });
+  });
+
+  test('every acknowledged write survives a SIGKILL of the writing process', async () => {
+    await withTempDir(async (dir) => {
+      const path = join(dir, 'crash.db');
+      const script = fileURLToPath(new URL('./fixtures/store-crash-writer.js', import.meta.url));
+      const child = spawn(process.execPath, [script, path], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const acknowledged: string[] = [];
+      let partial = '';
+      const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('close', (_code, signal) => resolve(signal)));
+      child.stdout.setEncoding('utf8');
+      child.stdout.on('data', (chunk: string) => {
+        const lines = (partial + chunk).split('\n');
+        partial = lines.pop()!;
+        acknowledged.push(...lines);
+        // Kill it mid-stream, while writes are in flight.
+        if (acknowledged.length >= 300 && child.exitCode === null && !child.killed) child.kill('SIGKILL');
+      });
+      const signal = await exited;
+      assert.equal(signal, 'SIGKILL', 'the writer ran until it was killed');
+      assert.ok(acknowledged.length >= 300);
+
+      const store = new SqliteStore({ path });
+      await store.start();
+      try {
+        const { items } = await store.list('/crash/');
+        const stored = new Map(items.map((kv) => [kv.key, kv]));
+        for (const key of acknowledged) {
+          const kv = stored.get(key);
+          assert.ok(kv, `acknowledged key ${key} is stored`);
+          assert.equal(kv.value.length, 2000);
+        }
+        assert.ok((await store.currentRevision()) >= items.length);
+        // The recovered store takes new writes after the old revisions.
+        const next = await store.create('/crash/after', 'x');
+        assert.ok(next.modRevision > Math.max(...items.map((kv) => kv.modRevision)));
+      } finally {
+        await store.close();
+      }
+    });
+  });
+
+  test('a write that does not fit fails alone; compaction makes room again', async () => {
+    await withTempDir(async (dir) => {
+      const store = new SqliteStore({ path: join(dir, 'quota.db'), maxSizeBytes: 512 * 1024 });
+      await store.start();
+      try {
+        // In one batch: a value larger than the quota between small writes.
+        const results = await Promise.allSettled([
+          store.create('/quota/a', 'a'),
+          store.create('/quota/huge', 'h'.repeat(1024 * 1024)),
+          store.create('/quota/b', 'b'),
+        ]);
+        assert.equal(results[0]!.status, 'fulfilled');
+        assert.equal(results[2]!.status, 'fulfilled');
+        const failed = results[1]!;
+        assert.equal(failed.status, 'rejected');
+        const reason = (failed as PromiseRejectedResult).reason;
+        assert.ok(reason instanceof StoreError);
+        assert.ok(!(reason instanceof KeyExistsError || reason instanceof ConflictError || reason instanceof NotFoundError));
+        assert.equal(await store.get('/quota/huge'), undefined, 'a failed write is not stored');
+        const a = (results[0] as PromiseFulfilledResult<{ modRevision: number }>).value;
+        const b = (results[2] as PromiseFulfilledResult<{ modRevision: number }>).value;
+        assert.equal(b.modRevision, a.modRevision + 1, 'a failed write takes no revision');
+
+        // Fill the quota with history: updates of one key.
+        let kv = await store.create('/quota/x', 'x'.repeat(4000));
+        let full: unknown;
+        for (let i = 0; i < 1000 && !full; i++) {
+          try {
+            kv = await store.update('/quota/x', `${i}`.padEnd(4000, 'x'), kv.modRevision);
+          } catch (err) {
+            full = err;
+          }
+        }
+        assert.ok(full instanceof StoreError, 'the quota was reached');
+        assert.deepEqual(await store.get('/quota/x'), kv, 'reads still work and show the last committed value');
+
+        await store.compact(await store.currentRevision());
+        const after = await store.update('/quota/x', 'fits again', kv.modRevision);
+        assert.equal((await store.get('/quota/x'))?.value, 'fits again');
+        assert.ok(after.modRevision > kv.modRevision);
+      } finally {
+        await store.close();
+      }
+    });
+  });
+
+  test('a watch from far back replays a long history in order', async () => {
+    await withTempDir(async (dir) => {
+      const store = new SqliteStore({ path: join(dir, 'replay.db'), eventCacheSize: 10 });
+      await store.start();
+      try {
+        const start = await store.currentRevision();
+        for (let round = 0; round < 10; round++) {
+          await Promise.all(Array.from({ length: 500 }, (_, i) => store.create(`/replay/${round}/${i}`, 'v')));
+        }
+        const end = await store.currentRevision();
+        const events: StoreEvent[] = [];
+        let batches = 0;
+        await new Promise<void>((resolve, reject) => {
+          store.watch('/replay/', {
+            fromRevision: start,
+            onEvents: (batch) => {
+              batches++;
+              events.push(...batch);
+              if (events[events.length - 1]!.revision >= end) resolve();
+            },
+            onError: reject,
+          });
+        });
+        assert.equal(events.length, 5000);
+        assert.deepEqual(
+          events.map((e) => e.revision),
+          Array.from({ length: 5000 }, (_, i) => start + 1 + i),
+        );
+        assert.ok(batches > 1, 'the replay is delivered in several steps');
+      } finally {
+        await store.close();
+      }
+    });
+  });
+
+  test('openStore picks the store from the URL', async () => {
+    assert.ok(openStore('sqlite:///tmp/x.db') instanceof SqliteStore);
+    assert.ok(openStore('/tmp/x.db') instanceof SqliteStore);
+    assert.throws(() => openStore('etcd://127.0.0.1:2379'), /not implemented/);
+    assert.throws(() => openStore('mysql://db'), /unsupported/);
+    await withTempDir(async (dir) => {
+      const store = openStore(`sqlite://${join(dir, 'url.db')}`);
+      await store.start();
+      try {
+        assert.equal((await store.create('/url/a', 'A')).value, 'A');
+      } finally {
+        await store.close();
+      }
+    });
+  });
+});
