@@ -87,7 +87,7 @@ function typesPackage(module) {
 /** Type name → declarations ({pkg, description, members: name → {type, description}}). */
 const typesIndex = new Map();
 for (const file of fs.readdirSync(typesDir, { recursive: true })) {
-  if (!file.endsWith('.d.ts') || file === 'v1.d.ts') continue;
+  if (!file.endsWith('.d.ts')) continue;
   const module = file.slice(0, -'.d.ts'.length).split(path.sep).join('/');
   const { text, source } = parseDts(path.join(typesDir, file));
   for (const stmt of source.statements) {
@@ -111,6 +111,8 @@ function typesDecl(name) {
 // ---------------------------------------------------------------------------------------------
 // client-node model classes: `V1PodSpec`, `CoreV1Event`, `DiscoveryV1EndpointPort`, `V1beta1...`.
 
+/** Model classes placed by definitionName's last rule, for the build log. */
+const inheritedPackage = [];
 const CLASS_NAME = /^([A-Z][a-z]+)?(V\d+(?:(?:alpha|beta)\d+)?)([A-Z]\w*)$/;
 
 async function loadClass(className) {
@@ -149,14 +151,13 @@ function definitionName(className, referrerPkg) {
   if (!shortName) throw new Error(`gen-openapi: unexpected model class name ${className}`);
   const ver = version.toLowerCase();
   if (groupPrefix) return `${typesPackage(`${groupPrefix.toLowerCase()}/${ver}`)}.${shortName}`;
-  const decls = (typesIndex.get(shortName) ?? []).filter((d) => d.version === ver || d.pkg === META);
+  const decls = (typesIndex.get(shortName) ?? []).filter((d) => d.version === ver);
   if (decls.length > 1) throw new Error(`gen-openapi: ${className} is ambiguous: ${decls.map((d) => d.pkg).join(', ')}`);
   if (decls.length === 1) return `${decls[0].pkg}.${shortName}`;
   if (!referrerPkg) throw new Error(`gen-openapi: cannot place ${className} in an upstream package`);
-  inheritedPackage.push(`${className} → ${referrerPkg}`);
+  inheritedPackage.push(className);
   return `${referrerPkg}.${shortName}`;
 }
-const inheritedPackage = [];
 
 // ---------------------------------------------------------------------------------------------
 // Schema nodes, shaped as upstream's v3 documents: a reference with siblings (description, default)
@@ -183,7 +184,8 @@ function typeSchema(type, format, typesType, enqueue) {
       if (/\bQuantity\b/.test(typesType)) return { ref: QUANTITY };
       return format ? { type: 'string', format } : { type: 'string' };
     case 'number':
-      return format === 'double' || format === 'float' ? { type: 'number', format } : { type: 'integer', format };
+      if (format === 'double' || format === 'float') return { type: 'number', format };
+      return format ? { type: 'integer', format } : { type: 'integer' };
     case 'boolean':
       return { type: 'boolean' };
     case 'Date':
@@ -302,15 +304,20 @@ Object.assign(definitions, {
   [`${META}.Patch`]: { description: described('Patch'), type: 'object' },
 });
 
-// Every marker must land on a field that exists: a typo or a renamed field would silently drop it.
-for (const [name, fields] of Object.entries({ ...FIELD_MARKERS, ...FIELD_DEFAULTS })) {
-  for (const field of Object.keys(fields)) {
-    if (!definitions[name]?.properties?.[field]) throw new Error(`gen-openapi: patch-metadata names unknown field ${name}.${field}`);
+// Every marker must land on something that exists: a typo or a renamed field would silently drop it.
+for (const table of [FIELD_MARKERS, FIELD_DEFAULTS]) {
+  for (const [name, fields] of Object.entries(table)) {
+    for (const field of Object.keys(fields)) {
+      if (!definitions[name]?.properties?.[field]) throw new Error(`gen-openapi: patch-metadata names unknown field ${name}.${field}`);
+    }
   }
+}
+for (const name of [...Object.keys(DEFINITION_MAP_TYPE), ...Object.keys(DEFINITION_UNIONS)]) {
+  if (!definitions[name]) throw new Error(`gen-openapi: patch-metadata names unknown definition ${name}`);
 }
 
 const sorted = Object.fromEntries(Object.keys(definitions).sort().map((k) => [k, definitions[k]]));
 fs.mkdirSync(path.dirname(outFile), { recursive: true });
 fs.writeFileSync(outFile, JSON.stringify(sorted));
 console.log(`gen-openapi: ${Object.keys(sorted).length} definitions → ${path.relative(root, outFile)}` +
-  (inheritedPackage.length ? ` (package taken from the referring type: ${inheritedPackage.join(', ')})` : ''));
+  ` (${inheritedPackage.length} types newer than kubernetes-types placed in their referrer's package)`);

@@ -60,13 +60,14 @@ const CASES: Case[] = [
     manifest: { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web' }, spec: { selector: { app: 'web' }, ports: [{ port: 80, targetPort: 8080 }] } },
     change: (m) => { m.spec.ports[0].targetPort = 9090; },
     check: ['{.spec.ports[0].targetPort}', '9090'],
-    strategic: ['{"spec":{"ports":[{"port":443,"targetPort":8443,"name":"https"}]}}', '{.spec.ports[*].port}', '80 443'],
+    // Merged by port: 80 gets a name (two ports must both be named), 443 is added.
+    strategic: ['{"spec":{"ports":[{"port":80,"name":"http"},{"port":443,"targetPort":8443,"name":"https"}]}}', '{.spec.ports[?(@.port==443)].name}', 'https'],
     merge: ['{"spec":{"sessionAffinity":"ClientIP"}}', '{.spec.sessionAffinity}', 'ClientIP'],
     json: ['[{"op":"replace","path":"/spec/selector/app","value":"api"}]', '{.spec.selector.app}', 'api'],
   },
   {
     resource: 'endpoints', printed: 'endpoints/ext', namespaced: true,
-    manifest: { apiVersion: 'v1', kind: 'Endpoints', metadata: { name: 'ext' }, subsets: [{ addresses: [{ ip: '127.0.0.10' }], ports: [{ port: 80 }] }] },
+    manifest: { apiVersion: 'v1', kind: 'Endpoints', metadata: { name: 'ext' }, subsets: [{ addresses: [{ ip: '127.0.0.10' }], ports: [{ port: 80, protocol: 'TCP' }] }] },
     change: (m) => { m.subsets[0].addresses[0].ip = '127.0.0.11'; },
     check: ['{.subsets[0].addresses[0].ip}', '127.0.0.11'],
     strategic: ['{"subsets":[{"addresses":[{"ip":"127.0.0.12"}],"ports":[{"port":81}]}]}', '{.subsets[0].ports[0].port}', '81'],

@@ -207,7 +207,7 @@ describe('OpenAPI handler', () => {
     assert.equal(first.headers['Content-Type'], 'application/json');
     assert.equal(first.headers['Cache-Control'], 'public, immutable');
     assert.equal(first.headers.Etag, `"${new URL(url, 'http://x').searchParams.get('hash')}"`);
-    const again = get(url, { 'if-none-match': first.headers.Etag });
+    const again = get(url, { 'if-none-match': first.headers.Etag })!;
     assert.equal(again.status, 304);
     assert.equal(again.body, '');
     assert.equal(get(url, { 'if-none-match': '"other", W/' + first.headers.Etag })!.status, 304);
@@ -239,6 +239,7 @@ describe('real kubectl against a stub server', { skip: existsSync(KUBECTL) ? fal
   let server: http.Server;
   let dir: string;
   let base: string[];
+  /** `METHOD path?query` of every request, with ` (If-None-Match) -> 304` appended when revalidated. */
   const requests: string[] = [];
 
   const statusBody = (code: number, reason: string, message: string) =>
@@ -260,6 +261,7 @@ describe('real kubectl against a stub server', { skip: existsSync(KUBECTL) ? fal
         if (url.pathname === '/api') return send(200, aggregatedContentType('v2'), JSON.stringify(coreAggregated('v2')));
         if (url.pathname === '/apis') return send(200, aggregatedContentType('v2'), JSON.stringify(groupsAggregated('v2')));
         const openapi = serveOpenAPI(url.pathname, url.searchParams, req.headers);
+        if (openapi?.status === 304) requests[requests.length - 1] += ' (If-None-Match) -> 304';
         if (openapi) {
           res.writeHead(openapi.status, openapi.headers);
           return res.end(openapi.body);
@@ -280,8 +282,7 @@ describe('real kubectl against a stub server', { skip: existsSync(KUBECTL) ? fal
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     writeFileSync(path.join(dir, 'kubeconfig'), '');
-    base = [`--kubeconfig=${path.join(dir, 'kubeconfig')}`, `--server=http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-      `--cache-dir=${path.join(dir, 'cache')}`];
+    base = [`--kubeconfig=${path.join(dir, 'kubeconfig')}`, `--server=http://127.0.0.1:${(server.address() as AddressInfo).port}`];
     writeFileSync(path.join(dir, 'good.yaml'), MANIFEST);
     writeFileSync(path.join(dir, 'bad.yaml'), MANIFEST.replace('replicas: 2', 'replicaz: 2').replace('image: nginx', 'imagee: nginx'));
   });
@@ -291,15 +292,16 @@ describe('real kubectl against a stub server', { skip: existsSync(KUBECTL) ? fal
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const kubectl = (...args: string[]) =>
+  /** Runs kubectl with its own cache directory `cache` (kubectl caches /version, discovery and OpenAPI there). */
+  const kubectl = (cache: string, ...args: string[]) =>
     new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(KUBECTL, [...base, ...args], { cwd: dir, timeout: 60_000 }, (err, stdout, stderr) => {
+      execFile(KUBECTL, [...base, `--cache-dir=${path.join(dir, cache)}`, ...args], { cwd: dir, timeout: 60_000 }, (err, stdout, stderr) => {
         resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
       });
     });
 
   test('kubectl explain service.spec', async () => {
-    const r = await kubectl('explain', 'service.spec');
+    const r = await kubectl('explain-svc', 'explain', 'service.spec');
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^KIND:\s+Service\nVERSION:\s+v1\n\nFIELD: spec <ServiceSpec>\n/);
     assert.match(r.stdout, /DESCRIPTION:\n {4}Spec defines the behavior of a service\./);
@@ -310,7 +312,7 @@ describe('real kubectl against a stub server', { skip: existsSync(KUBECTL) ? fal
   });
 
   test('kubectl explain deployment.spec.template.spec.containers.ports', async () => {
-    const r = await kubectl('explain', 'deployment.spec.template.spec.containers.ports');
+    const r = await kubectl('explain-deploy', 'explain', 'deployment.spec.template.spec.containers.ports');
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^GROUP:\s+apps\nKIND:\s+Deployment\nVERSION:\s+v1\n\nFIELD: ports <\[\]ContainerPort>\n/);
     assert.match(r.stdout, /\n {2}containerPort\t<integer> -required-\n {4}Number of port to expose on the pod's IP address\./);
@@ -319,20 +321,24 @@ describe('real kubectl against a stub server', { skip: existsSync(KUBECTL) ? fal
 
   test('kubectl apply --dry-run=client validates against the OpenAPI documents', async () => {
     requests.length = 0;
-    const r = await kubectl('apply', '--dry-run=client', '-f', 'good.yaml', '-o', 'name');
+    const r = await kubectl('apply', 'apply', '--dry-run=client', '-f', 'good.yaml', '-o', 'name');
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, 'service/web\ndeployment.apps/web\n');
     assert.ok(requests.some((q) => q.startsWith('GET /openapi/v3/api/v1?hash=')), requests.join('\n'));
     assert.ok(requests.some((q) => q.startsWith('GET /openapi/v3/apis/apps/v1?hash=')), requests.join('\n'));
     assert.ok(!requests.some((q) => q.startsWith('GET /openapi/v2')), 'the v3 documents sufficed');
+    // Second run, same cache: the index is revalidated (304), the hashed documents are immutable.
     // The server advertises fieldValidation, so kubectl leaves unknown fields to it.
-    const bad = await kubectl('apply', '--dry-run=client', '-f', 'bad.yaml', '-o', 'name');
+    requests.length = 0;
+    const bad = await kubectl('apply', 'apply', '--dry-run=client', '-f', 'bad.yaml', '-o', 'name');
     assert.equal(bad.code, 0, bad.stderr);
+    assert.ok(requests.includes('GET /openapi/v3?timeout=32s (If-None-Match) -> 304'), requests.join('\n'));
+    assert.ok(!requests.some((q) => q.startsWith('GET /openapi/v3/api')), requests.join('\n'));
   });
 
   test('kubectl create -f with a typo gets upstream\'s strict decoding error', async () => {
     requests.length = 0;
-    const r = await kubectl('create', '-f', 'bad.yaml');
+    const r = await kubectl('create', 'create', '-f', 'bad.yaml');
     assert.equal(r.code, 1);
     assert.equal(r.stdout, 'service/web created\n');
     assert.equal(r.stderr.trim(), 'Error from server (BadRequest): error when creating "bad.yaml": Deployment in version "v1" cannot be handled ' +

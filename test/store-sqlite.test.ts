@@ -5,6 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
 import { storeConformance, type StoreFixture } from './store-conformance.js';
 import { SqliteStore, type SqliteStoreOptions } from '../src/store/sqlite.js';
 import { openStore } from '../src/store/index.js';
@@ -12,6 +13,7 @@ import {
   ConflictError,
   KeyExistsError,
   NotFoundError,
+  StoreClosedError,
   StoreError,
   type StoreEvent,
 } from '../src/store/types.js';
@@ -162,6 +164,61 @@ describe('sqlite store', () => {
     });
   });
 
+  test('compaction removes all history up to its revision, and resumes after a crash', async () => {
+    await withTempDir(async (dir) => {
+      const path = join(dir, 'compact.db');
+      const logRows = (): number => {
+        const db = new Database(path, { readonly: true });
+        try {
+          return db.prepare('SELECT count(*) FROM log').pluck().get() as number;
+        } finally {
+          db.close();
+        }
+      };
+      let store = new SqliteStore({ path });
+      await store.start();
+      for (let i = 0; i < 50; i++) {
+        let kv = await store.create(`/gc/${i}`, 'v0');
+        for (let u = 1; u <= 3; u++) kv = await store.update(kv.key, `v${u}`, kv.modRevision);
+        if (i % 5 === 0) await store.delete(kv.key);
+      }
+      const deleteAndRecreate = await store.create('/gc/0', 'again');
+      const history = await store.currentRevision();
+      assert.equal(logRows(), history, 'one log row per revision before compaction');
+      await store.compact(history);
+      assert.equal(logRows(), 41, 'only the rows of the live keys are left');
+      assert.equal(await store.count('/gc/'), 41);
+      assert.deepEqual(await store.get('/gc/0'), deleteAndRecreate);
+
+      // A crash right after the compaction point was recorded leaves the history in place;
+      // the next open finishes removing it.
+      for (let i = 1; i < 50; i++) {
+        if (i % 5 === 0) continue;
+        const kv = (await store.get(`/gc/${i}`))!;
+        await store.update(kv.key, 'v4', kv.modRevision);
+      }
+      const point = await store.currentRevision();
+      await store.close();
+      const before = logRows();
+      const db = new Database(path);
+      db.prepare("UPDATE meta SET value = ? WHERE name = 'compact_revision'").run(point);
+      db.close();
+      store = new SqliteStore({ path });
+      await store.start();
+      try {
+        assert.equal(await store.compactRevision(), point);
+        // The writer resumes the compaction in the step after the first write, if not before;
+        // the second write is answered after that step.
+        await store.create('/gc/next', 'x');
+        await store.create('/gc/next2', 'x');
+        assert.ok(logRows() < before, `${logRows()} rows left of ${before}`);
+        assert.equal(logRows(), 43);
+      } finally {
+        await store.close();
+      }
+    });
+  });
+
   test('a watch from far back replays a long history in order', async () => {
     await withTempDir(async (dir) => {
       const store = new SqliteStore({ path: join(dir, 'replay.db'), eventCacheSize: 10 });
@@ -195,6 +252,37 @@ describe('sqlite store', () => {
         await store.close();
       }
     });
+  });
+
+  test('close lets writes in flight finish; later calls fail with StoreClosedError', async () => {
+    await withTempDir(async (dir) => {
+      const path = join(dir, 'close.db');
+      const store = new SqliteStore({ path });
+      await store.start();
+      const writes = Array.from({ length: 100 }, (_, i) => store.create(`/close/${i}`, 'v'));
+      await store.close();
+      assert.equal((await Promise.allSettled(writes)).filter((r) => r.status === 'fulfilled').length, 100);
+      await assert.rejects(store.create('/close/late', 'v'), StoreClosedError);
+      await assert.rejects(store.get('/close/0'), StoreClosedError);
+      assert.throws(() => store.watch('/close/', { fromRevision: 0, onEvents: () => {} }), StoreClosedError);
+      await store.close();
+
+      const again = new SqliteStore({ path });
+      await again.start();
+      assert.equal(await again.count('/close/'), 100);
+      await again.close();
+    });
+  });
+
+  test('start fails with a clear error when the file cannot be opened', async () => {
+    const store = new SqliteStore({ path: join(tmpdir(), 'kubelite-no-such-dir', 'x', 'store.db') });
+    await assert.rejects(store.start(), (err: unknown) => {
+      assert.ok(err instanceof StoreError);
+      assert.match(err.message, /cannot open/);
+      return true;
+    });
+    await assert.rejects(store.create('/x', 'v'), StoreError);
+    await store.close();
   });
 
   test('openStore picks the store from the URL', async () => {

@@ -454,3 +454,12 @@ describe('building blocks', () => {
     assert.deepEqual(parseQuantity('1Mm'), { error: "unable to parse quantity's suffix" });
   });
 });
+
+test('quantities with huge exponents are decided without huge arithmetic', () => {
+  const big = parseQuantity('1e999999999');
+  const tiny = parseQuantity('1e-999999999');
+  assert.ok(!('error' in big) && !('error' in tiny));
+  assert.equal(formatQuantity(big as Parameters<typeof formatQuantity>[0]), '9223372036854775807');
+  assert.equal(formatQuantity(tiny as Parameters<typeof formatQuantity>[0]), '1e-9');
+  assert.deepEqual(parseQuantity('1e99999999999999999999'), { error: "unable to parse quantity's suffix" });
+});

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { openStore } from '../store/index.js';
-import { startCompactor } from '../store/compactor.js';
+import { startCompactor, type CompactorOptions } from '../store/compactor.js';
 import type { Store } from '../store/types.js';
 import { RESOURCES } from '../api/resources.js';
 import { ApiServer } from './server.js';
@@ -19,10 +19,11 @@ export interface StartOptions {
   dataDir: string;
   /** host:port; port 0 picks a free port. */
   listen: string;
-  /** Store URL (sqlite://PATH); default: sqlite in the data dir. */
-  store?: string;
+  /** The store, already starting (its start() promise); default: SQLite in the data dir, started here. */
+  store?: { store: Store; started: Promise<void> };
   log: Logger;
   watch?: Partial<WatchConfig>;
+  compaction?: CompactorOptions;
 }
 
 export interface RunningApiServer {
@@ -34,6 +35,12 @@ export interface RunningApiServer {
   credentials: ServingCredentials;
   adminToken: string;
   stop(): Promise<void>;
+}
+
+/** Open a store and start it; the caller may do other work while its writer thread boots. */
+export function startStore(url: string): { store: Store; started: Promise<void> } {
+  const store = openStore(url);
+  return { store, started: store.start() };
 }
 
 export function parseListen(listen: string): { host: string; port: number } {
@@ -58,17 +65,18 @@ export async function startApiServer(o: StartOptions): Promise<RunningApiServer>
   const { host, port } = parseListen(o.listen);
   await fs.mkdir(o.dataDir, { recursive: true, mode: 0o700 });
   const names = servingNames(host);
-  const store = openStore(o.store ?? `sqlite://${path.join(o.dataDir, 'state.db')}`);
+  const { store, started } = o.store ?? startStore(`sqlite://${path.join(o.dataDir, 'state.db')}`);
   const [credentials, tokens] = await Promise.all([
     ensureServingCredentials(o.dataDir, names.dns, names.ips),
     ensureTokens(o.dataDir),
-    store.start(),
+    started,
   ]);
+  o.log.debug({ ms: Math.round(performance.now()) }, 'store open, credentials loaded');
   const server = new ApiServer({ store, credentials, tokens: tokens.users, log: o.log, watch: o.watch });
   const address = await server.listen(host, port);
-  const compactor = startCompactor(store);
+  const compactor = startCompactor(store, o.compaction);
   await bootstrapNamespaces(server);
-  server.setReady(true);
+  o.log.debug({ ms: Math.round(performance.now()) }, 'system namespaces present');
   const clientHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
   return {
     server, store, address, credentials, adminToken: tokens.adminToken,

@@ -99,7 +99,7 @@ function responses(codes: number[], schema: string, types = OBJECT_TYPES) {
   return out;
 }
 
-/** `apps` → Apps, `discovery.k8s.io` → Discovery, `rbac.authorization.k8s.io` → RbacAuthorization, '' → Core. */
+/** A group's words for operation ids and tags: rbac.authorization.k8s.io → [rbac, authorization], '' → [core]. */
 function groupWords(group: string): string[] {
   return group === '' ? ['core'] : group.replace(/\.k8s\.io$/, '').split('.');
 }
@@ -151,7 +151,7 @@ function resourcePaths(r: ResourceType, prefix: string, ctx: Omit<OperationConte
   if (r.namespaced && can('list')) {
     out[`${prefix}/${r.plural}`] = {
       get: operation(own, 'list', ['list', `${r.kind}ForAllNamespaces`], `list or watch objects of kind ${r.kind}`, { responses: responses([200], listDef, LIST_TYPES) }),
-      parameters: [...LIST.slice(0, 5), Q.pretty, ...LIST.slice(5)],
+      parameters: [...LIST, Q.pretty].sort((a, b) => a.name.localeCompare(b.name)),
     };
   }
 
@@ -202,26 +202,26 @@ const withArticle = (kind: string) => (/[^s]s$/.test(kind) ? kind : `${/^[AEIOU]
 // ---------------------------------------------------------------------------------------------
 // Documents.
 
-/** The definitions a document needs: its roots and everything they refer to. */
+/** The definition names a schema node refers to, directly. */
+function refsOf(node: SchemaNode | undefined, out: string[] = []): string[] {
+  if (!node) return out;
+  if (node.$ref) out.push(node.$ref.slice(SCHEMA_REF.length));
+  for (const child of [...(node.allOf ?? []), ...Object.values(node.properties ?? {}), node.items]) refsOf(child, out);
+  if (typeof node.additionalProperties === 'object') refsOf(node.additionalProperties, out);
+  return out;
+}
+
+/** The definitions a document needs: its roots and everything they refer to, sorted by name. */
 function closure(roots: string[]): Record<string, SchemaNode> {
   const all = definitions();
-  const out: Record<string, SchemaNode> = {};
-  const visit = (node: unknown): void => {
-    if (Array.isArray(node)) node.forEach(visit);
-    else if (node && typeof node === 'object') {
-      for (const [key, value] of Object.entries(node)) {
-        if (key === '$ref' && typeof value === 'string') add(value.slice(SCHEMA_REF.length));
-        else visit(value);
-      }
-    }
-  };
+  const names = new Set<string>();
   const add = (name: string) => {
-    if (out[name] || !all[name]) return;
-    out[name] = all[name];
-    visit(all[name]);
+    if (names.has(name) || !all[name]) return;
+    names.add(name);
+    refsOf(all[name]).forEach(add);
   };
   roots.forEach(add);
-  return Object.fromEntries(Object.keys(out).sort().map((k) => [k, out[k]]));
+  return Object.fromEntries([...names].sort().map((k) => [k, all[k]]));
 }
 
 function groupVersionDocument(group: string, version: string): object {

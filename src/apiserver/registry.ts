@@ -12,7 +12,7 @@ import { RESOURCES, apiVersionOf, storageKey, storagePrefix, type ResourceType }
 import { labelSelectorFromSpec, parseFieldSelector, parseLabelSelector, SelectorParseError, type FieldSelector, type LabelSelector, type LabelSelectorSpec } from '../api/selectors.js';
 import { applyDefaults } from '../api/defaults.js';
 import { validateCreate, validateUpdate, validateStatusUpdate, invalidMessage } from '../api/validation/index.js';
-import { pruneUnknownFields } from '../api/schema.js';
+import { decodeError, pruneUnknownFields, replaceNulls } from '../api/schema.js';
 import { applyPatch, PatchError, type PatchType } from './patch/index.js';
 import { schemaForKind, resolveRef } from '../api/schema.js';
 import { ApiError, errors } from './errors.js';
@@ -61,6 +61,11 @@ const NAMESPACE = RESOURCES.find((r) => r.kind === 'Namespace')!;
 const NAME_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
 const GENERATE_NAME_MAX_BASE = 58;
 const GENERATE_NAME_RETRIES = 8;
+/**
+ * kubelite runs pods and Services on 127.0.0.0/8 so that traffic needs no root and stays on one
+ * machine; upstream forbids loopback endpoint addresses, kubelite must allow them.
+ */
+const VALIDATION = { allowLoopbackEndpoints: true };
 /** Retries of an unconditional update or patch that lost a race (upstream GuaranteedUpdate loops). */
 const UPDATE_RETRIES = 16;
 
@@ -271,11 +276,14 @@ export class Registry {
   }
 
   private checkFields(r: ResourceType, obj: KObject, opts: WriteOptions): void {
+    const apiVersion = apiVersionOf(r);
+    // JSON nulls become what Go's decoding makes of them (absent fields, zero list items and map values).
+    replaceNulls(apiVersion, r.kind, obj);
     if (opts.fieldValidation === 'Ignore') {
-      pruneUnknownFields(apiVersionOf(r), r.kind, obj);
+      pruneUnknownFields(apiVersion, r.kind, obj);
       return;
     }
-    const unknown = pruneUnknownFields(apiVersionOf(r), r.kind, obj);
+    const unknown = pruneUnknownFields(apiVersion, r.kind, obj);
     if (unknown.length === 0) return;
     if (opts.fieldValidation === 'Strict') {
       const list = unknown.map((f) => `unknown field "${f}"`);
@@ -303,6 +311,12 @@ export class Registry {
     }
     obj.apiVersion = apiVersion;
     obj.kind = r.kind;
+    // Upstream decodes into the Go type first: a value of the wrong JSON type fails the request
+    // before names, unknown fields, defaulting or validation are looked at.
+    const decodeMsg = decodeError(apiVersion, r.kind, obj);
+    if (decodeMsg !== undefined) {
+      throw errors.badRequest(`${r.kind} in version "${r.version}" cannot be handled as a ${r.kind}: ${decodeMsg}`);
+    }
     if (obj.metadata === undefined || obj.metadata === null) obj.metadata = {};
     if (typeof obj.metadata !== 'object' || Array.isArray(obj.metadata)) {
       throw errors.badRequest(`${r.kind} in version "${r.version}" cannot be handled as a ${r.kind}: json: cannot unmarshal ${Array.isArray(obj.metadata) ? 'array' : typeof obj.metadata} into Go struct field ${r.kind}.metadata of type v1.ObjectMeta`);
@@ -330,11 +344,12 @@ export class Registry {
     delete meta.resourceVersion;
     if (r.generation) meta.generation = 1;
     else delete meta.generation;
-    STRATEGIES[r.kind]?.prepareForCreate?.(obj);
-    applyDefaults(r.kind, obj);
+    // Name first (defaulting derives labels from it), then upstream's order: defaults, strategy, validation.
     const generated = !meta.name && !!meta.generateName;
     if (generated) meta.name = generateName(meta.generateName!);
-    const errs = validateCreate(r.kind, obj);
+    applyDefaults(r.kind, obj);
+    STRATEGIES[r.kind]?.prepareForCreate?.(obj);
+    const errs = validateCreate(r.kind, obj, VALIDATION);
     if (errs.length) this.invalid(r, meta.name ?? '', errs);
     await this.requireNamespace(r, ns, meta.name!);
     if (opts.dryRun) {
@@ -423,12 +438,12 @@ export class Registry {
     }
     const strategy = STRATEGIES[r.kind];
     strategy?.prepareForUpdate?.(obj, old);
-    applyDefaults(r.kind, obj);
+    applyDefaults(r.kind, obj, old);
     if (r.generation) {
       const changed = strategy?.generationChanged ? strategy.generationChanged(obj, old) : !isDeepStrictEqual(obj.spec, old.spec);
       if (changed) m.generation = (om.generation ?? 0) + 1;
     }
-    const errs = validateUpdate(r.kind, obj, old);
+    const errs = validateUpdate(r.kind, obj, old, VALIDATION);
     if (errs.length) this.invalid(r, m.name ?? '', errs);
     return obj;
   }
@@ -437,8 +452,8 @@ export class Registry {
   private prepareStatusUpdate(r: ResourceType, obj: KObject, old: KObject): KObject {
     const next = structuredClone(old);
     next.status = obj.status;
-    applyDefaults(r.kind, next);
-    const errs = validateStatusUpdate(r.kind, next, old);
+    applyDefaults(r.kind, next, old);
+    const errs = validateStatusUpdate(r.kind, next, old, VALIDATION);
     if (errs.length) this.invalid(r, next.metadata.name ?? '', errs);
     return next;
   }
@@ -589,6 +604,8 @@ export class Registry {
       if (!current) throw errors.notFound(r, name);
       const scale = toScale(this.scaleOf(current));
       if (!scale || typeof scale !== 'object' || Array.isArray(scale)) throw errors.badRequest('the body of the request must be a Scale object');
+      const decodeMsg = decodeError('autoscaling/v1', 'Scale', scale);
+      if (decodeMsg !== undefined) throw errors.badRequest(`Scale in version "v1" cannot be handled as a Scale: ${decodeMsg}`);
       if (scale.kind !== undefined && scale.kind !== 'Scale') throw errors.badRequest(`${scale.kind} in version "v1" cannot be handled as a Scale: no kind "${scale.kind}" is registered for version "autoscaling/v1"`);
       const replicas = (scale.spec as { replicas?: unknown } | undefined)?.replicas ?? 0;
       if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 0) {

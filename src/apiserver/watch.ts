@@ -124,7 +124,10 @@ export class WatchHub {
       }
     };
     const bookmark = (annotations?: Record<string, string>) => {
-      const metadata: Record<string, unknown> = { resourceVersion: String(lastRevision) };
+      // The store's progress lets an idle watch advance its resourceVersion past other resources' writes.
+      const progress = Math.max(lastRevision, storeWatch?.progress() ?? 0);
+      lastRevision = progress;
+      const metadata: Record<string, unknown> = { resourceVersion: String(progress) };
       if (annotations) metadata.annotations = annotations;
       write('BOOKMARK', { kind: r.kind, apiVersion: apiVersionOf(r), metadata });
     };

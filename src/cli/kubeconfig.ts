@@ -3,7 +3,11 @@
 // so pointing --kubeconfig at ~/.kube/config does not clobber it.
 import { promises as fs, existsSync } from 'node:fs';
 import path from 'node:path';
-import YAML from 'yaml';
+
+/** The YAML library is loaded on use: `kubelite up` reaches the store before it needs it. */
+async function yaml() {
+  return (await import('yaml')).default;
+}
 
 interface Named<T> { name: string; [k: string]: unknown; value?: T }
 
@@ -27,7 +31,7 @@ interface KubeconfigDoc {
 export async function writeKubeconfig(file: string, e: KubeconfigEntry): Promise<void> {
   let doc: KubeconfigDoc = { apiVersion: 'v1', kind: 'Config', preferences: {}, clusters: [], users: [], contexts: [] };
   if (existsSync(file)) {
-    const parsed = YAML.parse(await fs.readFile(file, 'utf8')) as Partial<KubeconfigDoc> | null;
+    const parsed = (await yaml()).parse(await fs.readFile(file, 'utf8')) as Partial<KubeconfigDoc> | null;
     if (parsed && typeof parsed === 'object') doc = { ...doc, ...parsed } as KubeconfigDoc;
   }
   const upsert = (list: Named<unknown>[] | undefined, item: Named<unknown>) => {
@@ -43,13 +47,13 @@ export async function writeKubeconfig(file: string, e: KubeconfigEntry): Promise
   doc['current-context'] = e.name;
   await fs.mkdir(path.dirname(file), { recursive: true });
   const tmp = `${file}.tmp-${process.pid}`;
-  await fs.writeFile(tmp, YAML.stringify(doc), { mode: 0o600 });
+  await fs.writeFile(tmp, (await yaml()).stringify(doc), { mode: 0o600 });
   await fs.rename(tmp, file);
 }
 
 /** The server, CA and token of the current context of a kubeconfig (what kubectl would use). */
 export async function readKubeconfig(file: string, context?: string): Promise<{ server: string; caPem?: string; token?: string; insecure?: boolean }> {
-  const doc = YAML.parse(await fs.readFile(file, 'utf8')) as KubeconfigDoc;
+  const doc = (await yaml()).parse(await fs.readFile(file, 'utf8')) as KubeconfigDoc;
   const ctxName = context ?? doc['current-context'];
   const ctx = (doc.contexts ?? []).find((c) => c.name === ctxName)?.context as { cluster: string; user: string } | undefined;
   if (!ctx) throw new Error(`context "${ctxName}" not found in ${file}`);

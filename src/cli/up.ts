@@ -1,7 +1,8 @@
 // `kubelite up`: the whole cluster in one process on the embedded store.
 import path from 'node:path';
+import { mkdir } from 'node:fs/promises';
 import type { ParseArgsConfig } from 'node:util';
-import { startApiServer } from '../apiserver/index.js';
+import { openStore } from '../store/index.js';
 import { writeKubeconfig } from './kubeconfig.js';
 import { logger, setLogLevel } from '../util/log.js';
 
@@ -17,6 +18,15 @@ Flags:
       --kubeconfig PATH     Write the kubeconfig here instead of DIR/kubeconfig (other entries in an
                             existing file are kept)
       --store URL           Store: sqlite://PATH (default sqlite://DIR/state.db)
+      --history-retention-time DURATION
+                            Keep at least this much store history for watches and paged lists
+                            (default 5m; e.g. 90s, 10m)
+      --history-retention-revisions N
+                            Keep at least this many revisions of history (default 10000)
+      --compaction-interval DURATION
+                            Time between compaction passes (default 1m)
+      --watch-bookmark-interval DURATION
+                            Interval of BOOKMARK events on watches that allow them (default 30s)
       --log-level LEVEL     trace, debug, info, warn or error (default info; logs are JSON lines on stderr)
   -h, --help                Show this help
 `;
@@ -27,22 +37,58 @@ export const UP_OPTIONS: ParseArgsConfig['options'] = {
   kubeconfig: { type: 'string' },
   store: { type: 'string' },
   'log-level': { type: 'string' },
+  'history-retention-time': { type: 'string' },
+  'history-retention-revisions': { type: 'string' },
+  'compaction-interval': { type: 'string' },
+  'watch-bookmark-interval': { type: 'string' },
 };
 
+/** `250ms`, `90s`, `5m`, `1h` → milliseconds. */
+export function parseDuration(flag: string, v: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(v);
+  if (!m) throw new Error(`--${flag}: not a duration: ${JSON.stringify(v)} (use e.g. 500ms, 90s, 5m, 1h)`);
+  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+}
+
+function parseCount(flag: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`--${flag}: not a whole number: ${JSON.stringify(v)}`);
+  return n;
+}
+
 export async function runUp(values: Record<string, unknown>): Promise<void> {
-  const started = performance.now();
+  const t0 = performance.now();
   if (values['log-level']) setLogLevel(String(values['log-level']));
+  logger('up').debug({ ms: Math.round(t0) }, 'modules loaded');
   const log = logger('up');
   const dataDir = path.resolve(String(values['data-dir'] ?? '.kubelite'));
   const kubeconfig = path.resolve(String(values.kubeconfig ?? path.join(dataDir, 'kubeconfig')));
+  // Flags are checked before anything starts.
+  const compaction = {
+    retentionMs: values['history-retention-time'] ? parseDuration('history-retention-time', String(values['history-retention-time'])) : undefined,
+    retentionRevisions: values['history-retention-revisions'] ? parseCount('history-retention-revisions', String(values['history-retention-revisions'])) : undefined,
+    intervalMs: values['compaction-interval'] ? parseDuration('compaction-interval', String(values['compaction-interval'])) : undefined,
+  };
+  const watch = values['watch-bookmark-interval'] ? { bookmarkIntervalMs: parseDuration('watch-bookmark-interval', String(values['watch-bookmark-interval'])) } : undefined;
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  // Start the store's writer thread first: it boots on the other core while this thread loads
+  // the API server's code (a separate chunk of the bundle).
+  const store = openStore(values.store ? String(values.store) : `sqlite://${path.join(dataDir, 'state.db')}`);
+  const started = store.start();
+  started.catch(() => {}); // awaited below; avoid an unhandled rejection while the import runs
+  const { startApiServer } = await import('../apiserver/index.js');
   const api = await startApiServer({
     dataDir,
     listen: String(values.listen ?? '127.0.0.1:6443'),
-    store: values.store ? String(values.store) : undefined,
+    store: { store, started },
     log: logger('apiserver'),
+    compaction,
+    watch,
   });
   await writeKubeconfig(kubeconfig, { name: 'kubelite', server: api.url, caPem: api.credentials.caPem, token: api.adminToken });
-  const ms = Math.round(performance.now() - started);
+  // Ready only now: whoever sees /readyz succeed can also read the kubeconfig.
+  api.server.setReady(true);
+  const ms = Math.round(performance.now() - t0);
   process.stdout.write(
     `kubelite is running: API server ${api.url}, data in ${dataDir}\n` +
     `export KUBECONFIG=${kubeconfig}\n` +

@@ -17,7 +17,7 @@
 // superseded by a later write <= C (rows some row <= C points at through prev_rev). What stays
 // at or below C is exactly the state at C, which still serves lists at revision >= C and the
 // `prev` of every event after C.
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 
 export type WriteOp =
@@ -54,8 +54,8 @@ export type FromWriter =
 
 export interface WriterOptions {
   path: string;
-  /** Writes that would grow the database beyond this many pages fail with SQLITE_FULL. */
-  maxPageCount?: number;
+  /** Writes that would grow the database beyond this size fail with SQLITE_FULL. */
+  maxSizeBytes?: number;
 }
 
 /** Ops executed in one transaction at most; the rest wait for the next one. */
@@ -63,8 +63,10 @@ const MAX_BATCH_OPS = 2000;
 /** Revisions of history removed per compaction transaction, so writes are never held up long. */
 const COMPACT_CHUNK_REVISIONS = 5000;
 
-const port = parentPort;
-if (port === null) throw new Error('sqlite-writer must run in a worker thread');
+/** Bumped when the schema changes, so that an older kubelite refuses a newer file. */
+const SCHEMA_VERSION = 1;
+
+const port: MessagePort = requireParentPort();
 const options = workerData as WriterOptions;
 
 let db: Database.Database;
@@ -76,13 +78,26 @@ try {
   throw err;
 }
 
+function requireParentPort(): MessagePort {
+  if (parentPort === null) throw new Error('sqlite-writer must run in a worker thread');
+  return parentPort;
+}
+
 function openDatabase(opts: WriterOptions): Database.Database {
   const conn = new Database(opts.path);
+  const version = conn.pragma('user_version', { simple: true }) as number;
+  if (version > SCHEMA_VERSION) {
+    conn.close();
+    throw new Error(`the database has schema version ${version}; this kubelite knows version ${SCHEMA_VERSION} only`);
+  }
   conn.pragma('journal_mode = WAL');
   // FULL: a commit returns only after the WAL is fsynced, so an acknowledged write survives a crash.
   conn.pragma('synchronous = FULL');
   conn.pragma('temp_store = MEMORY');
-  if (opts.maxPageCount !== undefined) conn.pragma(`max_page_count = ${Math.max(1, Math.floor(opts.maxPageCount))}`);
+  if (opts.maxSizeBytes !== undefined) {
+    const pageSize = conn.pragma('page_size', { simple: true }) as number;
+    conn.pragma(`max_page_count = ${Math.max(1, Math.floor(opts.maxSizeBytes / pageSize))}`);
+  }
   conn.exec(`
     CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS log (
@@ -101,6 +116,7 @@ function openDatabase(opts: WriterOptions): Database.Database {
     INSERT OR IGNORE INTO meta (name, value) VALUES
       ('revision', 0), ('compact_revision', 0), ('compacted_through', 0);
   `);
+  conn.pragma(`user_version = ${SCHEMA_VERSION}`);
   return conn;
 }
 
@@ -178,14 +194,14 @@ function step(): void {
   if (pendingOps.length > 0) {
     const ops = pendingOps.splice(0, MAX_BATCH_OPS);
     const results = writeBatch(ops);
-    port!.postMessage({ type: 'written', results, revision: committedRevision } satisfies FromWriter);
+    port.postMessage({ type: 'written', results, revision: committedRevision } satisfies FromWriter);
   }
   if (compactionPending()) compactChunk();
   if (pendingOps.length > 0 || compactionPending()) {
     scheduleStep();
   } else if (closing) {
     db.close();
-    port!.close();
+    port.close();
   }
 }
 
@@ -289,7 +305,7 @@ function execute(op: WriteOp, revision: number): WriteResult {
 
 function requestCompaction(id: number, revision: number): void {
   if (revision > committedRevision) {
-    port!.postMessage({
+    port.postMessage({
       type: 'compactFailed',
       id,
       message: `cannot compact to revision ${revision}: it is ahead of the current revision ${committedRevision}`,
@@ -303,7 +319,7 @@ function requestCompaction(id: number, revision: number): void {
     try {
       stmt.setMeta.run(revision, 'compact_revision');
     } catch (err) {
-      port!.postMessage({ type: 'compactFailed', id, message: errorMessage(err) } satisfies FromWriter);
+      port.postMessage({ type: 'compactFailed', id, message: errorMessage(err) } satisfies FromWriter);
       return;
     }
     compactRevision = revision;
@@ -329,7 +345,7 @@ function compactChunk(): void {
     // told, so a caller is not left hanging on a lasting failure.
     compactionStalled = true;
     for (const w of compactWaiters.splice(0)) {
-      port!.postMessage({ type: 'compactFailed', id: w.id, message: errorMessage(err) } satisfies FromWriter);
+      port.postMessage({ type: 'compactFailed', id: w.id, message: errorMessage(err) } satisfies FromWriter);
     }
     return;
   }
@@ -342,7 +358,7 @@ function answerCompactWaiters(): void {
     const w = compactWaiters[i]!;
     if (w.revision <= compactedThrough) {
       compactWaiters.splice(i, 1);
-      port!.postMessage({ type: 'compacted', id: w.id, compactRevision } satisfies FromWriter);
+      port.postMessage({ type: 'compacted', id: w.id, compactRevision } satisfies FromWriter);
     } else {
       i++;
     }

@@ -20,7 +20,7 @@ import {
   type Watch,
   type WatchOptions,
 } from './types.js';
-import type { FromWriter, ToWriter, WriteOp, WriteResult } from './sqlite-writer.js';
+import type { FromWriter, ToWriter, WriteOp, WriterOptions, WriteResult } from './sqlite-writer.js';
 
 export interface SqliteStoreOptions {
   /** The database file; its directory must exist. */
@@ -43,8 +43,7 @@ export interface SqliteStoreStats {
 
 const DEFAULT_EVENT_CACHE_SIZE = 10_000;
 /** Revisions of history read from the log per step of a watch replay, between event-loop turns. */
-const LOG_REPLAY_CHUNK_REVISIONS = 2_000;
-const PAGE_SIZE = 4096;
+const LOG_REPLAY_CHUNK_REVISIONS = 1_000;
 
 interface PendingWrite {
   op: WriteOp;
@@ -113,10 +112,7 @@ export class SqliteStore implements Store {
     if (this.state !== 'new') throw new Error('SqliteStore.start() may be called only once');
     this.state = 'starting';
     const worker = new Worker(new URL('./sqlite-writer.js', import.meta.url), {
-      workerData: {
-        path: this.path,
-        maxPageCount: this.maxSizeBytes === undefined ? undefined : Math.floor(this.maxSizeBytes / PAGE_SIZE),
-      },
+      workerData: { path: this.path, maxSizeBytes: this.maxSizeBytes } satisfies WriterOptions,
     });
     this.worker = worker;
     worker.on('message', (msg: FromWriter) => this.onWriterMessage(msg));
@@ -127,17 +123,19 @@ export class SqliteStore implements Store {
         resolve();
       });
     });
-    const ready = await new Promise<{ revision: number; compactRevision: number }>((resolve, reject) => {
-      this.opening = { resolve, reject };
-    }).catch(async (err: unknown) => {
+    let ready: { revision: number; compactRevision: number };
+    try {
+      ready = await new Promise((resolve, reject) => (this.opening = { resolve, reject }));
+      // The writer has created the file and switched it to WAL, so a read-only connection works.
+      this.reader = new Database(this.path, { readonly: true, fileMustExist: true });
+    } catch (err) {
       this.state = 'failed';
+      this.failure = err instanceof StoreError ? err : new StoreError(`cannot open ${this.path}: ${String(err)}`);
       await worker.terminate();
-      throw err;
-    });
-    this.opening = undefined;
-
-    // The writer has created the file and switched it to WAL, so a read-only connection works.
-    this.reader = new Database(this.path, { readonly: true, fileMustExist: true });
+      throw this.failure;
+    } finally {
+      this.opening = undefined;
+    }
     this.knownRevision = ready.revision;
     this.knownCompactRevision = ready.compactRevision;
     this.ring.reset(ready.revision);
@@ -370,7 +368,7 @@ export class SqliteStore implements Store {
   /** The writer thread ended: normally after close(), otherwise through a crash. */
   private onWriterGone(cause: Error): void {
     if (this.state === 'starting') {
-      this.opening?.reject(new StoreError(`sqlite writer stopped while opening ${this.path}: ${cause.message}`));
+      this.opening?.reject(new StoreError(`cannot open ${this.path}: ${cause.message}`));
       return;
     }
     if (this.state === 'closed' || this.state === 'failed') return;
@@ -409,6 +407,7 @@ export class SqliteStore implements Store {
         watcher.done = true;
         this.watchers.delete(watcher);
       },
+      progress: () => watcher.seenUpTo,
     };
   }
 
@@ -438,7 +437,7 @@ export class SqliteStore implements Store {
       this.finish(w, err instanceof Error ? err : new Error(String(err)));
       return;
     }
-    w.seenUpTo = upTo - 1;
+    w.seenUpTo = upTo;
     if (events.length > 0) this.emit(w, events);
     setImmediate(() => this.catchUp(w));
   }
@@ -493,7 +492,6 @@ export class SqliteStore implements Store {
 
   async compact(revision: number): Promise<void> {
     if (this.state !== 'open') throw this.unavailableError();
-    if (revision <= this.knownCompactRevision) return;
     const id = this.nextCompactId++;
     const done = new Promise<void>((resolve, reject) => this.compactions.set(id, { resolve, reject }));
     this.worker!.postMessage({ type: 'compact', id, revision } satisfies ToWriter);

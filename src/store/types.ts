@@ -62,6 +62,11 @@ export interface WatchOptions {
 export interface Watch {
   /** Stop delivering events. Idempotent. */
   cancel(): void;
+  /**
+   * Every event with a revision up to this one has been delivered (or did not match the prefix):
+   * what a BOOKMARK may promise, as etcd's progress notifications do.
+   */
+  progress(): number;
 }
 
 export interface Store {

@@ -113,6 +113,8 @@ export async function startCluster(o: StartOpts = {}): Promise<Cluster> {
         payload = JSON.stringify(body);
         headers['Content-Type'] ??= 'application/json';
       }
+      // Node sends DELETE bodies without chunking, so the length must be explicit.
+      if (payload !== undefined) headers['Content-Length'] = String(Buffer.byteLength(payload));
       return new Promise((resolve, reject) => {
         const req = https.request(u, { method, headers, ca: creds.caPem }, (res) => {
           let data = '';
@@ -126,7 +128,7 @@ export async function startCluster(o: StartOpts = {}): Promise<Cluster> {
     },
     async stop(signal = 'SIGTERM') {
       const p = run.proc;
-      if (p.exitCode !== null) return p.exitCode;
+      if (p.exitCode !== null || p.signalCode !== null) return p.exitCode;
       return await new Promise((resolve) => {
         p.removeAllListeners('exit');
         p.once('exit', (code) => resolve(code));

@@ -67,11 +67,23 @@ export function parseQuantity(input: string | number): Quantity | { error: strin
   } else {
     return { error: QUANTITY_SUFFIX_ERROR };
   }
+  if (!Number.isSafeInteger(exponent)) return { error: QUANTITY_SUFFIX_ERROR };
   const digits = (intPart || '0') + fracPart;
+  const significant = digits.replace(/^0+/, '').length;
   let mantissa = BigInt(digits);
   let scale = -fracPart.length;
   if (base === 10) scale += exponent;
   else mantissa *= 1n << BigInt(exponent);
+  // Huge exponents would make the BigInt arithmetic below enormous (1e999999999): decide them
+  // from the digit count instead. Above int64 the value is capped; far below a nano-unit it
+  // rounds away from zero to one nano-unit.
+  if (mantissa === 0n) {
+    scale = 0;
+  } else if (scale + significant > 20) {
+    return { ...normalize(sign === '-' ? -MAX_INT64 : MAX_INT64, 0), format };
+  } else if (-9 - scale > significant + 1) {
+    return { ...normalize(sign === '-' ? -1n : 1n, -9), format: format === 'BinarySI' ? 'DecimalSI' : format };
+  }
   if (sign === '-') mantissa = -mantissa;
   // Anything finer than a nano-unit is rounded away from zero, so a request never becomes 0.
   if (scale < -9) {

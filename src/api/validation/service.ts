@@ -425,10 +425,12 @@ export function validateServiceStatusUpdate(svc: Service, old: Service): FieldEr
 // ---- Endpoints ----
 
 function validateEndpointAddress(a: EndpointAddress, path: string, opts: ValidationOptions): FieldError[] {
-  const errs = validateIP(child(path, 'ip'), a.ip);
+  // A missing ip decodes to "" in Go; validate it as such.
+  const ip = a.ip ?? '';
+  const errs = validateIP(child(path, 'ip'), ip);
   if (a.hostname) errs.push(...dns1123Label(a.hostname, child(path, 'hostname')));
   if (a.nodeName !== undefined) errs.push(...invalidEach(child(path, 'nodeName'), a.nodeName, nameIsDNSSubdomain(a.nodeName, false)));
-  errs.push(...validateNonSpecialIP(child(path, 'ip'), a.ip, opts.allowLoopbackEndpoints));
+  errs.push(...validateNonSpecialIP(child(path, 'ip'), ip, opts.allowLoopbackEndpoints));
   return errs;
 }
 
