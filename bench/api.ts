@@ -1,13 +1,18 @@
 // API benchmark: `npm run bench -- api [--seconds N] [--objects N]`.
 // Measures, against a real `kubelite up` process over HTTPS:
-//   - creates/s with 1, 8 and 64 concurrent clients (fsync-durable), and raw etcd puts/s with the
-//     same number of writers in the same run (Debian etcd-server), printed as a ratio;
+//   - creates/s with 1, 8 and 64 concurrent clients (fsync-durable), from a Node.js client and,
+//     where Debian's wrk is installed, from wrk (a C load generator, so that the figure is less
+//     bounded by the client sharing the machine's cores); and raw etcd puts/s from a Node.js etcd
+//     client with the same number of writers in the same run (Debian etcd-server), printed as a
+//     ratio of the Node.js-client figures (the same kind of client on both sides);
 //   - GET and LIST latency with N pods stored (default 10,000);
 //   - write → watch event latency p50/p99;
 //   - time from start to /readyz on a fresh and on an N-object data dir; RSS.
 import { parseArgs } from 'node:util';
+import { execFileSync, spawnSync } from 'node:child_process';
+import path from 'node:path';
 import { Etcd3 } from 'etcd3';
-import { progress, summarize, startKubelite, httpClient, startEtcd, rssOf, type HttpClient } from './lib.js';
+import { progress, summarize, startKubelite, httpClient, startEtcd, rssOf, ROOT, type HttpClient, type Kubelite } from './lib.js';
 
 const args = parseArgs({
   args: process.argv.slice(2),
@@ -41,6 +46,22 @@ async function closedLoop(concurrency: number, seconds: number, op: (i: number) 
   return done / ((performance.now() - t0) / 1000);
 }
 
+function hasWrk(): boolean {
+  return spawnSync('wrk', ['--version']).error === undefined;
+}
+
+/** wrk with bench/wrk-create.lua: creates/s and the p99 latency in ms. */
+function wrkCreates(k: Kubelite, namespace: string, concurrency: number, seconds: number, run: string): { perSecond: number; p99Ms: number } {
+  const out = execFileSync('wrk', [`-t${Math.min(2, concurrency)}`, `-c${concurrency}`, `-d${seconds}s`, '-s', path.join(ROOT, 'bench/wrk-create.lua'), k.url], {
+    env: { ...process.env, TOKEN: k.token, RUN: run, TARGET_PATH: `/api/v1/namespaces/${namespace}/pods` }, encoding: 'utf8',
+  });
+  const m = /WRK_RESULT (\d+) (\d+) (\d+) (\d+)/.exec(out);
+  if (!m) throw new Error(`unexpected wrk output: ${out}`);
+  const [requests, durationUs, errors, p99Us] = m.slice(1).map(Number);
+  if (errors > 0) throw new Error(`wrk: ${errors} of ${requests} creates failed`);
+  return { perSecond: requests / (durationUs / 1e6), p99Ms: p99Us / 1000 };
+}
+
 async function createNamespace(c: HttpClient, name: string): Promise<void> {
   const r = await c.request('POST', '/api/v1/namespaces', JSON.stringify({ metadata: { name } }));
   if (r.status !== 201) throw new Error(`namespace ${name}: ${r.status} ${r.body}`);
@@ -55,6 +76,7 @@ async function main(): Promise<void> {
     const k = await startKubelite();
     fresh.push(k.readyMs);
     await k.stop();
+    k.remove();
   }
   results.freshStartMs = summarize(fresh).p50;
 
@@ -73,6 +95,19 @@ async function main(): Promise<void> {
     c.close();
   }
   results.createsPerSecond = creates;
+  const wrk: Record<number, { perSecond: number; p99Ms: number }> = {};
+  if (hasWrk()) {
+    const c = httpClient(k, 1);
+    await createNamespace(c, 'bench-wrk');
+    c.close();
+    for (const conc of CONCURRENCY) {
+      progress(`creates from wrk with ${conc} connection(s) for ${SECONDS}s`);
+      wrk[conc] = wrkCreates(k, 'bench-wrk', conc, SECONDS, `c${conc}`);
+    }
+    results.wrkCreates = wrk;
+  } else {
+    progress('wrk is not installed (apt-get install wrk): skipping the wrk runs');
+  }
 
   // Fill up to OBJECTS pods in one namespace for the read benchmarks.
   const c = httpClient(k, 64);
@@ -142,6 +177,7 @@ async function main(): Promise<void> {
     if (i === 2) (results.rssBytes as Record<string, number>).afterRestart = rssOf(k2.proc.pid!);
     await k2.stop();
   }
+  k.remove();
   results.loadedStartMs = summarize(restarts).p50;
 
   if (!args.values['no-etcd']) {
@@ -164,8 +200,9 @@ async function main(): Promise<void> {
   lines.push('kubelite API benchmark (HTTPS, fsync-durable writes)');
   for (const conc of CONCURRENCY) {
     const e = (results.etcdPutsPerSecond as Record<number, number> | undefined)?.[conc];
-    lines.push(`  creates/s, ${String(conc).padStart(2)} clients: ${f(creates[conc], 0).padStart(7)}` +
-      (e ? `   etcd puts/s: ${f(e, 0).padStart(7)}   ratio: ${f(creates[conc] / e, 2)}` : ''));
+    lines.push(`  creates/s, ${String(conc).padStart(2)} clients: ${f(creates[conc], 0).padStart(7)} (Node client)` +
+      (e ? `   etcd puts/s: ${f(e, 0).padStart(7)}   ratio: ${f(creates[conc] / e, 2)}` : '') +
+      (wrk[conc] ? `   wrk: ${f(wrk[conc].perSecond, 0).padStart(6)}/s, p99 ${f(wrk[conc].p99Ms)} ms` : ''));
   }
   const g = results.getMs as { p50: number; p99: number }, l = results.listMs as { p50: number; p99: number; bytes: number };
   const w = results.watchLatencyMs as { p50: number; p99: number; n: number };

@@ -1,7 +1,7 @@
 // Shared pieces of the benchmarks: starting kubelite and etcd processes on loopback, an HTTPS
 // client with keep-alive, and percentile arithmetic.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
@@ -46,6 +46,8 @@ export interface Kubelite {
   /** ms from spawn to the first 200 from /readyz */
   readyMs: number;
   stop(): Promise<void>;
+  /** Delete the data directory (after stop). */
+  remove(): void;
 }
 
 /** Start `kubelite up` and measure the time until /readyz answers 200. */
@@ -58,11 +60,14 @@ export async function startKubelite(dataDir = mkdtempSync(path.join(tmpdir(), 'k
   const url = `https://127.0.0.1:${port}`;
   let exited = false;
   proc.on('exit', () => { exited = true; });
-  // Poll /readyz (public, no token) until it answers 200; the CA is not known yet, so skip verification here only.
+  // Poll /readyz (public, no token) until it answers 200, over one kept-alive connection so that
+  // the polling does not make the starting server do a TLS handshake every few milliseconds.
+  // The CA is not known yet, so verification is skipped here only.
+  const agent = new https.Agent({ keepAlive: true, maxSockets: 1, rejectUnauthorized: false });
   for (;;) {
     if (exited) throw new Error('kubelite up exited before it became ready');
     const ok = await new Promise<boolean>((resolve) => {
-      const req = https.get(`${url}/readyz`, { rejectUnauthorized: false, agent: false }, (res) => {
+      const req = https.get(`${url}/readyz`, { agent }, (res) => {
         res.resume();
         resolve(res.statusCode === 200);
       });
@@ -72,6 +77,7 @@ export async function startKubelite(dataDir = mkdtempSync(path.join(tmpdir(), 'k
     await new Promise((r) => setTimeout(r, 2));
   }
   const readyMs = performance.now() - t0;
+  agent.destroy();
   const kc = YAML.parse(readFileSync(path.join(dataDir, 'kubeconfig'), 'utf8'));
   const token = kc.users.find((u: { name: string }) => u.name === 'kubelite').user.token;
   const ca = Buffer.from(kc.clusters.find((c: { name: string }) => c.name === 'kubelite').cluster['certificate-authority-data'], 'base64').toString();
@@ -80,6 +86,9 @@ export async function startKubelite(dataDir = mkdtempSync(path.join(tmpdir(), 'k
     async stop() {
       if (proc.exitCode !== null) return;
       await new Promise<void>((r) => { proc.once('exit', () => r()); proc.kill('SIGTERM'); });
+    },
+    remove() {
+      rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
@@ -137,6 +146,7 @@ export interface Etcd {
 export async function startEtcd(): Promise<Etcd> {
   const [client, peer, metrics] = [await freePort(), await freePort(), await freePort()];
   const dir = mkdtempSync(path.join(tmpdir(), 'etcd-bench-'));
+  const removeDir = () => rmSync(dir, { recursive: true, force: true });
   const proc = spawn('etcd', [
     '--name', 's1', '--data-dir', dir,
     '--listen-client-urls', `http://127.0.0.1:${client}`, '--advertise-client-urls', `http://127.0.0.1:${client}`,
@@ -161,8 +171,8 @@ export async function startEtcd(): Promise<Etcd> {
   return {
     endpoint, proc,
     async stop() {
-      if (proc.exitCode !== null) return;
-      await new Promise<void>((r) => { proc.once('exit', () => r()); proc.kill('SIGTERM'); });
+      if (proc.exitCode === null) await new Promise<void>((r) => { proc.once('exit', () => r()); proc.kill('SIGTERM'); });
+      removeDir();
     },
   };
 }

@@ -4,12 +4,15 @@
 // tsc output (dist/src/<dir>/<file>.js), so the relative URLs the code resolves at run time
 // (../../openapi/definitions.json, ./sqlite-writer.js) point at the same files either way.
 import { build } from 'esbuild';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const outdir = path.join(root, 'dist/bundle/kubelite');
+rmSync(outdir, { recursive: true, force: true }); // chunk names carry hashes: drop the old ones
 await build({
   entryPoints: { main: path.join(root, 'dist/src/cli/main.js'), 'sqlite-writer': path.join(root, 'dist/src/store/sqlite-writer.js') },
-  outdir: path.join(root, 'dist/bundle/kubelite'),
+  outdir,
   bundle: true,
   // Chunks: `kubelite up` starts the store's writer thread before it loads the API server's code.
   splitting: true,

@@ -92,6 +92,7 @@ export async function startApiServer(o: StartOptions): Promise<RunningApiServer>
 async function bootstrapNamespaces(server: ApiServer): Promise<void> {
   const nsResource = RESOURCES.find((r) => r.kind === 'Namespace')!;
   await Promise.all(SYSTEM_NAMESPACES.map(async (name) => {
+    if (await server.registry.getRaw(nsResource, undefined, name)) return;
     try {
       await server.registry.create(nsResource, undefined, { metadata: { name } }, { dryRun: false, fieldValidation: 'Strict', warnings: [] });
     } catch (e) {

@@ -45,6 +45,19 @@ export class ApiMetrics implements WatchMetrics {
       help: 'The revision up to which the store history has been compacted.',
       async collect() { this.set(await store.compactRevision()); },
     });
+    if (store.stats) {
+      const stats = store.stats.bind(store);
+      new Counter({
+        name: 'kubelite_store_commits_total', registers,
+        help: 'Write transactions committed by the store (concurrent writes share one: group commit).',
+        collect() { this.reset(); this.inc(stats().commits); },
+      });
+      new Counter({
+        name: 'kubelite_store_writes_total', registers,
+        help: 'Writes committed by the store.',
+        collect() { this.reset(); this.inc(stats().writes); },
+      });
+    }
     new Gauge({
       name: 'apiserver_storage_size_bytes', registers,
       help: 'Size of the storage database file physically allocated in bytes.',

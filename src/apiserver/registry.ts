@@ -17,6 +17,8 @@ import { applyPatch, PatchError, type PatchType } from './patch/index.js';
 import { schemaForKind, resolveRef } from '../api/schema.js';
 import { ApiError, errors } from './errors.js';
 import { STRATEGIES } from './strategies.js';
+import { decodeObject, encodeObject, rememberJSON, StoredObject, storedPrefix } from './codec.js';
+import type { NamespaceCache } from './namespaces.js';
 
 export type FieldValidation = 'Strict' | 'Warn' | 'Ignore';
 
@@ -46,7 +48,7 @@ export interface ListQuery {
 }
 
 export interface ListOutput {
-  items: KObject[];
+  items: StoredObject[];
   resourceVersion: string;
   continue?: string;
   remainingItemCount?: number;
@@ -69,18 +71,10 @@ const VALIDATION = { allowLoopbackEndpoints: true };
 /** Retries of an unconditional update or patch that lost a race (upstream GuaranteedUpdate loops). */
 const UPDATE_RETRIES = 16;
 
-export function encodeObject(obj: KObject): string {
-  const rv = obj.metadata.resourceVersion;
-  delete obj.metadata.resourceVersion;
-  const s = JSON.stringify(obj);
-  if (rv !== undefined) obj.metadata.resourceVersion = rv;
-  return s;
-}
-
-export function decodeObject(kv: KeyValue): KObject {
-  const o = JSON.parse(kv.value) as KObject;
-  o.metadata.resourceVersion = String(kv.modRevision);
-  return o;
+/** Serve the stored bytes of an object just written as the response to its write. */
+function written(r: ResourceType, obj: KObject, kv: KeyValue): KObject {
+  obj.metadata.resourceVersion = String(kv.modRevision);
+  return rememberJSON(obj, new StoredObject(kv, storedPrefix(apiVersionOf(r), r.kind)).json());
 }
 
 export function nowRFC3339(): string {
@@ -164,7 +158,7 @@ function stripSystemWrites(obj: KObject): void {
 }
 
 export class Registry {
-  constructor(private readonly store: Store) {}
+  constructor(private readonly store: Store, private readonly namespaces: NamespaceCache) {}
 
   private storeErr(r: ResourceType, name: string, e: unknown, op: string): never {
     if (e instanceof ApiError) throw e;
@@ -180,9 +174,18 @@ export class Registry {
   }
 
   async get(r: ResourceType, ns: string | undefined, name: string): Promise<KObject> {
+    return decodeObject(await this.getKV(r, ns, name));
+  }
+
+  /** The stored object, for serving: its JSON is the stored bytes. */
+  async getStored(r: ResourceType, ns: string | undefined, name: string): Promise<StoredObject> {
+    return new StoredObject(await this.getKV(r, ns, name), storedPrefix(apiVersionOf(r), r.kind));
+  }
+
+  private async getKV(r: ResourceType, ns: string | undefined, name: string): Promise<KeyValue> {
     const kv = await this.getRaw(r, ns, name);
     if (!kv) throw errors.notFound(r, name);
-    return decodeObject(kv);
+    return kv;
   }
 
   /** List with selectors and paging; every page of one list is read at the revision of the first. */
@@ -207,7 +210,10 @@ export class Registry {
       throw errors.badRequest(`resourceVersionMatch is forbidden unless resourceVersion is provided`);
     }
     const limit = q.limit && q.limit > 0 ? q.limit : 0;
-    const items: KObject[] = [];
+    const items: StoredObject[] = [];
+    const prefixBytes = storedPrefix(apiVersionOf(r), r.kind);
+    // Without selectors an object is never parsed: the response splices its stored bytes.
+    const matches = (o: StoredObject) => (!sel.label && !sel.field) || selectorsMatch(r, sel, o.object);
     let more = false, lastKey: string | undefined, listRevision = revision;
     try {
       if (pinnedName !== undefined && ns !== undefined && !q.continue) {
@@ -216,8 +222,8 @@ export class Registry {
         listRevision = res.revision;
         for (const kv of res.items) {
           if (kv.key !== key) continue;
-          const o = decodeObject(kv);
-          if (selectorsMatch(r, sel, o)) items.push(o);
+          const o = new StoredObject(kv, prefixBytes);
+          if (matches(o)) items.push(o);
         }
       } else {
         // Fetch pages until `limit` matching items are found (selectors filter after reading), as upstream does.
@@ -228,8 +234,8 @@ export class Registry {
           let i = 0;
           for (; i < res.items.length; i++) {
             const kv = res.items[i];
-            const o = decodeObject(kv);
-            if (selectorsMatch(r, sel, o)) {
+            const o = new StoredObject(kv, prefixBytes);
+            if (matches(o)) {
               items.push(o);
               if (limit && items.length === limit) { lastKey = kv.key; break; }
             }
@@ -267,10 +273,9 @@ export class Registry {
 
   private async requireNamespace(r: ResourceType, ns: string | undefined, name: string): Promise<void> {
     if (!r.namespaced || ns === undefined) return;
-    const kv = await this.store.get(storageKey(NAMESPACE, undefined, ns));
-    if (!kv) throw errors.notFound(NAMESPACE, ns);
-    const nsObj = JSON.parse(kv.value) as KObject;
-    if (nsObj.metadata.deletionTimestamp) {
+    const state = await this.namespaces.state(ns);
+    if (state === 'missing') throw errors.notFound(NAMESPACE, ns);
+    if (state === 'terminating') {
       throw errors.forbidden(r, name, `unable to create new content in namespace ${ns} because it is being terminated`);
     }
   }
@@ -359,8 +364,7 @@ export class Registry {
     for (let attempt = 0; ; attempt++) {
       try {
         const kv = await this.store.create(storageKey(r, ns, meta.name!), encodeObject(obj));
-        meta.resourceVersion = String(kv.modRevision);
-        return obj;
+        return written(r, obj, kv);
       } catch (e) {
         if (e instanceof KeyExistsError && generated) {
           if (attempt + 1 >= GENERATE_NAME_RETRIES) throw errors.generateNameConflict(r, meta.name!);
@@ -412,9 +416,8 @@ export class Registry {
         }
       }
       try {
-        const written = await this.store.update(key, encodeObject(next), kv!.modRevision);
-        next.metadata.resourceVersion = String(written.modRevision);
-        return { obj: next, created: false };
+        const stored = await this.store.update(key, encodeObject(next), kv!.modRevision);
+        return { obj: written(r, next, stored), created: false };
       } catch (e) {
         if (e instanceof ConflictError && !precondition && attempt < UPDATE_RETRIES) continue;
         if (e instanceof NotFoundError && attempt < UPDATE_RETRIES) continue;
@@ -565,10 +568,10 @@ export class Registry {
     return true;
   }
 
-  async deleteCollection(r: ResourceType, ns: string | undefined, q: ListQuery, options: DeleteOptions, dryRun: boolean): Promise<ListOutput> {
+  async deleteCollection(r: ResourceType, ns: string | undefined, q: ListQuery, options: DeleteOptions, dryRun: boolean): Promise<{ items: KObject[]; resourceVersion: string }> {
     const listed = await this.list(r, ns, { labelSelector: q.labelSelector, fieldSelector: q.fieldSelector });
     const deleted: KObject[] = [];
-    for (const o of listed.items) {
+    for (const { object: o } of listed.items) {
       try {
         deleted.push((await this.delete(r, o.metadata.namespace, o.metadata.name!, options, dryRun)).obj);
       } catch (e) {

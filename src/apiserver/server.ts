@@ -10,8 +10,10 @@ import { lookupResource, type ResourceType } from '../api/resources.js';
 import type { KObject } from '../api/types.js';
 import { ApiError, errors } from './errors.js';
 import { Registry, patchObject, type DeleteOptions, type FieldValidation, type WriteOptions, type ListOutput } from './registry.js';
-import { WatchHub, DEFAULT_WATCH_CONFIG, type WatchConfig, type WatchEventType } from './watch.js';
+import { WatchHub, DEFAULT_WATCH_CONFIG, jsonEventEncoder, type WatchConfig } from './watch.js';
 import { ApiMetrics } from './metrics.js';
+import { knownJSON } from './codec.js';
+import { NamespaceCache } from './namespaces.js';
 import * as discovery from './discovery.js';
 import { serveOpenAPI } from './openapi.js';
 import { patchTypeFromContentType } from './patch/index.js';
@@ -161,16 +163,40 @@ function fieldValidationOf(q: URLSearchParams): FieldValidation {
   throw errors.badRequest(`fieldValidation parameter unsupported: ${v}`);
 }
 
-function listObject(r: ResourceType, out: ListOutput): object {
+/** A response body already serialised as JSON, with the value to use for other encodings. */
+class RawJSON {
+  /** `parts` concatenated are the JSON text; large lists are written part by part. */
+  constructor(readonly parts: string[], readonly value: () => unknown) {}
+}
+
+/** Responses are written in pieces of about this size: one huge string makes TLS writes slow and GC heavy. */
+const WRITE_CHUNK = 256 * 1024;
+
+function listMetadata(out: { resourceVersion: string; continue?: string }): Record<string, unknown> {
   const metadata: Record<string, unknown> = { resourceVersion: out.resourceVersion };
   if (out.continue) metadata.continue = out.continue;
-  // Upstream list items carry no kind/apiVersion; the list does.
-  const items = out.items.map(({ kind: _k, apiVersion: _a, ...rest }) => rest);
-  return { kind: r.listKind, apiVersion: apiVersionOf(r), metadata, items };
+  return metadata;
+}
+
+/** A list response spliced from the stored bytes of its items (upstream's items carry no kind/apiVersion). */
+function listBody(r: ResourceType, out: ListOutput): RawJSON {
+  const head = `{"kind":${JSON.stringify(r.listKind)},"apiVersion":${JSON.stringify(apiVersionOf(r))},"metadata":${JSON.stringify(listMetadata(out))},"items":[`;
+  const parts = [head];
+  out.items.forEach((o, i) => parts.push(i ? ',' + o.itemJSON() : o.itemJSON()));
+  parts.push(']}');
+  return new RawJSON(parts, () => ({
+    kind: r.listKind, apiVersion: apiVersionOf(r), metadata: listMetadata(out),
+    items: out.items.map((o) => { const { kind: _k, apiVersion: _a, ...rest } = o.object; return rest; }),
+  }));
+}
+
+function objectListBody(r: ResourceType, out: { items: KObject[]; resourceVersion: string }): object {
+  return { kind: r.listKind, apiVersion: apiVersionOf(r), metadata: listMetadata(out), items: out.items.map(({ kind: _k, apiVersion: _a, ...rest }) => rest) };
 }
 
 export class ApiServer {
   readonly registry: Registry;
+  private readonly namespaces: NamespaceCache;
   readonly metrics: ApiMetrics;
   readonly watches: WatchHub;
   private server?: https.Server;
@@ -180,7 +206,8 @@ export class ApiServer {
 
   constructor(private readonly opts: ApiServerOptions) {
     this.log = opts.log;
-    this.registry = new Registry(opts.store);
+    this.namespaces = new NamespaceCache(opts.store, opts.log.child({ component: 'namespaces' }));
+    this.registry = new Registry(opts.store, this.namespaces);
     this.metrics = new ApiMetrics(opts.store);
     this.watches = new WatchHub(opts.store, opts.log.child({ component: 'watch' }), this.metrics, { ...DEFAULT_WATCH_CONFIG, ...opts.watch });
   }
@@ -191,6 +218,7 @@ export class ApiServer {
 
   async listen(host: string, port: number): Promise<AddressInfo> {
     const { credentials } = this.opts;
+    await this.namespaces.start();
     this.server = https.createServer({ cert: credentials.certPem, key: credentials.keyPem, minVersion: 'TLSv1.2' }, (req, res) => {
       this.handle(req, res).catch((e) => {
         this.log.error({ err: e }, 'unhandled error in request handler');
@@ -214,6 +242,7 @@ export class ApiServer {
     this.shuttingDown = true;
     this.ready = false;
     this.watches.closeAll();
+    this.namespaces.stop();
     if (!this.server) return;
     await new Promise<void>((resolve) => {
       this.server!.close(() => resolve());
@@ -221,20 +250,33 @@ export class ApiServer {
     });
   }
 
-  private send(res: ServerResponse, req: IncomingMessage, code: number, body: unknown, headers: Record<string, string> = {}, warnings: string[] = []): void {
-    let payload: string;
+  private async send(res: ServerResponse, req: IncomingMessage, code: number, body: unknown, headers: Record<string, string> = {}, warnings: string[] = []): Promise<void> {
+    let parts: string[];
     let ct: string;
     if (wantsYAML(req.headers.accept)) {
-      payload = YAML.stringify(body);
+      parts = [YAML.stringify(body instanceof RawJSON ? body.value() : body)];
       ct = 'application/yaml';
     } else {
-      payload = JSON.stringify(body);
+      parts = body instanceof RawJSON ? body.parts : [knownJSON(body) ?? JSON.stringify(body)];
       ct = 'application/json';
     }
     const h: Record<string, string | string[]> = { 'Content-Type': ct, 'Cache-Control': 'no-cache, private', ...headers };
     if (warnings.length) h.Warning = [...new Set(warnings)].map((w) => `299 - ${JSON.stringify(w)}`);
     res.writeHead(code, h);
-    res.end(payload);
+    if (parts.length === 1) {
+      res.end(parts[0]);
+      return;
+    }
+    let chunk = '';
+    for (const p of parts) {
+      chunk += p;
+      if (chunk.length < WRITE_CHUNK) continue;
+      const more = res.write(chunk);
+      chunk = '';
+      if (!more && !res.destroyed) await new Promise((resolve) => { res.once('drain', resolve); res.once('close', resolve); });
+      if (res.destroyed) return;
+    }
+    res.end(chunk);
   }
 
   private sendStatus(res: ServerResponse, e: ApiError): void {
@@ -299,14 +341,14 @@ export class ApiServer {
           allowWatchBookmarks: queryBool(q, 'allowWatchBookmarks'),
           sendInitialEvents: q.has('sendInitialEvents') ? queryBool(q, 'sendInitialEvents') : undefined,
           timeoutSeconds: queryInt(q, 'timeoutSeconds'),
-        }, res, (type: WatchEventType, obj: unknown) => JSON.stringify({ type, object: obj }) + '\n');
+        }, res, jsonEventEncoder);
         return;
       }
       if (req.method === 'GET' && !route.name) labels.verb = 'LIST';
       if (req.method === 'DELETE' && !route.name) labels.verb = 'DELETECOLLECTION';
       const out = await this.serveResource(req, route, q);
       code = out.code;
-      this.send(res, req, out.code, out.body, out.headers, (out as { warnings?: string[] }).warnings);
+      await this.send(res, req, out.code, out.body, out.headers, (out as { warnings?: string[] }).warnings);
     } catch (e) {
       const err = e instanceof ApiError ? e : errors.internal(e);
       code = err.code;
@@ -328,7 +370,7 @@ export class ApiServer {
   private serveNonResource(req: IncomingMessage, res: ServerResponse, path: string, q: URLSearchParams): number {
     if (path === '/version' || path === '/version/') {
       const arch = process.arch === 'x64' ? 'amd64' : process.arch;
-      this.send(res, req, 200, {
+      void this.send(res, req, 200, {
         ...KUBERNETES_VERSION, gitCommit: '0000000000000000000000000000000000000000', gitTreeState: 'clean',
         buildDate: '2026-11-26T00:00:00Z', goVersion: `node${process.versions.node}`, compiler: 'gc', platform: `${process.platform}/${arch}`,
       });
@@ -409,7 +451,8 @@ export class ApiServer {
       case 'GET': {
         if (name) {
           verbAllowed('get');
-          return { code: 200, body: await reg.get(r, ns, name) };
+          const stored = await reg.getStored(r, ns, name);
+          return { code: 200, body: new RawJSON([stored.json()], () => stored.object) };
         }
         verbAllowed('list');
         const out = await reg.list(r, ns, {
@@ -420,7 +463,7 @@ export class ApiServer {
           resourceVersion: q.get('resourceVersion') ?? undefined,
           resourceVersionMatch: q.get('resourceVersionMatch') ?? undefined,
         });
-        return { code: 200, body: listObject(r, out) };
+        return { code: 200, body: listBody(r, out) };
       }
       case 'POST': {
         if (name) throw errors.methodNotSupported(r, 'create');
@@ -462,7 +505,7 @@ export class ApiServer {
           labelSelector: q.get('labelSelector') ?? undefined,
           fieldSelector: q.get('fieldSelector') ?? undefined,
         }, options, dryRun);
-        return { code: 200, body: listObject(r, out) };
+        return { code: 200, body: objectListBody(r, out) };
       }
       default:
         throw errors.methodNotSupported(r, method.toLowerCase());

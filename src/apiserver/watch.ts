@@ -11,7 +11,8 @@ import type { Store, StoreEvent, Watch } from '../store/types.js';
 import { CompactedError } from '../store/types.js';
 import type { KObject } from '../api/types.js';
 import { apiVersionOf, storagePrefix, storageKey, type ResourceType } from '../api/resources.js';
-import { decodeObject, parseSelectors, selectorsMatch } from './registry.js';
+import { parseSelectors, selectorsMatch } from './registry.js';
+import { StoredObject, storedPrefix } from './codec.js';
 import { errors, type ApiError } from './errors.js';
 import type { Logger } from '../util/log.js';
 
@@ -27,8 +28,14 @@ export interface WatchParams {
   timeoutSeconds?: number;
 }
 
-/** Turns one event into the bytes of one line of the stream (JSON, or a Table row for kubectl get -w). */
-export type EventEncoder = (type: WatchEventType, obj: unknown) => string;
+/**
+ * Turns one event into the bytes of one line of the stream (JSON, or a Table row for kubectl get -w).
+ * `object` parses, `json` splices the stored bytes: an encoder calls the one it needs.
+ */
+export type EventEncoder = (type: WatchEventType, object: () => unknown, json: () => string) => string;
+
+/** The line of a plain JSON watch stream. */
+export const jsonEventEncoder: EventEncoder = (type, _object, json) => `{"type":"${type}","object":${json()}}\n`;
 
 export interface WatchConfig {
   /** Interval of BOOKMARK events for clients that allow them. */
@@ -75,10 +82,12 @@ export class WatchHub {
     const pinned = ns !== undefined ? sel.field?.exact('metadata.name') : undefined;
     // A watch of one named object (kubectl get NAME -w, wait, rollout status) needs only its key's events.
     const prefix = pinned !== undefined ? storageKey(r, ns, pinned) : storagePrefix(r, ns);
-    const matches = (o: KObject) => selectorsMatch(r, sel, o);
+    const unfiltered = !sel.label && !sel.field;
+    const matches = (o: StoredObject) => unfiltered || selectorsMatch(r, sel, o.object);
+    const prefixBytes = storedPrefix(apiVersionOf(r), r.kind);
 
     let fromRevision: number;
-    let initial: KObject[] = [];
+    let initial: StoredObject[] = [];
     const wantsInitial = p.sendInitialEvents === true || !p.resourceVersion || p.resourceVersion === '0';
     if (p.resourceVersion && p.resourceVersion !== '0') {
       fromRevision = Number(p.resourceVersion);
@@ -88,7 +97,7 @@ export class WatchHub {
     }
     if (wantsInitial) {
       const listed = await this.store.list(prefix);
-      initial = listed.items.map(decodeObject).filter((o) => o.metadata.name !== undefined && matches(o));
+      initial = listed.items.map((kv) => new StoredObject(kv, prefixBytes)).filter(matches);
       fromRevision = Math.max(fromRevision, listed.revision);
     }
 
@@ -112,9 +121,9 @@ export class WatchHub {
     this.metrics.opened(r);
     res.on('close', close);
 
-    const write = (type: WatchEventType, obj: unknown): void => {
+    const write = (type: WatchEventType, object: () => unknown, json: () => string = () => JSON.stringify(object())): void => {
       if (closed) return;
-      res.write(encode(type, obj));
+      res.write(encode(type, object, json));
       if (res.writableLength > this.config.maxBufferedBytes) {
         this.metrics.slowWatcherClosed(r);
         this.log.warn({ resource: r.plural, namespace: ns, buffered: res.writableLength }, 'closing watch of an unresponsive client');
@@ -129,14 +138,14 @@ export class WatchHub {
       lastRevision = progress;
       const metadata: Record<string, unknown> = { resourceVersion: String(progress) };
       if (annotations) metadata.annotations = annotations;
-      write('BOOKMARK', { kind: r.kind, apiVersion: apiVersionOf(r), metadata });
+      write('BOOKMARK', () => ({ kind: r.kind, apiVersion: apiVersionOf(r), metadata }));
     };
     const fail = (e: ApiError) => {
-      write('ERROR', e.status());
+      write('ERROR', () => e.status());
       close();
     };
 
-    for (const o of initial) write('ADDED', o);
+    for (const o of initial) write('ADDED', () => o.object, () => o.json());
     if (p.sendInitialEvents && p.allowWatchBookmarks) bookmark({ 'k8s.io/initial-events-end': 'true' });
 
     const onEvents = (events: StoreEvent[]) => {
@@ -144,8 +153,11 @@ export class WatchHub {
         if (closed) return;
         if (ev.revision <= lastRevision) continue;
         lastRevision = ev.revision;
-        const out = convertEvent(ev, matches);
-        if (out) write(out.type, out.object);
+        const out = convertEvent(ev, prefixBytes, matches);
+        if (out) {
+          const { stored, rv } = out;
+          write(out.type, () => (rv === stored.kv.modRevision ? stored.object : withResourceVersion(stored.object, rv)), () => stored.json(rv));
+        }
       }
     };
     try {
@@ -179,25 +191,37 @@ export class WatchHub {
   }
 }
 
-/** A store event seen through a selector: upstream's watch cache conversion. */
-function convertEvent(ev: StoreEvent, matches: (o: KObject) => boolean): { type: WatchEventType; object: KObject } | undefined {
+/** Parsed views of one store event, shared by every watcher that receives it. */
+const views = new WeakMap<StoreEvent, { cur: StoredObject; prev?: StoredObject }>();
+
+function viewsOf(ev: StoreEvent, prefix: string): { cur: StoredObject; prev?: StoredObject } {
+  let v = views.get(ev);
+  if (!v) {
+    v = { cur: new StoredObject(ev.kv, prefix), prev: ev.prev ? new StoredObject(ev.prev, prefix) : undefined };
+    views.set(ev, v);
+  }
+  return v;
+}
+
+function withResourceVersion(o: KObject, rv: number): KObject {
+  return { ...o, metadata: { ...o.metadata, resourceVersion: String(rv) } };
+}
+
+/**
+ * A store event seen through a selector: upstream's watch cache conversion. An object that leaves
+ * the selection, or is deleted, is sent as it was before, with the event's revision.
+ */
+function convertEvent(ev: StoreEvent, prefix: string, matches: (o: StoredObject) => boolean):
+  { type: WatchEventType; stored: StoredObject; rv: number } | undefined {
+  const { cur, prev } = viewsOf(ev, prefix);
   if (ev.type === 'delete') {
-    const prev = decodeObject(ev.prev ?? ev.kv);
-    // The deleted object carries the revision of its deletion.
-    prev.metadata.resourceVersion = String(ev.revision);
-    return matches(prev) ? { type: 'DELETED', object: prev } : undefined;
+    const last = prev ?? cur;
+    return matches(last) ? { type: 'DELETED', stored: last, rv: ev.revision } : undefined;
   }
-  const cur = decodeObject(ev.kv);
   const curMatches = matches(cur);
-  if (!ev.prev) return curMatches ? { type: 'ADDED', object: cur } : undefined;
-  const prevMatches = matches(decodeObject(ev.prev));
-  if (curMatches && prevMatches) return { type: 'MODIFIED', object: cur };
-  if (curMatches) return { type: 'ADDED', object: cur };
-  if (prevMatches) {
-    // Leaving the selection: a DELETED with the previous content at this event's revision.
-    const prev = decodeObject(ev.prev);
-    prev.metadata.resourceVersion = String(ev.revision);
-    return { type: 'DELETED', object: prev };
-  }
+  if (!prev) return curMatches ? { type: 'ADDED', stored: cur, rv: ev.revision } : undefined;
+  const prevMatches = matches(prev);
+  if (curMatches) return { type: prevMatches ? 'MODIFIED' : 'ADDED', stored: cur, rv: ev.revision };
+  if (prevMatches) return { type: 'DELETED', stored: prev, rv: ev.revision };
   return undefined;
 }

@@ -77,6 +77,7 @@ export async function runUp(values: Record<string, unknown>): Promise<void> {
   const started = store.start();
   started.catch(() => {}); // awaited below; avoid an unhandled rejection while the import runs
   const { startApiServer } = await import('../apiserver/index.js');
+  log.debug({ ms: Math.round(performance.now()) }, 'API server code loaded');
   const api = await startApiServer({
     dataDir,
     listen: String(values.listen ?? '127.0.0.1:6443'),

@@ -95,6 +95,8 @@ export interface Store {
   currentRevision(): Promise<number>;
   /** The revision history is retained after (0 if never compacted). */
   compactRevision(): Promise<number>;
+  /** Write transactions committed and writes they carried, where the store can tell (group commit). */
+  stats?(): { commits: number; writes: number };
   /** Approximate size of the stored data in bytes (for metrics). */
   sizeBytes(): Promise<number>;
   close(): Promise<void>;

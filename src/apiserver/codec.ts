@@ -1,0 +1,81 @@
+// How objects are stored and served. A stored value is the object's JSON without
+// metadata.resourceVersion (that is the store's mod revision, as with etcd), written with
+// apiVersion, kind and metadata first. That fixed prefix lets reads serve the stored bytes with
+// the resourceVersion spliced in, instead of parsing and re-serialising every object: a list of
+// 10,000 pods or a watch event fanned out to many watchers costs string copies, not JSON work.
+import type { KeyValue } from '../store/types.js';
+import type { KObject } from '../api/types.js';
+
+/** Serialise an object for the store: apiVersion, kind, metadata (without resourceVersion), then the rest. */
+export function encodeObject(obj: KObject): string {
+  const { apiVersion, kind, metadata, ...rest } = obj;
+  const { resourceVersion: _rv, ...meta } = metadata;
+  return JSON.stringify({ apiVersion, kind, metadata: meta, ...rest });
+}
+
+/** A fresh, mutable object from a stored value. */
+export function decodeObject(kv: KeyValue): KObject {
+  const o = JSON.parse(kv.value) as KObject;
+  o.metadata.resourceVersion = String(kv.modRevision);
+  return o;
+}
+
+/** The bytes every stored object of a kind starts with, up to and including metadata's `{`. */
+export function storedPrefix(apiVersion: string, kind: string): string {
+  return `{"apiVersion":${JSON.stringify(apiVersion)},"kind":${JSON.stringify(kind)},"metadata":{`;
+}
+
+/** Insert `"resourceVersion":"rv"` as the first field of metadata, whose `{` ends at `at`. */
+function splice(value: string, at: number, rv: number, head: string): string {
+  const sep = value[at] === '}' ? '' : ',';
+  return `${head}"resourceVersion":"${rv}"${sep}${value.slice(at)}`;
+}
+
+/** One stored object as read from the store: parsed and serialised only when, and once, needed. */
+export class StoredObject {
+  private parsed?: KObject;
+  private ownJSON?: string;
+
+  constructor(readonly kv: KeyValue, private readonly prefix: string) {}
+
+  /** The object with its resourceVersion. Shared between readers: never mutate it. */
+  get object(): KObject {
+    return (this.parsed ??= decodeObject(this.kv));
+  }
+
+  /** The object's JSON, with resourceVersion `rv` (its mod revision unless told otherwise). */
+  json(rv = this.kv.modRevision): string {
+    if (rv === this.kv.modRevision) return (this.ownJSON ??= this.serialise(rv));
+    return this.serialise(rv);
+  }
+
+  private serialise(rv: number): string {
+    const v = this.kv.value;
+    if (v.startsWith(this.prefix)) return splice(v, this.prefix.length, rv, this.prefix);
+    const o = this.object;
+    return JSON.stringify({ ...o, metadata: { ...o.metadata, resourceVersion: String(rv) } });
+  }
+
+  /** The JSON of a list item: upstream's list items carry no apiVersion and kind. */
+  itemJSON(): string {
+    const v = this.kv.value;
+    if (v.startsWith(this.prefix)) return splice(v, this.prefix.length, this.kv.modRevision, '{"metadata":{');
+    const { apiVersion: _a, kind: _k, ...rest } = this.object;
+    return JSON.stringify(rest);
+  }
+}
+
+/**
+ * JSON already produced for an object the registry just wrote (the stored bytes plus the new
+ * resourceVersion), so that the response does not serialise the object a second time.
+ */
+const written = new WeakMap<object, string>();
+
+export function rememberJSON(obj: KObject, json: string): KObject {
+  written.set(obj, json);
+  return obj;
+}
+
+export function knownJSON(obj: unknown): string | undefined {
+  return typeof obj === 'object' && obj !== null ? written.get(obj) : undefined;
+}
