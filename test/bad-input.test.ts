@@ -104,6 +104,17 @@ describe('bad input', () => {
     await c.k('delete', 'deploy', 'web');
   });
 
+  test('duplicate fields in a JSON body are strict decoding errors, in document order', async () => {
+    const raw = '{"apiVersion":"v1","kind":"Service","metadata":{"name":"dup"},"spec":{"ports":[{"port":80}],"bogus":1,"ports":[{"port":81}]}}';
+    const res = await c.request('POST', '/api/v1/namespaces/default/services?fieldValidation=Strict', undefined, { raw, headers: { 'Content-Type': 'application/json' } });
+    assert.equal(res.status, 400);
+    assert.equal(res.json().message, 'Service in version "v1" cannot be handled as a Service: strict decoding error: unknown field "spec.bogus", duplicate field "spec.ports"');
+    const warn = await c.request('POST', '/api/v1/namespaces/default/services?fieldValidation=Warn', undefined, { raw, headers: { 'Content-Type': 'application/json' } });
+    assert.equal(warn.status, 201);
+    assert.deepEqual(warn.headers.warning, '299 - "unknown field \\"spec.bogus\\"", 299 - "duplicate field \\"spec.ports\\""');
+    await c.request('DELETE', '/api/v1/namespaces/default/services/dup');
+  });
+
   test('bodies over 3 MiB → 413', async () => {
     const big = svc('big');
     (big.metadata as Record<string, unknown>).annotations = { blob: 'x'.repeat(3 * 1024 * 1024) };

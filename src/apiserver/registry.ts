@@ -12,9 +12,8 @@ import { RESOURCES, apiVersionOf, storageKey, storagePrefix, type ResourceType }
 import { labelSelectorFromSpec, parseFieldSelector, parseLabelSelector, SelectorParseError, type FieldSelector, type LabelSelector, type LabelSelectorSpec } from '../api/selectors.js';
 import { applyDefaults } from '../api/defaults.js';
 import { validateCreate, validateUpdate, validateStatusUpdate, invalidMessage } from '../api/validation/index.js';
-import { decodeError, pruneUnknownFields, replaceNulls } from '../api/schema.js';
 import { applyPatch, PatchError, type PatchType } from './patch/index.js';
-import { schemaForKind, resolveRef } from '../api/schema.js';
+import { decodeError, pruneUnknownFields, replaceNulls, resolveRef, schemaForKind, strictDecodingErrors } from '../api/schema.js';
 import { ApiError, errors } from './errors.js';
 import { STRATEGIES } from './strategies.js';
 import { decodeObject, encodeObject, rememberJSON, StoredObject, storedPrefix } from './codec.js';
@@ -28,6 +27,8 @@ export interface WriteOptions {
   fieldValidation: FieldValidation;
   /** Warnings for the response's Warning headers (unknown fields with Warn). */
   warnings: string[];
+  /** The JSON text of a create or update body: duplicate fields can only be seen in the text. */
+  rawJSON?: string;
 }
 
 export interface DeleteOptions {
@@ -289,12 +290,15 @@ export class Registry {
       return;
     }
     const unknown = pruneUnknownFields(apiVersion, r.kind, obj);
-    if (unknown.length === 0) return;
+    // From the body text: unknown and duplicate fields in document order, as upstream's strict decoder.
+    const problems = opts.rawJSON !== undefined
+      ? strictDecodingErrors(apiVersion, r.kind, opts.rawJSON)
+      : unknown.map((f) => `unknown field "${f}"`);
+    if (problems.length === 0) return;
     if (opts.fieldValidation === 'Strict') {
-      const list = unknown.map((f) => `unknown field "${f}"`);
-      throw errors.badRequest(`${r.kind} in version "${r.version}" cannot be handled as a ${r.kind}: strict decoding error: ${list.join(', ')}`);
+      throw errors.badRequest(`${r.kind} in version "${r.version}" cannot be handled as a ${r.kind}: strict decoding error: ${problems.join(', ')}`);
     }
-    for (const f of unknown) opts.warnings.push(`unknown field "${f}"`);
+    opts.warnings.push(...problems);
   }
 
   private invalid(r: ResourceType, name: string, errs: FieldError[]): never {

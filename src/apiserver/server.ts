@@ -469,7 +469,7 @@ export class ApiServer {
         if (name) throw errors.methodNotSupported(r, 'create');
         verbAllowed('create');
         const opts = this.writeOptions(q);
-        const body = decodeBody(await readBody(req), req.headers['content-type'], r);
+        const body = this.decodeWriteBody(await readBody(req), req, r, opts);
         const obj = await reg.create(r, ns, body, opts);
         return { code: 201, body: obj, warnings: opts.warnings };
       }
@@ -477,7 +477,7 @@ export class ApiServer {
         if (!name) throw errors.methodNotSupported(r, 'update');
         verbAllowed('update');
         const opts = this.writeOptions(q);
-        const body = decodeBody(await readBody(req), req.headers['content-type'], r);
+        const body = this.decodeWriteBody(await readBody(req), req, r, opts);
         const { obj, created } = await reg.update(r, ns, name, body, opts);
         return { code: created ? 201 : 200, body: obj, warnings: opts.warnings };
       }
@@ -510,6 +510,14 @@ export class ApiServer {
       default:
         throw errors.methodNotSupported(r, method.toLowerCase());
     }
+  }
+
+  /** A create or update body; JSON text is kept for the strict decoder's duplicate-field check. */
+  private decodeWriteBody(buf: Buffer, req: IncomingMessage, r: ResourceType, opts: WriteOptions): unknown {
+    const body = decodeBody(buf, req.headers['content-type'], r);
+    const mt = mediaType(req.headers['content-type']);
+    if (opts.fieldValidation !== 'Ignore' && (mt === 'application/json' || mt === '')) opts.rawJSON = buf.toString('utf8');
+    return body;
   }
 
   private async readPatch(req: IncomingMessage): Promise<{ type: 'json' | 'merge' | 'strategic'; patch: unknown }> {

@@ -124,13 +124,20 @@ export class WatchHub {
     const write = (type: WatchEventType, object: () => unknown, json: () => string = () => JSON.stringify(object())): void => {
       if (closed) return;
       res.write(encode(type, object, json));
-      if (res.writableLength > this.config.maxBufferedBytes) {
-        this.metrics.slowWatcherClosed(r);
-        this.log.warn({ resource: r.plural, namespace: ns, buffered: res.writableLength }, 'closing watch of an unresponsive client');
-        // Drop what is buffered: the client re-watches from the last resourceVersion it processed.
-        res.destroy();
-        close();
-      }
+    };
+    /**
+     * Checked before each batch, not after each write: one batch may queue more than the limit
+     * before the event loop gets to flush it, even to a client that reads promptly. What is still
+     * queued from earlier batches is what the client did not take.
+     */
+    const tooSlow = (): boolean => {
+      if (res.writableLength <= this.config.maxBufferedBytes) return false;
+      this.metrics.slowWatcherClosed(r);
+      this.log.warn({ resource: r.plural, namespace: ns, buffered: res.writableLength }, 'closing watch of an unresponsive client');
+      // Drop what is buffered: the client re-watches from the last resourceVersion it processed.
+      res.destroy();
+      close();
+      return true;
     };
     const bookmark = (annotations?: Record<string, string>) => {
       // The store's progress lets an idle watch advance its resourceVersion past other resources' writes.
@@ -149,6 +156,7 @@ export class WatchHub {
     if (p.sendInitialEvents && p.allowWatchBookmarks) bookmark({ 'k8s.io/initial-events-end': 'true' });
 
     const onEvents = (events: StoreEvent[]) => {
+      if (closed || tooSlow()) return;
       for (const ev of events) {
         if (closed) return;
         if (ev.revision <= lastRevision) continue;
@@ -180,7 +188,7 @@ export class WatchHub {
 
     if (p.allowWatchBookmarks) {
       const tick = () => {
-        if (closed) return;
+        if (closed || tooSlow()) return;
         bookmark();
         timers[0] = setTimeout(tick, this.config.bookmarkIntervalMs);
       };

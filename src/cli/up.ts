@@ -27,6 +27,9 @@ Flags:
                             Time between compaction passes (default 1m)
       --watch-bookmark-interval DURATION
                             Interval of BOOKMARK events on watches that allow them (default 30s)
+      --watch-max-buffer BYTES
+                            Output a watch may have queued before its client counts as too slow and is
+                            disconnected (it re-watches from its last resourceVersion) (default 33554432)
       --log-level LEVEL     trace, debug, info, warn or error (default info; logs are JSON lines on stderr)
   -h, --help                Show this help
 `;
@@ -41,6 +44,7 @@ export const UP_OPTIONS: ParseArgsConfig['options'] = {
   'history-retention-revisions': { type: 'string' },
   'compaction-interval': { type: 'string' },
   'watch-bookmark-interval': { type: 'string' },
+  'watch-max-buffer': { type: 'string' },
 };
 
 /** `250ms`, `90s`, `5m`, `1h` → milliseconds. */
@@ -69,7 +73,10 @@ export async function runUp(values: Record<string, unknown>): Promise<void> {
     retentionRevisions: values['history-retention-revisions'] ? parseCount('history-retention-revisions', String(values['history-retention-revisions'])) : undefined,
     intervalMs: values['compaction-interval'] ? parseDuration('compaction-interval', String(values['compaction-interval'])) : undefined,
   };
-  const watch = values['watch-bookmark-interval'] ? { bookmarkIntervalMs: parseDuration('watch-bookmark-interval', String(values['watch-bookmark-interval'])) } : undefined;
+  const watch = {
+    ...(values['watch-bookmark-interval'] ? { bookmarkIntervalMs: parseDuration('watch-bookmark-interval', String(values['watch-bookmark-interval'])) } : {}),
+    ...(values['watch-max-buffer'] ? { maxBufferedBytes: parseCount('watch-max-buffer', String(values['watch-max-buffer'])) } : {}),
+  };
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   // Start the store's writer thread first: it boots on the other core while this thread loads
   // the API server's code (a separate chunk of the bundle).
