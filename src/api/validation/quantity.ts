@@ -43,6 +43,20 @@ function normalize(mantissa: bigint, scale: number): { mantissa: bigint; scale: 
  * JSON numbers are accepted too (upstream decodes them through their decimal text).
  */
 export function parseQuantity(input: string | number): Quantity | { error: string } {
+  // Objects repeat the same few quantities (100m, 64Mi, 1Gi...): remember parses (results are never mutated).
+  const key = typeof input === 'number' ? `#${input}` : input;
+  const hit = parsedQuantities.get(key);
+  if (hit) return hit;
+  const result = parseQuantityUncached(input);
+  if (parsedQuantities.size >= PARSED_QUANTITIES_MAX) parsedQuantities.clear();
+  parsedQuantities.set(key, result);
+  return result;
+}
+
+const PARSED_QUANTITIES_MAX = 4096;
+const parsedQuantities = new Map<string, Quantity | { error: string }>();
+
+function parseQuantityUncached(input: string | number): Quantity | { error: string } {
   const str = typeof input === 'number' ? String(input) : input.trim();
   if (str.length === 0) return { error: QUANTITY_FORMAT_ERROR };
   const m = /^([+-]?)([0-9]*)(?:\.([0-9]*))?([eEinumkKMGTP]*)([-+]?[0-9]*)$/.exec(str);
