@@ -3,7 +3,7 @@ import path from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import type { ParseArgsConfig } from 'node:util';
 import { openStore } from '../store/index.js';
-import { writeKubeconfig } from './kubeconfig.js';
+import { writeKubeconfig } from '../client/kubeconfig.js';
 import { logger, setLogLevel } from '../util/log.js';
 
 export const UP_HELP = `Usage: kubelite up [flags]

@@ -1,0 +1,206 @@
+// A small Kubernetes REST client: what kubelite's own components (controllers, scheduler, node
+// agents, proxy, the event recorder) use to talk to the API server — never to the store.
+// JSON over HTTPS with keep-alive, bearer tokens, Status errors as ApiStatusError, and watch
+// streams read line by line.
+import https from 'node:https';
+import http from 'node:http';
+import { readKubeconfig } from './kubeconfig.js';
+
+export interface ClientConfig {
+  /** https://host:port */
+  server: string;
+  caPem?: string;
+  token?: string;
+  insecure?: boolean;
+  /** Sent as User-Agent; upstream derives the default field manager from it. */
+  userAgent?: string;
+}
+
+export interface Status {
+  kind: 'Status';
+  status?: string;
+  message?: string;
+  reason?: string;
+  code: number;
+  details?: Record<string, unknown>;
+}
+
+/** A non-2xx answer: the server's Status (or one made up from the HTTP answer). */
+export class ApiStatusError extends Error {
+  constructor(readonly status: Status) {
+    super(status.message || `HTTP ${status.code}`);
+    this.name = 'ApiStatusError';
+  }
+  get code(): number {
+    return this.status.code;
+  }
+  get reason(): string | undefined {
+    return this.status.reason;
+  }
+}
+
+export const isNotFound = (e: unknown) => e instanceof ApiStatusError && e.code === 404;
+export const isConflict = (e: unknown) => e instanceof ApiStatusError && e.code === 409 && e.reason === 'Conflict';
+export const isAlreadyExists = (e: unknown) => e instanceof ApiStatusError && e.code === 409 && e.reason === 'AlreadyExists';
+export const isGone = (e: unknown) => e instanceof ApiStatusError && e.code === 410;
+
+export type Query = Record<string, string | number | boolean | undefined>;
+
+export interface WatchEvent<T = unknown> {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+  object: T;
+}
+
+export interface WatchHandle {
+  /** Resolves when the stream ends (server timeout, close, error); rejects on a non-200 answer. */
+  done: Promise<void>;
+  stop(): void;
+}
+
+function queryString(q: Query | undefined): string {
+  if (!q) return '';
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(q)) if (v !== undefined) params.set(k, String(v));
+  const s = params.toString();
+  return s ? `?${s}` : '';
+}
+
+export class RestClient {
+  private readonly agent: https.Agent | http.Agent;
+  private readonly base: URL;
+
+  constructor(readonly config: ClientConfig) {
+    this.base = new URL(config.server);
+    this.agent = this.base.protocol === 'https:'
+      ? new https.Agent({ keepAlive: true, maxSockets: 32, ca: config.caPem, rejectUnauthorized: !config.insecure })
+      : new http.Agent({ keepAlive: true, maxSockets: 32 });
+  }
+
+  static async fromKubeconfig(file: string, userAgent?: string): Promise<RestClient> {
+    const kc = await readKubeconfig(file);
+    return new RestClient({ ...kc, userAgent });
+  }
+
+  private headers(extra: Record<string, string> = {}): Record<string, string> {
+    const h: Record<string, string> = { Accept: 'application/json', ...extra };
+    if (this.config.token) h.Authorization = `Bearer ${this.config.token}`;
+    if (this.config.userAgent) h['User-Agent'] = this.config.userAgent;
+    return h;
+  }
+
+  private transport(): typeof https | typeof http {
+    return this.base.protocol === 'https:' ? https : http;
+  }
+
+  /** One request; resolves with the parsed JSON body of a 2xx answer, throws ApiStatusError otherwise. */
+  request<T = unknown>(method: string, path: string, opts: { query?: Query; body?: unknown; contentType?: string } = {}): Promise<T> {
+    const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body);
+    const headers = this.headers(payload === undefined ? {} : {
+      'Content-Type': opts.contentType ?? 'application/json', 'Content-Length': String(Buffer.byteLength(payload)),
+    });
+    const url = new URL(path + queryString(opts.query), this.base);
+    return new Promise<T>((resolve, reject) => {
+      const req = this.transport().request(url, { method, headers, agent: this.agent }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          const code = res.statusCode ?? 0;
+          let parsed: unknown;
+          try {
+            parsed = text ? JSON.parse(text) : undefined;
+          } catch {
+            parsed = undefined;
+          }
+          if (code >= 200 && code < 300) {
+            resolve(parsed as T);
+            return;
+          }
+          const status = parsed && (parsed as Status).kind === 'Status'
+            ? (parsed as Status)
+            : { kind: 'Status' as const, code, message: text || res.statusMessage || `HTTP ${code}`, reason: res.statusMessage };
+          reject(new ApiStatusError(status));
+        });
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end(payload);
+    });
+  }
+
+  get<T = unknown>(path: string, query?: Query): Promise<T> {
+    return this.request<T>('GET', path, { query });
+  }
+
+  create<T = unknown>(path: string, body: unknown, query?: Query): Promise<T> {
+    return this.request<T>('POST', path, { body, query });
+  }
+
+  update<T = unknown>(path: string, body: unknown, query?: Query): Promise<T> {
+    return this.request<T>('PUT', path, { body, query });
+  }
+
+  patch<T = unknown>(path: string, body: unknown, type: 'merge' | 'strategic' | 'json' = 'merge', query?: Query): Promise<T> {
+    const contentType = { merge: 'application/merge-patch+json', strategic: 'application/strategic-merge-patch+json', json: 'application/json-patch+json' }[type];
+    return this.request<T>('PATCH', path, { body, contentType, query });
+  }
+
+  delete<T = unknown>(path: string, options?: Record<string, unknown>, query?: Query): Promise<T> {
+    return this.request<T>('DELETE', path, { body: options, query });
+  }
+
+  /** Open a watch (`watch=true` is added); events are parsed line by line and handed over in order. */
+  watch<T = unknown>(path: string, query: Query, onEvent: (e: WatchEvent<T>) => void): WatchHandle {
+    const url = new URL(path + queryString({ ...query, watch: true }), this.base);
+    let req: http.ClientRequest | undefined;
+    let stopped = false;
+    const done = new Promise<void>((resolve, reject) => {
+      // Watches get their own connection: a long-lived stream must not occupy a pooled socket.
+      req = this.transport().request(url, { method: 'GET', headers: this.headers(), agent: false, ca: this.config.caPem, rejectUnauthorized: !this.config.insecure } as https.RequestOptions, (res) => {
+        if (res.statusCode !== 200) {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            let status: Status;
+            try {
+              status = JSON.parse(text) as Status;
+            } catch {
+              status = { kind: 'Status', code: res.statusCode ?? 0, message: text };
+            }
+            reject(new ApiStatusError(status));
+          });
+          return;
+        }
+        res.setEncoding('utf8');
+        let buf = '';
+        res.on('data', (d: string) => {
+          buf += d;
+          let i;
+          while ((i = buf.indexOf('\n')) >= 0) {
+            const line = buf.slice(0, i);
+            buf = buf.slice(i + 1);
+            if (!line.trim() || stopped) continue;
+            onEvent(JSON.parse(line) as WatchEvent<T>);
+          }
+        });
+        res.on('end', () => resolve());
+        res.on('error', () => resolve());
+        res.on('close', () => resolve());
+      });
+      req.on('error', (e) => (stopped ? resolve() : reject(e)));
+      req.end();
+    });
+    return {
+      done,
+      stop() {
+        stopped = true;
+        req?.destroy();
+      },
+    };
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
