@@ -1,0 +1,280 @@
+// The informer every kubelite component is built on (after client-go's reflector + indexer):
+// list, then watch from the list's resourceVersion with bookmarks; resume a broken watch from the
+// last resourceVersion seen; re-list when that is too old (410); keep an indexed local cache and
+// tell handlers what was added, updated and deleted. Handlers run synchronously in event order.
+import type { RestClient, WatchEvent, WatchHandle } from './rest.js';
+import { ApiStatusError, isGone } from './rest.js';
+import type { ResourceType } from '../api/resources.js';
+import type { KObject } from '../api/types.js';
+import { logger } from '../util/log.js';
+
+export interface InformerOptions {
+  /** Watch one namespace only (namespaced resources). */
+  namespace?: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+  /** Call update handlers for every cached object this often (0 = never). */
+  resyncMs?: number;
+}
+
+export interface Handlers<T> {
+  add?(obj: T): void;
+  update?(old: T, obj: T): void;
+  delete?(obj: T): void;
+}
+
+export type IndexFunc<T> = (obj: T) => string[];
+
+const log = logger('informer');
+
+/** `namespace/name`, or `name` for cluster-scoped objects: the key controllers queue. */
+export function keyOf(obj: { metadata: { name?: string; namespace?: string } }): string {
+  const m = obj.metadata;
+  return m.namespace ? `${m.namespace}/${m.name}` : `${m.name}`;
+}
+
+export function splitKey(key: string): { namespace?: string; name: string } {
+  const i = key.indexOf('/');
+  return i < 0 ? { name: key } : { namespace: key.slice(0, i), name: key.slice(i + 1) };
+}
+
+export function collectionPath(r: Pick<ResourceType, 'group' | 'version' | 'plural' | 'namespaced'>, namespace?: string): string {
+  const base = r.group ? `/apis/${r.group}/${r.version}` : `/api/${r.version}`;
+  return r.namespaced && namespace !== undefined ? `${base}/namespaces/${namespace}/${r.plural}` : `${base}/${r.plural}`;
+}
+
+export function objectPath(r: Pick<ResourceType, 'group' | 'version' | 'plural' | 'namespaced'>, namespace: string | undefined, name: string): string {
+  return `${collectionPath(r, namespace)}/${name}`;
+}
+
+interface ListResponse<T> {
+  metadata: { resourceVersion: string; continue?: string };
+  items: T[];
+}
+
+export class Informer<T extends KObject = KObject> {
+  private readonly store = new Map<string, T>();
+  private readonly indexers = new Map<string, IndexFunc<T>>();
+  private readonly indices = new Map<string, Map<string, Set<string>>>();
+  private readonly handlers: Handlers<T>[] = [];
+  private resourceVersion = '';
+  private watch?: WatchHandle;
+  private stopped = false;
+  private synced = false;
+  private syncWaiters: (() => void)[] = [];
+  private resyncTimer?: NodeJS.Timeout;
+  private running?: Promise<void>;
+
+  constructor(private readonly client: RestClient, readonly resource: ResourceType, private readonly opts: InformerOptions = {}) {
+    this.addIndex('namespace', (o) => [o.metadata.namespace ?? '']);
+  }
+
+  on(h: Handlers<T>): this {
+    this.handlers.push(h);
+    return this;
+  }
+
+  addIndex(name: string, fn: IndexFunc<T>): this {
+    this.indexers.set(name, fn);
+    const index = new Map<string, Set<string>>();
+    this.indices.set(name, index);
+    for (const [key, obj] of this.store) for (const v of fn(obj)) this.indexAdd(index, v, key);
+    return this;
+  }
+
+  get(key: string): T | undefined {
+    return this.store.get(key);
+  }
+
+  list(namespace?: string): T[] {
+    return namespace === undefined ? [...this.store.values()] : this.byIndex('namespace', namespace);
+  }
+
+  byIndex(name: string, value: string): T[] {
+    const keys = this.indices.get(name)?.get(value);
+    if (!keys) return [];
+    const out: T[] = [];
+    for (const k of keys) {
+      const o = this.store.get(k);
+      if (o) out.push(o);
+    }
+    return out;
+  }
+
+  get hasSynced(): boolean {
+    return this.synced;
+  }
+
+  /** Resolves once the first list has been loaded into the cache. */
+  waitForSync(): Promise<void> {
+    if (this.synced) return Promise.resolve();
+    return new Promise((resolve) => this.syncWaiters.push(resolve));
+  }
+
+  /** Start listing and watching in the background; returns once the cache has synced. */
+  async start(): Promise<void> {
+    this.running ??= this.run();
+    if (this.opts.resyncMs) {
+      this.resyncTimer = setInterval(() => {
+        for (const o of this.store.values()) for (const h of this.handlers) h.update?.(o, o);
+      }, this.opts.resyncMs);
+      this.resyncTimer.unref();
+    }
+    await this.waitForSync();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.watch?.stop();
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
+  }
+
+  private query(): Record<string, string | undefined> {
+    return { labelSelector: this.opts.labelSelector, fieldSelector: this.opts.fieldSelector };
+  }
+
+  private async run(): Promise<void> {
+    let backoff = 250;
+    let needList = true;
+    while (!this.stopped) {
+      try {
+        if (needList) {
+          await this.relist();
+          needList = false;
+        }
+        await this.watchOnce();
+        backoff = 250;
+      } catch (e) {
+        if (this.stopped) return;
+        if (isGone(e)) {
+          needList = true;
+          continue;
+        }
+        log.warn({ resource: this.resource.plural, err: (e as Error).message }, 'list/watch failed; retrying');
+        await new Promise((r) => setTimeout(r, backoff));
+        backoff = Math.min(backoff * 2, 30_000);
+      }
+    }
+  }
+
+  /** List everything (in pages) and reconcile the cache with it, telling handlers what changed. */
+  private async relist(): Promise<void> {
+    const path = collectionPath(this.resource, this.opts.namespace);
+    const items: T[] = [];
+    let cont: string | undefined;
+    let rv = '';
+    do {
+      const page = await this.client.get<ListResponse<T>>(path, { ...this.query(), limit: 500, continue: cont });
+      for (const o of page.items) {
+        o.kind ??= this.resource.kind;
+        o.apiVersion ??= this.resource.group ? `${this.resource.group}/${this.resource.version}` : this.resource.version;
+        items.push(o);
+      }
+      cont = page.metadata.continue;
+      rv = page.metadata.resourceVersion;
+    } while (cont);
+    const seen = new Set<string>();
+    for (const o of items) {
+      const key = keyOf(o);
+      seen.add(key);
+      const old = this.store.get(key);
+      this.put(key, o);
+      if (!old) this.emit('add', o);
+      else if (old.metadata.resourceVersion !== o.metadata.resourceVersion) this.emit('update', o, old);
+    }
+    for (const [key, old] of [...this.store]) {
+      if (!seen.has(key)) {
+        this.remove(key);
+        this.emit('delete', old);
+      }
+    }
+    this.resourceVersion = rv;
+    if (!this.synced) {
+      this.synced = true;
+      for (const w of this.syncWaiters.splice(0)) w();
+    }
+  }
+
+  private async watchOnce(): Promise<void> {
+    const path = collectionPath(this.resource, this.opts.namespace);
+    let gone: ApiStatusError | undefined;
+    this.watch = this.client.watch<T>(path, {
+      ...this.query(),
+      resourceVersion: this.resourceVersion,
+      allowWatchBookmarks: true,
+      // As client-go's reflector: a random 5–10 minute stream, then re-watch from where it ended.
+      timeoutSeconds: 300 + Math.floor(Math.random() * 300),
+    }, (ev: WatchEvent<T>) => {
+      if (ev.type === 'ERROR') {
+        const status = ev.object as unknown as { code: number; message?: string; reason?: string };
+        if (status.code === 410) gone = new ApiStatusError({ kind: 'Status', ...status });
+        this.watch?.stop();
+        return;
+      }
+      const o = ev.object;
+      if (o.metadata?.resourceVersion) this.resourceVersion = o.metadata.resourceVersion;
+      if (ev.type === 'BOOKMARK') return;
+      o.kind ??= this.resource.kind;
+      const key = keyOf(o);
+      const old = this.store.get(key);
+      if (ev.type === 'DELETED') {
+        if (old) {
+          this.remove(key);
+          this.emit('delete', o);
+        }
+        return;
+      }
+      this.put(key, o);
+      if (old) this.emit('update', o, old);
+      else this.emit('add', o);
+    });
+    await this.watch.done;
+    if (gone) throw gone;
+  }
+
+  private emit(type: 'add' | 'update' | 'delete', obj: T, old?: T): void {
+    for (const h of this.handlers) {
+      try {
+        if (type === 'add') h.add?.(obj);
+        else if (type === 'update') h.update?.(old!, obj);
+        else h.delete?.(obj);
+      } catch (e) {
+        log.error({ resource: this.resource.plural, err: (e as Error).stack }, 'event handler failed');
+      }
+    }
+  }
+
+  private indexAdd(index: Map<string, Set<string>>, value: string, key: string): void {
+    let s = index.get(value);
+    if (!s) index.set(value, (s = new Set()));
+    s.add(key);
+  }
+
+  private put(key: string, obj: T): void {
+    const old = this.store.get(key);
+    if (old) this.unindex(key, old);
+    this.store.set(key, obj);
+    for (const [name, fn] of this.indexers) {
+      const index = this.indices.get(name)!;
+      for (const v of fn(obj)) this.indexAdd(index, v, key);
+    }
+  }
+
+  private remove(key: string): void {
+    const old = this.store.get(key);
+    if (!old) return;
+    this.unindex(key, old);
+    this.store.delete(key);
+  }
+
+  private unindex(key: string, obj: T): void {
+    for (const [name, fn] of this.indexers) {
+      const index = this.indices.get(name)!;
+      for (const v of fn(obj)) {
+        const s = index.get(v);
+        s?.delete(key);
+        if (s && s.size === 0) index.delete(v);
+      }
+    }
+  }
+}
