@@ -243,6 +243,21 @@ describe('API semantics', () => {
     assert.equal(protectedNs.status, 403);
   });
 
+  test('pods/binding assigns a pod to a node once', async () => {
+    await c.request('POST', `${ns}/pods`, pod('bind-me'));
+    const bind = (node: string) => c.request('POST', `${ns}/pods/bind-me/binding`, { apiVersion: 'v1', kind: 'Binding', metadata: { name: 'bind-me' }, target: { kind: 'Node', name: node } });
+    const first = await bind('node01');
+    assert.equal(first.status, 201);
+    const bound = (await c.request('GET', `${ns}/pods/bind-me`)).json();
+    assert.equal(bound.spec.nodeName, 'node01');
+    assert.deepEqual(bound.status.conditions.map((x: any) => [x.type, x.status]), [['PodScheduled', 'True']]);
+    const again = await bind('node02');
+    assert.equal(again.status, 409);
+    assert.equal(again.json().message, 'Operation cannot be fulfilled on pods "bind-me": pod bind-me is already assigned to node "node01"');
+    const legacy = (await c.request('GET', '/api/v1')).json().resources.find((x: any) => x.name === 'pods/binding');
+    assert.deepEqual([legacy.kind, legacy.verbs], ['Binding', ['create']]);
+  });
+
   test('health and metrics', async () => {
     const verbose = await c.request('GET', '/readyz?verbose', undefined, { token: null });
     assert.match(verbose.body, /\[\+\]etcd ok/);

@@ -14,6 +14,7 @@ export function subresourcesOf(r: ResourceType): SubresourceInfo[] {
   const own = { group: r.group, version: r.version, kind: r.kind };
   const out: SubresourceInfo[] = [];
   if (r.kind === 'Namespace') out.push({ name: 'finalize', kind: own, verbs: ['update'] });
+  if (r.kind === 'Pod') out.push({ name: 'binding', kind: { group: '', version: 'v1', kind: 'Binding' }, verbs: ['create'] });
   if (r.scale) out.push({ name: 'scale', kind: { group: 'autoscaling', version: 'v1', kind: 'Scale' }, verbs: ['get', 'patch', 'update'] });
   if (r.status) out.push({ name: 'status', kind: own, verbs: ['get', 'patch', 'update'] });
   return out;

@@ -60,6 +60,7 @@ export const SYSTEM_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube
 const UNDELETABLE_NAMESPACES = new Set(['default', 'kube-system', 'kube-public']);
 
 const NAMESPACE = RESOURCES.find((r) => r.kind === 'Namespace')!;
+const POD = RESOURCES.find((r) => r.kind === 'Pod')!;
 // Upstream's SimpleNameGenerator alphabet (no vowels, no 0/1/3) and sizes.
 const NAME_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
 const GENERATE_NAME_MAX_BASE = 58;
@@ -389,7 +390,8 @@ export class Registry {
   private async guaranteedUpdate(
     r: ResourceType, ns: string | undefined, name: string, opts: WriteOptions,
     mutate: (current: KObject | undefined) => KObject,
-    subresource?: 'status',
+    /** `status`: only status may change; `binding`: the mutation is the server's own and is taken as it is. */
+    subresource?: 'status' | 'binding',
   ): Promise<{ obj: KObject; created: boolean }> {
     const key = storageKey(r, ns, name);
     for (let attempt = 0; ; attempt++) {
@@ -405,7 +407,9 @@ export class Registry {
       if (precondition && precondition !== current.metadata.resourceVersion) {
         throw errors.modified(r, name);
       }
-      const next = subresource === 'status' ? this.prepareStatusUpdate(r, desired, current) : this.prepareUpdate(r, desired, current);
+      const next = subresource === 'status' ? this.prepareStatusUpdate(r, desired, current)
+        : subresource === 'binding' ? { ...desired, metadata: { ...desired.metadata, resourceVersion: current.metadata.resourceVersion } }
+        : this.prepareUpdate(r, desired, current);
       // A no-op update writes nothing and keeps the resourceVersion, as upstream does.
       if (isDeepStrictEqual(next, current)) return { obj: current, created: false };
       if (opts.dryRun) return { obj: next, created: false };
@@ -627,6 +631,43 @@ export class Registry {
       return next;
     });
     return this.scaleOf(obj);
+  }
+
+  /**
+   * The pods/binding subresource (what a scheduler posts): set spec.nodeName of an unbound pod and
+   * its PodScheduled condition, as upstream's BindingREST does.
+   */
+  async bindPod(ns: string | undefined, name: string, body: unknown, opts: WriteOptions): Promise<void> {
+    const r = POD;
+    const b = body as { kind?: string; metadata?: { name?: string; annotations?: Record<string, string> }; target?: { kind?: string; name?: string } } | undefined;
+    if (!b || typeof b !== 'object') throw errors.badRequest('the body of the request must be a Binding');
+    if (b.kind !== undefined && b.kind !== 'Binding') throw errors.badRequest(`${b.kind} in version "v1" cannot be handled as a Binding`);
+    if (b.metadata?.name !== undefined && b.metadata.name !== name) {
+      throw errors.badRequest(`the name of the object (${b.metadata.name}) does not match the name on the URL (${name})`);
+    }
+    const node = b.target?.name;
+    if (!node) {
+      const errs: FieldError[] = [{ reason: 'FieldValueRequired', field: 'target.name', message: 'Required value' }];
+      throw errors.invalid({ group: '', kind: 'Binding' }, name, errs, invalidMessage('Binding', name, errs));
+    }
+    if (b.target?.kind !== undefined && b.target.kind !== '' && b.target.kind !== 'Node') {
+      const errs: FieldError[] = [{ reason: 'FieldValueNotSupported', field: 'target.kind', message: `Unsupported value: "${b.target.kind}": supported values: "Node"` }];
+      throw errors.invalid({ group: '', kind: 'Binding' }, name, errs, invalidMessage('Binding', name, errs));
+    }
+    await this.guaranteedUpdate(r, ns, name, opts, (current) => {
+      if (!current) throw errors.notFound(r, name);
+      if (current.metadata.deletionTimestamp) throw errors.conflict(r, name, `pod ${name} is being deleted, cannot be assigned to a host`);
+      const spec = current.spec as { nodeName?: string };
+      if (spec.nodeName) throw errors.conflict(r, name, `pod ${name} is already assigned to node "${spec.nodeName}"`);
+      spec.nodeName = node;
+      if (b.metadata?.annotations) current.metadata.annotations = { ...current.metadata.annotations, ...b.metadata.annotations };
+      const status = (current.status ??= {}) as { conditions?: { type: string; status: string; lastProbeTime: null; lastTransitionTime: string }[] };
+      const conditions = (status.conditions ?? []).filter((c) => c.type !== 'PodScheduled');
+      conditions.push({ type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: nowRFC3339() });
+      status.conditions = conditions;
+      delete current.metadata.resourceVersion;
+      return current;
+    }, 'binding');
   }
 
   /** Namespace finalize subresource: only spec.finalizers change; with none left a terminating namespace goes. */

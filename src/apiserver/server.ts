@@ -589,6 +589,12 @@ export class ApiServer {
       }
       throw errors.methodNotSupported(r, method.toLowerCase());
     }
+    if (subresource === 'binding' && r.kind === 'Pod' && method === 'POST') {
+      const opts = this.writeOptions(q);
+      const body = decodeBody(await readBody(req), req.headers['content-type'], r);
+      await reg.bindPod(ns, name, body, opts);
+      return { code: 201, body: { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 } };
+    }
     if (subresource === 'finalize' && r.kind === 'Namespace' && method === 'PUT') {
       const opts = this.writeOptions(q);
       const body = decodeBody(await readBody(req), req.headers['content-type'], r);
