@@ -237,6 +237,7 @@ for (const r of RESOURCES) {
   roots.set(kindClass(r.group, r.version, r.listKind), [gvk(r.group, r.version, r.listKind)]);
 }
 roots.set('V1Scale', [gvk('autoscaling', 'v1', 'Scale')]);
+roots.set('V1Binding', [gvk('', 'v1', 'Binding')]);
 roots.set('V1Status', [gvk('', 'v1', 'Status')]);
 roots.set('V1APIResourceList', [gvk('', 'v1', 'APIResourceList')]);
 roots.set('V1DeleteOptions', servedGroupVersions.map((gv) => gvk(gv.group, gv.version, 'DeleteOptions')));

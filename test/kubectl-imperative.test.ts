@@ -21,6 +21,21 @@ describe('imperative kubectl commands', () => {
   });
   after(async () => { await c?.cleanup(); });
 
+  test('create namespace|deployment|service (protobuf bodies)', async () => {
+    assert.equal(await c.k('create', 'namespace', 'team'), 'namespace/team created\n');
+    assert.equal(await c.k('create', 'deployment', 'api', '--image=nginx:1.27', '--replicas=2', '--port=80', '-n', 'team'), 'deployment.apps/api created\n');
+    assert.equal(await c.k('create', 'service', 'clusterip', 'api', '--tcp=80:8080', '-n', 'team'), 'service/api created\n');
+    assert.equal(await c.k('create', 'service', 'nodeport', 'np', '--tcp=80:8080', '--node-port=30080', '-n', 'team'), 'service/np created\n');
+    const d = JSON.parse(await c.k('get', 'deploy', 'api', '-n', 'team', '-o', 'json'));
+    assert.equal(d.spec.replicas, 2);
+    assert.equal(d.spec.strategy.type, 'RollingUpdate');
+    assert.deepEqual(d.spec.template.spec.containers[0].ports, [{ containerPort: 80, protocol: 'TCP' }]);
+    const s = JSON.parse(await c.k('get', 'svc', 'api', '-n', 'team', '-o', 'json'));
+    assert.deepEqual(s.spec.ports, [{ name: '80-8080', port: 80, protocol: 'TCP', targetPort: 8080 }]);
+    assert.deepEqual(s.spec.selector, { app: 'api' });
+    assert.equal(await c.k('get', 'svc', 'np', '-n', 'team', '-o', 'jsonpath={.spec.type} {.spec.ports[0].nodePort}'), 'NodePort 30080');
+  });
+
   test('label and annotate, with --overwrite and removal', async () => {
     assert.equal(await c.k('label', 'deploy', 'web', 'tier=front'), 'deployment.apps/web labeled\n');
     const clash = await c.kubectl(['label', 'deploy', 'web', 'tier=back']);

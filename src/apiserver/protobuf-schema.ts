@@ -19,7 +19,7 @@
 // A message referenced here but absent from MESSAGES (the deprecated in-tree volume plugins, for
 // example) is not silently dropped: a body that uses it is refused with 415 naming it.
 
-/** '<group>/<version>/<kind>' (core group: 'v1/<kind>') → message. The kinds kubelite serves. */
+/** '<group>/<version>/<kind>' (core group: 'v1/<kind>') → message: the kinds kubelite serves, and request-only kinds. */
 export const KINDS: Readonly<Record<string, string>> = {
   'v1/Namespace': 'core.v1.Namespace',
   'v1/Node': 'core.v1.Node',
@@ -27,10 +27,17 @@ export const KINDS: Readonly<Record<string, string>> = {
   'v1/Service': 'core.v1.Service',
   'v1/Endpoints': 'core.v1.Endpoints',
   'v1/Event': 'core.v1.Event',
+  'v1/Binding': 'core.v1.Binding', // POST pods/<name>/binding, as a Go scheduler sends it
   'apps/v1/Deployment': 'apps.v1.Deployment',
   'apps/v1/ReplicaSet': 'apps.v1.ReplicaSet',
   'discovery.k8s.io/v1/EndpointSlice': 'discovery.v1.EndpointSlice',
   'coordination.k8s.io/v1/Lease': 'coordination.v1.Lease',
+  // The body of a DELETE from a typed Go client, in whichever version its client was built for.
+  'meta.k8s.io/v1/DeleteOptions': 'meta.v1.DeleteOptions',
+  'v1/DeleteOptions': 'meta.v1.DeleteOptions',
+  'apps/v1/DeleteOptions': 'meta.v1.DeleteOptions',
+  'discovery.k8s.io/v1/DeleteOptions': 'meta.v1.DeleteOptions',
+  'coordination.k8s.io/v1/DeleteOptions': 'meta.v1.DeleteOptions',
 };
 
 /** Upstream's protobuf package of each prefix used here, for messages that name a type. */
@@ -81,6 +88,18 @@ export const MESSAGES: Readonly<Record<string, Readonly<Record<string, string>>>
   },
   'meta.v1.FieldsV1': {
     Raw: '1 []byte',
+  },
+  'meta.v1.DeleteOptions': {
+    gracePeriodSeconds: '1 *int64',
+    preconditions: '2 *meta.v1.Preconditions',
+    orphanDependents: '3 *bool',
+    propagationPolicy: '4 *string',
+    dryRun: '5 []string',
+    ignoreStoreReadErrorWithClusterBreakingPotential: '6 *bool',
+  },
+  'meta.v1.Preconditions': {
+    uid: '1 *string',
+    resourceVersion: '2 *string',
   },
   'meta.v1.Condition': {
     type: '1 string keep',
@@ -152,6 +171,10 @@ export const MESSAGES: Readonly<Record<string, Readonly<Record<string, string>>>
     fsType: '3 *string',
     volumeAttributes: '4 map[string]string',
     nodePublishSecretRef: '5 *core.v1.LocalObjectReference',
+  },
+  'core.v1.Binding': {
+    metadata: '1 meta.v1.ObjectMeta',
+    target: '2 core.v1.ObjectReference',
   },
   'core.v1.Capabilities': {
     add: '1 []string',

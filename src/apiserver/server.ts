@@ -110,10 +110,15 @@ function mediaType(contentType: string | undefined): string {
 }
 
 /** Decode a JSON or YAML request body into a value; malformed input is a 400 with the parser's reason. */
-function decodeBody(buf: Buffer, contentType: string | undefined, r?: ResourceType): unknown {
+async function decodeBody(buf: Buffer, contentType: string | undefined, r?: ResourceType): Promise<unknown> {
   const mt = mediaType(contentType);
+  if (mt === 'application/vnd.kubernetes.protobuf') {
+    // kubectl's typed clients (create deployment|namespace|service) send protobuf; the decoder is loaded on first use.
+    if (buf.length === 0) return undefined;
+    const { decodeProtobufBody } = await import('./protobuf.js');
+    return decodeProtobufBody(buf);
+  }
   const text = buf.toString('utf8');
-  if (mt === 'application/vnd.kubernetes.protobuf') throw errors.unsupportedMediaType(mt);
   if (mt === 'application/yaml' || mt === 'application/apply-patch+yaml') {
     try {
       return YAML.parse(text);
@@ -469,7 +474,7 @@ export class ApiServer {
         if (name) throw errors.methodNotSupported(r, 'create');
         verbAllowed('create');
         const opts = this.writeOptions(q);
-        const body = this.decodeWriteBody(await readBody(req), req, r, opts);
+        const body = await this.decodeWriteBody(await readBody(req), req, r, opts);
         const obj = await reg.create(r, ns, body, opts);
         return { code: 201, body: obj, warnings: opts.warnings };
       }
@@ -477,7 +482,7 @@ export class ApiServer {
         if (!name) throw errors.methodNotSupported(r, 'update');
         verbAllowed('update');
         const opts = this.writeOptions(q);
-        const body = this.decodeWriteBody(await readBody(req), req, r, opts);
+        const body = await this.decodeWriteBody(await readBody(req), req, r, opts);
         const { obj, created } = await reg.update(r, ns, name, body, opts);
         return { code: created ? 201 : 200, body: obj, warnings: opts.warnings };
       }
@@ -513,8 +518,8 @@ export class ApiServer {
   }
 
   /** A create or update body; JSON text is kept for the strict decoder's duplicate-field check. */
-  private decodeWriteBody(buf: Buffer, req: IncomingMessage, r: ResourceType, opts: WriteOptions): unknown {
-    const body = decodeBody(buf, req.headers['content-type'], r);
+  private async decodeWriteBody(buf: Buffer, req: IncomingMessage, r: ResourceType, opts: WriteOptions): Promise<unknown> {
+    const body = await decodeBody(buf, req.headers['content-type'], r);
     const mt = mediaType(req.headers['content-type']);
     if (opts.fieldValidation !== 'Ignore' && (mt === 'application/json' || mt === '')) opts.rawJSON = buf.toString('utf8');
     return body;
@@ -527,13 +532,13 @@ export class ApiServer {
     }
     const type = patchTypeFromContentType(mt);
     if (!type) throw errors.unsupportedMediaType(mt);
-    const patch = decodeBody(await readBody(req), 'application/json');
+    const patch = await decodeBody(await readBody(req), 'application/json');
     if (patch === undefined) throw errors.badRequest('the body of the request was empty');
     return { type, patch };
   }
 
   private async deleteOptions(req: IncomingMessage, q: URLSearchParams): Promise<{ options: DeleteOptions; dryRun: boolean }> {
-    const body = decodeBody(await readBody(req), req.headers['content-type']);
+    const body = await decodeBody(await readBody(req), req.headers['content-type']);
     const options: DeleteOptions = body && typeof body === 'object' ? (body as DeleteOptions) : {};
     const kind = (options as { kind?: string }).kind;
     if (kind !== undefined && kind !== 'DeleteOptions') throw errors.badRequest(`${kind} is not a DeleteOptions`);
@@ -562,7 +567,7 @@ export class ApiServer {
         case 'GET': return { code: 200, body: await reg.get(r, ns, name) };
         case 'PUT': {
           const opts = this.writeOptions(q);
-          const body = decodeBody(await readBody(req), req.headers['content-type'], r);
+          const body = await decodeBody(await readBody(req), req.headers['content-type'], r);
           return { code: 200, body: (await reg.update(r, ns, name, body, opts, 'status')).obj, warnings: opts.warnings };
         }
         case 'PATCH': {
@@ -578,7 +583,7 @@ export class ApiServer {
         case 'GET': return { code: 200, body: await reg.getScale(r, ns, name) };
         case 'PUT': {
           const opts = this.writeOptions(q);
-          const body = decodeBody(await readBody(req), req.headers['content-type'], r) as KObject;
+          const body = await decodeBody(await readBody(req), req.headers['content-type'], r) as KObject;
           return { code: 200, body: await reg.updateScale(r, ns, name, opts, () => body) };
         }
         case 'PATCH': {
@@ -591,13 +596,13 @@ export class ApiServer {
     }
     if (subresource === 'binding' && r.kind === 'Pod' && method === 'POST') {
       const opts = this.writeOptions(q);
-      const body = decodeBody(await readBody(req), req.headers['content-type'], r);
+      const body = await decodeBody(await readBody(req), req.headers['content-type'], r);
       await reg.bindPod(ns, name, body, opts);
       return { code: 201, body: { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 } };
     }
     if (subresource === 'finalize' && r.kind === 'Namespace' && method === 'PUT') {
       const opts = this.writeOptions(q);
-      const body = decodeBody(await readBody(req), req.headers['content-type'], r);
+      const body = await decodeBody(await readBody(req), req.headers['content-type'], r);
       return { code: 200, body: await reg.finalizeNamespace(name, body, opts) };
     }
     throw errors.pathNotFound();
