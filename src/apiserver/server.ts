@@ -10,7 +10,8 @@ import { lookupResource, type ResourceType } from '../api/resources.js';
 import type { KObject } from '../api/types.js';
 import { ApiError, errors } from './errors.js';
 import { Registry, patchObject, type DeleteOptions, type FieldValidation, type WriteOptions, type ListOutput } from './registry.js';
-import { WatchHub, DEFAULT_WATCH_CONFIG, jsonEventEncoder, type WatchConfig } from './watch.js';
+import { WatchHub, DEFAULT_WATCH_CONFIG, jsonEventEncoder, type EventEncoder, type WatchConfig } from './watch.js';
+import { includeObjectOf, toTable, wantsTable, type IncludeObject } from './tables.js';
 import { ApiMetrics } from './metrics.js';
 import { knownJSON } from './codec.js';
 import { NamespaceCache } from './namespaces.js';
@@ -177,6 +178,28 @@ class RawJSON {
 /** Responses are written in pieces of about this size: one huge string makes TLS writes slow and GC heavy. */
 const WRITE_CHUNK = 256 * 1024;
 
+/** Upstream answers Table requests with this content type. */
+const TABLE_CONTENT_TYPE = 'application/json;as=Table;v=v1;g=meta.k8s.io';
+
+function tableResponse(table: object): Handled {
+  return { code: 200, body: table, headers: { 'Content-Type': TABLE_CONTENT_TYPE } };
+}
+
+/**
+ * Watch events as one-row Tables (kubectl get -w), the column definitions in the first event
+ * only; errors and bookmarks stay plain objects, as upstream sends them.
+ */
+function tableEventEncoder(r: ResourceType, includeObject: IncludeObject): EventEncoder {
+  let first = true;
+  return (type, object, json) => {
+    if (type === 'ERROR' || type === 'BOOKMARK') return jsonEventEncoder(type, object, json);
+    const o = object() as KObject;
+    const t = toTable(r, [o], { includeObject, resourceVersion: o.metadata.resourceVersion, columns: first });
+    first = false;
+    return `{"type":"${type}","object":${JSON.stringify(t)}}\n`;
+  };
+}
+
 function listMetadata(out: { resourceVersion: string; continue?: string }): Record<string, unknown> {
   const metadata: Record<string, unknown> = { resourceVersion: out.resourceVersion };
   if (out.continue) metadata.continue = out.continue;
@@ -334,6 +357,7 @@ export class ApiServer {
       if (isWatch || isWatchNamed) {
         labels.verb = 'WATCH';
         longRunning = true;
+        const table = wantsTable(req.headers.accept) ? includeObjectOf(q) : undefined;
         if (!r.verbs.includes('watch')) throw errors.methodNotSupported(r, 'watch');
         const fieldSelector = isWatchNamed
           ? [q.get('fieldSelector'), `metadata.name=${route.name}`].filter(Boolean).join(',')
@@ -346,7 +370,7 @@ export class ApiServer {
           allowWatchBookmarks: queryBool(q, 'allowWatchBookmarks'),
           sendInitialEvents: q.has('sendInitialEvents') ? queryBool(q, 'sendInitialEvents') : undefined,
           timeoutSeconds: queryInt(q, 'timeoutSeconds'),
-        }, res, jsonEventEncoder);
+        }, res, table ? tableEventEncoder(r, table) : jsonEventEncoder);
         return;
       }
       if (req.method === 'GET' && !route.name) labels.verb = 'LIST';
@@ -454,9 +478,11 @@ export class ApiServer {
 
     switch (method) {
       case 'GET': {
+        const table = wantsTable(req.headers.accept) ? includeObjectOf(q) : undefined;
         if (name) {
           verbAllowed('get');
           const stored = await reg.getStored(r, ns, name);
+          if (table) return tableResponse(toTable(r, [stored.object], { includeObject: table, resourceVersion: stored.object.metadata.resourceVersion }));
           return { code: 200, body: new RawJSON([stored.json()], () => stored.object) };
         }
         verbAllowed('list');
@@ -468,6 +494,11 @@ export class ApiServer {
           resourceVersion: q.get('resourceVersion') ?? undefined,
           resourceVersionMatch: q.get('resourceVersionMatch') ?? undefined,
         });
+        if (table) {
+          return tableResponse(toTable(r, out.items.map((o) => o.object), {
+            includeObject: table, resourceVersion: out.resourceVersion, continue: out.continue, remainingItemCount: out.remainingItemCount,
+          }));
+        }
         return { code: 200, body: listBody(r, out) };
       }
       case 'POST': {
