@@ -95,6 +95,7 @@ export async function startKubelite(dataDir = mkdtempSync(path.join(tmpdir(), 'k
 
 export interface HttpClient {
   request(method: string, path: string, body?: string, contentType?: string): Promise<{ status: number; body: string }>;
+  requestWithHeaders(method: string, path: string, extra: Record<string, string>): Promise<{ status: number; body: string }>;
   stream(path: string, onLine: (line: string) => void): { close(): void };
   close(): void;
 }
@@ -112,6 +113,17 @@ export function httpClient(k: { url: string; token: string; ca: string }, maxSoc
         });
         req.on('error', reject);
         req.end(body);
+      });
+    },
+    requestWithHeaders(method, p, extra) {
+      return new Promise((resolve, reject) => {
+        const req = https.request(`${k.url}${p}`, { method, agent, headers: { ...headers, ...extra } }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(chunks).toString() }));
+        });
+        req.on('error', reject);
+        req.end();
       });
     },
     stream(p, onLine) {

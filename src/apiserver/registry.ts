@@ -278,7 +278,9 @@ export class Registry {
     const state = await this.namespaces.state(ns);
     if (state === 'missing') throw errors.notFound(NAMESPACE, ns);
     if (state === 'terminating') {
-      throw errors.forbidden(r, name, `unable to create new content in namespace ${ns} because it is being terminated`);
+      const e = errors.forbidden(r, name, `unable to create new content in namespace ${ns} because it is being terminated`);
+      e.details!.causes = [{ reason: 'NamespaceTerminating', message: `namespace ${ns} is being terminated`, field: 'metadata.namespace' }];
+      throw e;
     }
   }
 
@@ -437,8 +439,10 @@ export class Registry {
   /** Main-resource update: system fields and status come from the stored object. */
   private prepareUpdate(r: ResourceType, obj: KObject, old: KObject): KObject {
     const m = obj.metadata, om = old.metadata;
-    m.uid = om.uid;
+    // A uid in the request must be the stored one (validation says "field is immutable"); none means "this object".
+    if (!m.uid) m.uid = om.uid;
     m.creationTimestamp = om.creationTimestamp;
+    dropEmptyMetadataLists(m);
     if (om.deletionTimestamp) m.deletionTimestamp = om.deletionTimestamp; else delete m.deletionTimestamp;
     if (om.deletionGracePeriodSeconds !== undefined) m.deletionGracePeriodSeconds = om.deletionGracePeriodSeconds; else delete m.deletionGracePeriodSeconds;
     m.resourceVersion = om.resourceVersion;
@@ -696,6 +700,17 @@ export class Registry {
         this.storeErr(r, name, e, 'update');
       }
     }
+  }
+}
+
+/**
+ * Go's encoding drops empty omitempty maps and lists: a patch that removes the last owner
+ * reference or finalizer leaves no `ownerReferences: []` behind, as upstream.
+ */
+function dropEmptyMetadataLists(m: KObject['metadata']): void {
+  for (const f of ['labels', 'annotations', 'finalizers', 'ownerReferences', 'managedFields'] as const) {
+    const v = m[f] as unknown;
+    if (v !== undefined && v !== null && typeof v === 'object' && Object.keys(v).length === 0) delete m[f];
   }
 }
 

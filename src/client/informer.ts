@@ -90,6 +90,21 @@ export class Informer<T extends KObject = KObject> {
     return namespace === undefined ? [...this.store.values()] : this.byIndex('namespace', namespace);
   }
 
+  /** The objects under an index value, without building an array (large indexes, hot paths). */
+  *iterateIndex(name: string, value: string): IterableIterator<T> {
+    const keys = this.indices.get(name)?.get(value);
+    if (!keys) return;
+    for (const k of keys) {
+      const o = this.store.get(k);
+      if (o) yield o;
+    }
+  }
+
+  /** Number of objects under an index value. */
+  countIndex(name: string, value: string): number {
+    return this.indices.get(name)?.get(value)?.size ?? 0;
+  }
+
   byIndex(name: string, value: string): T[] {
     const keys = this.indices.get(name)?.get(value);
     if (!keys) return [];

@@ -1,0 +1,86 @@
+// Running kubelite's controllers inside a test process against a real server (startCluster),
+// plus the small API helpers controller tests share.
+import { RestClient } from '../../src/client/rest.js';
+import { controllerContext, type ControllerContext } from '../../src/client/factory.js';
+import { startController, type Reconciler } from '../../src/client/controller.js';
+import type { Cluster } from './cluster.js';
+
+export interface RunningControllers {
+  client: RestClient;
+  ctx: ControllerContext;
+  stop(): void;
+}
+
+/** Start the reconcilers `make` builds on one shared informer factory; stop() ends them all. */
+export async function runControllers(c: Cluster, make: (ctx: ControllerContext) => Reconciler[], opts: { client?: RestClient; workers?: number } = {}): Promise<RunningControllers> {
+  const client = opts.client ?? await RestClient.fromKubeconfig(c.kubeconfig, 'kubelite-controller-test');
+  const ctx = controllerContext(client);
+  const running: { stop(): void }[] = [];
+  for (const r of make(ctx)) running.push(await startController(r, opts.workers ?? 2));
+  return {
+    client, ctx,
+    stop() {
+      for (const r of running) r.stop();
+      ctx.informers.stop();
+      client.close();
+    },
+  };
+}
+
+/** Poll `fn` until it returns a truthy value (returned); fail after `ms` with the last value seen. */
+type Falsy = false | 0 | '' | null | undefined;
+
+export async function until<T>(fn: () => Promise<T | Falsy> | T | Falsy, what: string, ms = 30_000): Promise<T> {
+  const end = Date.now() + ms;
+  let last: T | Falsy;
+  let lastErr: unknown;
+  for (;;) {
+    try {
+      last = await fn();
+      if (last) return last as T;
+    } catch (e) {
+      lastErr = e;
+    }
+    if (Date.now() > end) {
+      throw new Error(`timed out waiting for ${what}; last value: ${JSON.stringify(last)}${lastErr ? `; last error: ${(lastErr as Error).message}` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** GET a JSON path with the admin token; undefined on 404. */
+export async function getJSON(c: Cluster, path: string): Promise<any> {
+  const r = await c.request('GET', path);
+  if (r.status === 404) return undefined;
+  if (r.status !== 200) throw new Error(`GET ${path}: ${r.status} ${r.body}`);
+  return r.json();
+}
+
+/** A request that must succeed (2xx); returns the parsed body. */
+export async function call(c: Cluster, method: string, path: string, body?: unknown, contentType?: string): Promise<any> {
+  const r = await c.request(method, path, body, contentType ? { headers: { 'Content-Type': contentType } } : {});
+  if (r.status < 200 || r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${r.body}`);
+  return r.body ? r.json() : undefined;
+}
+
+/** Bind a pod to a node (as a scheduler would). */
+export function bindPod(c: Cluster, ns: string, name: string, node: string): Promise<unknown> {
+  return call(c, 'POST', `/api/v1/namespaces/${ns}/pods/${name}/binding`, { apiVersion: 'v1', kind: 'Binding', metadata: { name }, target: { kind: 'Node', name: node } });
+}
+
+/** Set a pod's phase and Ready condition through the status subresource (as a node agent would). */
+export function setPodStatus(c: Cluster, ns: string, name: string, phase: string, ready: boolean, readySince = new Date()): Promise<unknown> {
+  const t = readySince.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  return call(c, 'PATCH', `/api/v1/namespaces/${ns}/pods/${name}/status`, {
+    status: { phase, conditions: [{ type: 'Ready', status: ready ? 'True' : 'False', lastProbeTime: null, lastTransitionTime: t }] },
+  }, 'application/merge-patch+json');
+}
+
+/** Pods of a namespace (optionally by label selector), sorted by name. */
+export async function listPods(c: Cluster, ns: string, selector?: string): Promise<any[]> {
+  const q = selector ? `?labelSelector=${encodeURIComponent(selector)}` : '';
+  const list = await getJSON(c, `/api/v1/namespaces/${ns}/pods${q}`);
+  return (list.items as any[]).sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1));
+}
