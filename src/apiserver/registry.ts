@@ -463,10 +463,24 @@ export class Registry {
     return obj;
   }
 
-  /** Status update: only status changes; everything else comes from the stored object (upstream ResetObjectMetaForStatus). */
+  /**
+   * Status update, as upstream's per-resource status strategies: the spec (everything but
+   * metadata and status) and the system fields come from the stored object; metadata such as
+   * annotations may change (the Deployment controller writes its revision annotation this way),
+   * except what a kind protects (Deployment labels, Pod owner references).
+   */
   private prepareStatusUpdate(r: ResourceType, obj: KObject, old: KObject): KObject {
-    const next = structuredClone(old);
-    next.status = obj.status;
+    const next: KObject = { ...structuredClone(old), metadata: { ...obj.metadata }, status: obj.status };
+    const m = next.metadata, om = old.metadata;
+    m.name = om.name;
+    m.namespace = om.namespace;
+    m.uid = om.uid;
+    m.creationTimestamp = om.creationTimestamp;
+    for (const f of ['deletionTimestamp', 'deletionGracePeriodSeconds', 'generation', 'resourceVersion'] as const) {
+      if (om[f] !== undefined) (m as Record<string, unknown>)[f] = om[f]; else delete m[f];
+    }
+    STRATEGIES[r.kind]?.prepareForStatusUpdate?.(next, old);
+    dropEmptyMetadataLists(m);
     applyDefaults(r.kind, next, old);
     const errs = validateStatusUpdate(r.kind, next, old, VALIDATION);
     if (errs.length) this.invalid(r, next.metadata.name ?? '', errs);

@@ -9,6 +9,8 @@ export interface Strategy {
   prepareForCreate?(obj: KObject): void;
   /** Called on update of the main resource (not status), before defaulting and validation. */
   prepareForUpdate?(obj: KObject, old: KObject): void;
+  /** Called on a status update after spec and system fields were taken from the stored object. */
+  prepareForStatusUpdate?(obj: KObject, old: KObject): void;
   /** Whether a change from old to obj bumps metadata.generation (resources that track generation). */
   generationChanged?(obj: KObject, old: KObject): boolean;
 }
@@ -57,6 +59,11 @@ export const STRATEGIES: Record<string, Strategy> = {
     prepareForCreate(o) {
       o.status = { phase: 'Pending', qosClass: podQOSClass(o.spec as never) };
     },
+    // Old kubelets corrupted owner references through pods/status; upstream keeps them.
+    prepareForStatusUpdate(o, old) {
+      if (old.metadata.ownerReferences) o.metadata.ownerReferences = old.metadata.ownerReferences;
+      else delete o.metadata.ownerReferences;
+    },
   },
   Service: {
     prepareForCreate(o) {
@@ -66,6 +73,10 @@ export const STRATEGIES: Record<string, Strategy> = {
   Deployment: {
     prepareForCreate(o) {
       o.status = {};
+    },
+    prepareForStatusUpdate(o, old) {
+      if (old.metadata.labels) o.metadata.labels = old.metadata.labels;
+      else delete o.metadata.labels;
     },
     // Annotations bump the generation too because the controller copies them to ReplicaSets.
     generationChanged: (o, old) => specChanged(o, old) || !isDeepStrictEqual(o.metadata.annotations ?? {}, old.metadata.annotations ?? {}),
