@@ -42,6 +42,8 @@ const AGGREGATE_WINDOW_MS = 10 * 60_000;
 const AGGREGATE_THRESHOLD = 10;
 const SPAM_BURST = 25;
 const SPAM_REFILL_MS = 5 * 60_000;
+/** Event writes in flight at once: a burst (a scheduler binding thousands of pods) must not queue behind one connection. */
+const MAX_CONCURRENT_WRITES = 16;
 
 const log = logger('events');
 
@@ -68,7 +70,11 @@ export class EventRecorder {
   /** Similar events (same object, type, reason): when messages keep changing, they are combined. */
   private readonly similar = new Lru<{ messages: Set<string>; since: number }>(MAX_LRU);
   private readonly buckets = new Lru<{ tokens: number; at: number }>(MAX_LRU);
-  private queue: Promise<void> = Promise.resolve();
+  /** Writes of one event identity run in order (count updates); different ones run concurrently, up to a limit. */
+  private readonly chains = new Map<string, Promise<void>>();
+  private readonly pending = new Set<Promise<void>>();
+  private active = 0;
+  private readonly slots: (() => void)[] = [];
 
   constructor(private readonly client: RestClient, private readonly source: EventSource, private readonly now: () => Date = () => new Date()) {}
 
@@ -99,7 +105,7 @@ export class EventRecorder {
     const key = aggregated ? `${similarKey}\u0000(combined)` : `${similarKey}\u0000${message}`;
 
     const namespace = m.namespace || 'default';
-    this.queue = this.queue.then(() => this.write(key, {
+    this.enqueue(key, () => this.write(key, {
       metadata: { name: `${m.name}.${(BigInt(t.getTime()) * 1_000_000n + BigInt(process.hrtime.bigint() % 1_000_000n)).toString(16)}`, namespace },
       involvedObject: involved,
       reason, message: finalMessage, type,
@@ -110,8 +116,39 @@ export class EventRecorder {
   }
 
   /** Resolves when everything recorded so far has been written (or failed). */
-  flush(): Promise<void> {
-    return this.queue;
+  async flush(): Promise<void> {
+    while (this.pending.size) await Promise.all([...this.pending]);
+  }
+
+  private enqueue(key: string, work: () => Promise<void>): void {
+    const prior = this.chains.get(key) ?? Promise.resolve();
+    const next = prior.then(async () => {
+      await this.acquire();
+      try {
+        await work();
+      } finally {
+        this.release();
+      }
+    });
+    this.chains.set(key, next);
+    this.pending.add(next);
+    void next.finally(() => {
+      this.pending.delete(next);
+      if (this.chains.get(key) === next) this.chains.delete(key);
+    });
+  }
+
+  private acquire(): Promise<void> {
+    if (this.active < MAX_CONCURRENT_WRITES) {
+      this.active++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.slots.push(() => { this.active++; resolve(); }));
+  }
+
+  private release(): void {
+    this.active--;
+    this.slots.shift()?.();
   }
 
   /** The spam filter: a token bucket per source and object (25 events, then one per 5 minutes). */
