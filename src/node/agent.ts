@@ -1,0 +1,712 @@
+// The node agent: kubelite's kubelet for one node name. It registers the Node (capacity,
+// addresses, node info, conditions), heartbeats through a Lease in kube-node-lease and posts node
+// status when it changes (upstream: pkg/kubelet/kubelet_node_status.go, pkg/kubelet/nodestatus,
+// pkg/kubelet/nodelease), and runs the pods bound to it through a container runtime: sandbox IPs
+// from the node's podCIDR, status patches as the kubelet's status manager sends them, and
+// graceful deletion (stop the containers within the grace period, post the final status, then
+// delete the pod with grace 0 and a UID precondition).
+//
+// Every simulated node is this machine: InternalIP 127.0.0.1, host OS facts from here.
+import os from 'node:os';
+import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import type { Node, NodeCondition, NodeStatus, Pod, PodStatus, Taint } from 'kubernetes-types/core/v1.js';
+import type { Lease } from 'kubernetes-types/coordination/v1.js';
+import { RestClient, isAlreadyExists, isConflict, isNotFound } from '../client/rest.js';
+import { Informer, keyOf, splitKey } from '../client/informer.js';
+import { WorkQueue } from '../client/workqueue.js';
+import type { Reconciler } from '../client/controller.js';
+import { EventRecorder, type InvolvedObject } from '../client/events.js';
+import { RESOURCES } from '../api/resources.js';
+import type { KObject } from '../api/types.js';
+import { canonicalQuantity, formatQuantity, parseQuantity } from '../api/validation/quantity.js';
+import { logger } from '../util/log.js';
+import type { Runtime, RuntimeListener } from './runtime.js';
+import { SimRuntime, type SimRuntimeOptions } from './runtimes/sim.js';
+import { IPAMExhaustedError, PodIPAM } from './ipam.js';
+import { buildPodStatus, DEADLINE_EXCEEDED_MESSAGE, DEADLINE_EXCEEDED_REASON } from './pod-status.js';
+import { semanticEqual, statusPatch } from './status-patch.js';
+
+export const KUBELET_VERSION = 'v1.32.4';
+export const NODE_LEASE_NAMESPACE = 'kube-node-lease';
+/** The kubelet's port, as Node.status.daemonEndpoints reports it. */
+const KUBELET_PORT = 10250;
+
+export interface NodeAgentOptions {
+  nodeName: string;
+  client: RestClient;
+  /** The container runtime (default: a SimRuntime with `sim` options). */
+  runtime?: Runtime;
+  sim?: SimRuntimeOptions;
+  /** Node capacity; merged over the defaults (cpu 4, memory 8Gi, pods 110, ephemeral-storage 100Gi, hugepages 0). */
+  capacity?: Record<string, string>;
+  /**
+   * Node allocatable; by default capacity less the kubelet's default hard eviction thresholds
+   * (memory.available 100Mi, nodefs.available 10%).
+   */
+  allocatable?: Record<string, string>;
+  /** Extra node labels (kubelet --node-labels). */
+  labels?: Record<string, string>;
+  /** Taints to register the node with (kubelet --register-with-taints). */
+  taints?: Taint[];
+  /** The node's address (default 127.0.0.1). */
+  hostIP?: string;
+  /** Lease duration (default 40 s); the lease is renewed every quarter of it. */
+  leaseDurationSeconds?: number;
+  leaseRenewIntervalMs?: number;
+  /** How often node status is computed (default 10 s) and posted at least (default 5 min). */
+  nodeStatusUpdateFrequencyMs?: number;
+  nodeStatusReportFrequencyMs?: number;
+  /**
+   * A shared informer of all pods, for many agents in one process: one watch instead of one per
+   * node (the agent adds its `spec.nodeName` index and starts it if nobody did; it never stops it).
+   * Without it the agent watches `spec.nodeName=<node>` as the kubelet does.
+   */
+  sharedPods?: Informer<Pod & KObject>;
+  /** Events per second to the API and burst (kubelet --event-qps 50, --event-burst 100); more are dropped. */
+  eventQPS?: number;
+  eventBurst?: number;
+}
+
+type PodObject = Pod & KObject;
+type NodeObject = Node & KObject;
+
+const log = logger('node-agent');
+const POD_RESOURCE = RESOURCES.find((r) => r.plural === 'pods')!;
+const NODE_RESOURCE = RESOURCES.find((r) => r.plural === 'nodes')!;
+export const NODE_NAME_INDEX = 'spec.nodeName';
+
+const rfc3339 = (d = new Date()) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+/** MicroTime, as Leases carry it. */
+const microTime = (d = new Date()) => d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+
+/** Resource versions are opaque to clients in general; kubelite's are revisions, so newer is larger. */
+function newerRV(a: string | undefined, b: string | undefined): boolean {
+  try {
+    return a !== undefined && (b === undefined || BigInt(a) > BigInt(b));
+  } catch {
+    return false;
+  }
+}
+
+const DEFAULT_CAPACITY: Record<string, string> = {
+  cpu: '4', 'ephemeral-storage': '100Gi', 'hugepages-1Gi': '0', 'hugepages-2Mi': '0', memory: '8Gi', pods: '110',
+};
+
+/** A quantity in whole units (bytes), fractions dropped; undefined when it does not parse. */
+function wholeUnits(v: string | undefined): bigint | undefined {
+  if (v === undefined) return undefined;
+  const q = parseQuantity(v);
+  if ('error' in q) return undefined;
+  return q.scale >= 0 ? q.mantissa * 10n ** BigInt(q.scale) : q.mantissa / 10n ** BigInt(-q.scale);
+}
+
+/** capacity − the kubelet's default hard eviction thresholds (memory.available<100Mi, nodefs.available<10%). */
+function defaultAllocatable(capacity: Record<string, string>): Record<string, string> {
+  const out = { ...capacity };
+  const memory = wholeUnits(capacity.memory);
+  if (memory !== undefined && memory > 100n * 1024n * 1024n) {
+    out.memory = formatQuantity({ mantissa: memory - 100n * 1024n * 1024n, scale: 0, format: 'BinarySI' });
+  }
+  const disk = wholeUnits(capacity['ephemeral-storage']);
+  if (disk !== undefined) out['ephemeral-storage'] = formatQuantity({ mantissa: (disk * 9n) / 10n, scale: 0, format: 'DecimalSI' });
+  return out;
+}
+
+function readTrimmed(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** The host's facts, read once: every simulated node runs on this machine. */
+const hostFacts = (() => {
+  let cached: { osImage: string; kernelVersion: string; architecture: string; operatingSystem: string; machineID: string; bootID: string } | undefined;
+  return () => {
+    if (cached) return cached;
+    const osRelease = readTrimmed('/etc/os-release') ?? '';
+    const pretty = /^PRETTY_NAME="?([^"\n]*)"?$/m.exec(osRelease)?.[1];
+    const arch: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
+    cached = {
+      osImage: pretty ?? `${os.type()} ${os.release()}`,
+      kernelVersion: os.release(),
+      architecture: arch[process.arch] ?? process.arch,
+      operatingSystem: process.platform === 'win32' ? 'windows' : process.platform,
+      machineID: readTrimmed('/etc/machine-id') ?? os.hostname(),
+      bootID: readTrimmed('/proc/sys/kernel/random/boot_id') ?? '',
+    };
+    return cached;
+  };
+})();
+
+/** A token bucket that drops what exceeds it, as the kubelet's event client does under load. */
+class TokenBucket {
+  private tokens: number;
+  private at = Date.now();
+  constructor(private readonly rate: number, private readonly burst: number) {
+    this.tokens = burst;
+  }
+  take(): boolean {
+    const t = Date.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((t - this.at) / 1000) * this.rate);
+    this.at = t;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}
+
+/** What the agent keeps about a pod it has admitted (the pod worker's state). */
+interface PodRecord {
+  uid: string;
+  podIPs: string[];
+  /** stop() was called on the runtime. */
+  stopping: boolean;
+  /** The sandbox is gone: its IP has been released. */
+  released: boolean;
+  deadlineExceeded: boolean;
+  deadlineTimer?: NodeJS.Timeout;
+}
+
+const NODE_CONDITIONS_OK: Record<string, { reason: string; message: string }> = {
+  MemoryPressure: { reason: 'KubeletHasSufficientMemory', message: 'kubelet has sufficient memory available' },
+  DiskPressure: { reason: 'KubeletHasNoDiskPressure', message: 'kubelet has no disk pressure' },
+  PIDPressure: { reason: 'KubeletHasSufficientPID', message: 'kubelet has sufficient PID available' },
+};
+/** The events the kubelet records when a pressure condition is (newly) False. */
+const NODE_CONDITION_EVENTS: Record<string, string> = {
+  MemoryPressure: 'NodeHasSufficientMemory', DiskPressure: 'NodeHasNoDiskPressure', PIDPressure: 'NodeHasSufficientPID',
+};
+const NETWORK_NOT_READY = 'container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized';
+
+export class NodeAgent implements Reconciler {
+  readonly name: string;
+  readonly queue: WorkQueue;
+  readonly nodeName: string;
+  readonly runtime: Runtime;
+  private readonly client: RestClient;
+  /**
+   * Node status and the Lease go through a connection pool of their own (upstream's heartbeat
+   * client), so that a flood of pod status writes never delays a heartbeat.
+   */
+  private readonly heartbeat: RestClient;
+  private readonly hostIP: string;
+  private readonly capacity: Record<string, string>;
+  private readonly allocatable: Record<string, string>;
+  private readonly leaseDurationSeconds: number;
+  private readonly leaseRenewMs: number;
+  private readonly statusUpdateMs: number;
+  private readonly statusReportMs: number;
+  private readonly pods: Informer<PodObject>;
+  private readonly nodes: Informer<NodeObject>;
+  private readonly recorder: EventRecorder;
+  private readonly eventBucket: TokenBucket;
+  private readonly records = new Map<string, PodRecord>();
+  /** The status last written per pod UID, with its resourceVersion (the watch may lag behind it). */
+  private readonly synced = new Map<string, { rv: string; status: PodStatus }>();
+  /** Pod UIDs this agent has deleted (the watch has not shown them gone yet). */
+  private readonly deleted = new Set<string>();
+  /** Pods that found no free IP: retried as soon as one is released. */
+  private readonly waitingForIP = new Set<string>();
+  private ipam?: PodIPAM;
+  /** The node as last written by this agent, if newer than the informer's copy. */
+  private lastNode?: NodeObject;
+  private lastStatusReport = 0;
+  private nodeSync?: Promise<void>;
+  private nodeSyncAgain = false;
+  private lease?: Lease & KObject;
+  private leaseTimer?: NodeJS.Timeout;
+  private statusTimer?: NodeJS.Timeout;
+  private stopped = false;
+  private cachedNodeInfo?: NonNullable<NodeStatus['nodeInfo']>;
+
+  constructor(private readonly opts: NodeAgentOptions) {
+    this.nodeName = opts.nodeName;
+    this.name = `node-agent/${opts.nodeName}`;
+    this.queue = new WorkQueue(this.name, { baseMs: 100, maxMs: 30_000 });
+    this.client = opts.client;
+    this.heartbeat = new RestClient({ ...opts.client.config, userAgent: opts.client.config.userAgent ?? `kubelet/${KUBELET_VERSION} (${this.nodeName})` });
+    this.runtime = opts.runtime ?? new SimRuntime(opts.sim);
+    this.hostIP = opts.hostIP ?? '127.0.0.1';
+    // Quantities as the API stores them ("2000" reads back as "2k"), so that status compares equal.
+    const canonical = (m: Record<string, string>) => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, String(canonicalQuantity(v))]));
+    this.capacity = canonical({ ...DEFAULT_CAPACITY, ...opts.capacity });
+    this.allocatable = canonical(opts.allocatable ?? defaultAllocatable(this.capacity));
+    this.leaseDurationSeconds = opts.leaseDurationSeconds ?? 40;
+    this.leaseRenewMs = opts.leaseRenewIntervalMs ?? this.leaseDurationSeconds * 250;
+    this.statusUpdateMs = opts.nodeStatusUpdateFrequencyMs ?? 10_000;
+    this.statusReportMs = opts.nodeStatusReportFrequencyMs ?? 300_000;
+    this.pods = opts.sharedPods ?? new Informer<PodObject>(this.client, POD_RESOURCE, { fieldSelector: `spec.nodeName=${this.nodeName}` });
+    this.nodes = new Informer<NodeObject>(this.client, NODE_RESOURCE, { fieldSelector: `metadata.name=${this.nodeName}` });
+    this.recorder = new EventRecorder(this.client, { component: 'kubelet', host: this.nodeName });
+    this.eventBucket = new TokenBucket(opts.eventQPS ?? 50, opts.eventBurst ?? 100);
+  }
+
+  /** The kubelet refers to its node in events with the node name as UID. */
+  private get nodeRef(): InvolvedObject {
+    return { kind: 'Node', metadata: { name: this.nodeName, uid: this.nodeName } };
+  }
+
+  private event(obj: InvolvedObject, type: 'Normal' | 'Warning', reason: string, message: string, fieldPath?: string): void {
+    if (this.eventBucket.take()) this.recorder.event(obj, type, reason, message, fieldPath);
+  }
+
+  // ---- lifecycle ----------------------------------------------------------------------------
+
+  /** Register the node, sync the caches, start heartbeats; pod workers run once this resolves. */
+  async start(): Promise<void> {
+    this.event(this.nodeRef, 'Normal', 'Starting', 'Starting kubelet.');
+    await this.registerNode();
+    this.nodes.on({ add: () => this.nodeChanged(), update: () => this.nodeChanged() });
+    const mine = (p: PodObject) => p.spec?.nodeName === this.nodeName;
+    if (this.opts.sharedPods) this.pods.addIndex(NODE_NAME_INDEX, (p) => (p.spec?.nodeName ? [p.spec.nodeName] : []));
+    this.pods.on({
+      add: (p) => mine(p) && this.queue.add(keyOf(p)),
+      update: (o, p) => (mine(o) || mine(p)) && this.queue.add(keyOf(p)),
+      delete: (p) => mine(p) && this.queue.add(keyOf(p)),
+    });
+    await Promise.all([this.nodes.start(), this.pods.start()]);
+    this.setupIPAM();
+    // A shared informer that synced earlier told nobody here about the pods it holds.
+    for (const p of this.podsHere()) this.queue.add(keyOf(p));
+    this.event(this.nodeRef, 'Normal', 'NodeAllocatableEnforced', 'Updated Node Allocatable limit across pods');
+    await this.syncNodeStatus();
+    await this.renewLease();
+    this.statusTimer = setInterval(() => void this.syncNodeStatus(), this.statusUpdateMs);
+    this.statusTimer.unref();
+    log.info({ node: this.nodeName, podCIDR: this.ipam?.cidr }, 'node agent started');
+  }
+
+  /** Stop heartbeats, watches and the runtime, as a kubelet that dies: the node's objects stay as they are. */
+  stop(): void {
+    this.stopped = true;
+    if (this.leaseTimer) clearTimeout(this.leaseTimer);
+    if (this.statusTimer) clearInterval(this.statusTimer);
+    this.queue.shutDown();
+    if (!this.opts.sharedPods) this.pods.stop();
+    this.nodes.stop();
+    for (const r of this.records.values()) if (r.deadlineTimer) clearTimeout(r.deadlineTimer);
+    this.runtime.close();
+    this.heartbeat.close();
+  }
+
+  /** Resolves when the events recorded so far have been written. */
+  flushEvents(): Promise<void> {
+    return this.recorder.flush();
+  }
+
+  // ---- node registration and status ---------------------------------------------------------
+
+  private defaultLabels(): Record<string, string> {
+    const h = hostFacts();
+    return {
+      'beta.kubernetes.io/arch': h.architecture,
+      'beta.kubernetes.io/os': h.operatingSystem,
+      'kubernetes.io/arch': h.architecture,
+      'kubernetes.io/hostname': this.nodeName,
+      'kubernetes.io/os': h.operatingSystem,
+      ...this.opts.labels,
+    };
+  }
+
+  private nodeInfo(): NonNullable<NodeStatus['nodeInfo']> {
+    return (this.cachedNodeInfo ??= this.makeNodeInfo());
+  }
+
+  private makeNodeInfo(): NonNullable<NodeStatus['nodeInfo']> {
+    const h = hostFacts();
+    // Distinct IDs per simulated node, derived from this machine's.
+    const id = createHash('sha256').update(`${h.machineID}/${this.nodeName}`).digest('hex');
+    return {
+      architecture: h.architecture,
+      bootID: h.bootID,
+      containerRuntimeVersion: `${this.runtime.name}://${this.runtime.version}`,
+      kernelVersion: h.kernelVersion,
+      kubeProxyVersion: '',
+      kubeletVersion: KUBELET_VERSION,
+      machineID: id.slice(0, 32),
+      operatingSystem: h.operatingSystem,
+      osImage: h.osImage,
+      systemUUID: `${id.slice(32, 40)}-${id.slice(40, 44)}-${id.slice(44, 48)}-${id.slice(48, 52)}-${id.slice(52, 64)}`,
+    };
+  }
+
+  /** The node's status as this kubelet sees it now; transitions are kept from `current`. */
+  private desiredNodeStatus(current: Node | undefined): NodeStatus {
+    const now = rfc3339();
+    const old = current?.status?.conditions ?? [];
+    const networkReady = !!current?.spec?.podCIDR;
+    const wanted: Record<string, { status: string; reason: string; message: string }> = {
+      MemoryPressure: { status: 'False', ...NODE_CONDITIONS_OK.MemoryPressure! },
+      DiskPressure: { status: 'False', ...NODE_CONDITIONS_OK.DiskPressure! },
+      PIDPressure: { status: 'False', ...NODE_CONDITIONS_OK.PIDPressure! },
+      // The network plugin (kubenet over the podCIDR) is ready once the node has a podCIDR.
+      Ready: networkReady
+        ? { status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status' }
+        : { status: 'False', reason: 'KubeletNotReady', message: NETWORK_NOT_READY },
+    };
+    const conditions: NodeCondition[] = Object.entries(wanted).map(([type, w]) => {
+      const prev = old.find((c) => c.type === type);
+      return {
+        type, status: w.status, reason: w.reason, message: w.message, lastHeartbeatTime: now,
+        lastTransitionTime: prev && prev.status === w.status && prev.lastTransitionTime ? prev.lastTransitionTime : now,
+      };
+    });
+    return {
+      capacity: this.capacity,
+      allocatable: this.allocatable,
+      conditions,
+      addresses: [{ type: 'InternalIP', address: this.hostIP }, { type: 'Hostname', address: this.nodeName }],
+      daemonEndpoints: { kubeletEndpoint: { Port: KUBELET_PORT } },
+      nodeInfo: this.nodeInfo(),
+    };
+  }
+
+  /** registerWithAPIServer: create the Node, or reconcile the labels of the one that exists. */
+  private async registerNode(): Promise<void> {
+    const labels = this.defaultLabels();
+    const annotations = { 'volumes.kubernetes.io/controller-managed-attach-detach': 'true' };
+    const node: Node = {
+      apiVersion: 'v1', kind: 'Node',
+      metadata: { name: this.nodeName, labels, annotations },
+      spec: this.opts.taints?.length ? { taints: this.opts.taints } : {},
+      status: this.desiredNodeStatus(undefined),
+    };
+    for (let delay = 100; ; delay = Math.min(delay * 2, 7000)) {
+      try {
+        this.lastNode = await this.heartbeat.create<NodeObject>('/api/v1/nodes', node);
+        this.lastStatusReport = Date.now();
+        this.recordNodeConditionEvents([], node.status!.conditions!);
+        log.info({ node: this.nodeName }, 'registered node');
+        return;
+      } catch (e) {
+        if (isAlreadyExists(e)) break;
+        if (this.stopped) throw e;
+        log.warn({ node: this.nodeName, err: (e as Error).message }, 'unable to register node; retrying');
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+    const existing = await this.heartbeat.get<NodeObject>(`/api/v1/nodes/${this.nodeName}`);
+    const patch: { labels?: Record<string, string>; annotations?: Record<string, string> } = {};
+    for (const [k, v] of Object.entries(labels)) if (existing.metadata.labels?.[k] !== v) (patch.labels ??= {})[k] = v;
+    for (const [k, v] of Object.entries(annotations)) if (existing.metadata.annotations?.[k] !== v) (patch.annotations ??= {})[k] = v;
+    this.lastNode = Object.keys(patch).length
+      ? await this.heartbeat.patch<NodeObject>(`/api/v1/nodes/${this.nodeName}`, { metadata: patch }, 'merge')
+      : existing;
+    log.info({ node: this.nodeName }, 'node was previously registered');
+  }
+
+  private podsHere(): PodObject[] {
+    return this.opts.sharedPods ? this.pods.byIndex(NODE_NAME_INDEX, this.nodeName) : this.pods.list();
+  }
+
+  /** The freshest copy of our Node: the informer's, or what our last write returned. */
+  private currentNode(): NodeObject | undefined {
+    const cached = this.nodes.get(this.nodeName);
+    if (this.lastNode && (!cached || newerRV(this.lastNode.metadata.resourceVersion, cached.metadata.resourceVersion))) return this.lastNode;
+    return cached;
+  }
+
+  private nodeChanged(): void {
+    if (this.stopped) return;
+    // The IPAM is set up only once the pod cache can tell which IPs live pods hold.
+    if (!this.ipam && this.pods.hasSynced && this.currentNode()?.spec?.podCIDR) {
+      this.setupIPAM();
+      // Pods waiting for a sandbox can have one now.
+      for (const p of this.podsHere()) this.queue.add(keyOf(p));
+    }
+    void this.syncNodeStatus();
+  }
+
+  /** Pod IPs come from the node's podCIDR; live pods keep the IPs the API shows (nothing is persisted). */
+  private setupIPAM(): void {
+    const cidr = this.currentNode()?.spec?.podCIDR;
+    if (this.ipam || !cidr) return;
+    try {
+      this.ipam = new PodIPAM(cidr);
+    } catch (e) {
+      log.error({ node: this.nodeName, podCIDR: cidr, err: (e as Error).message }, 'unusable podCIDR');
+      return;
+    }
+    for (const p of this.podsHere()) {
+      const phase = p.status?.phase;
+      const ip = p.status?.podIP;
+      if (!ip || p.spec?.hostNetwork || phase === 'Succeeded' || phase === 'Failed') continue;
+      if (!this.ipam.reserve(ip, p.metadata.uid!)) log.warn({ pod: keyOf(p), ip }, 'pod IP outside the podCIDR or taken twice');
+    }
+  }
+
+  /**
+   * Compute node status; post it when something other than heartbeat times changed or the
+   * report interval has passed (the Lease is the heartbeat). Calls are serialised.
+   */
+  private syncNodeStatus(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    if (this.nodeSync) {
+      this.nodeSyncAgain = true;
+      return this.nodeSync;
+    }
+    this.nodeSync = (async () => {
+      do {
+        this.nodeSyncAgain = false;
+        try {
+          await this.trySyncNodeStatus();
+        } catch (e) {
+          if (!this.stopped) log.warn({ node: this.nodeName, err: (e as Error).message }, 'unable to update node status');
+        }
+      } while (this.nodeSyncAgain && !this.stopped);
+      this.nodeSync = undefined;
+    })();
+    return this.nodeSync;
+  }
+
+  private async trySyncNodeStatus(): Promise<void> {
+    const node = this.currentNode();
+    if (!node) return;
+    const base = (node.status ?? {}) as Record<string, unknown>;
+    const wanted = this.desiredNodeStatus(node);
+    const desired = { ...base, ...wanted, conditions: mergeConditions(node.status?.conditions, wanted.conditions!) } as Record<string, unknown>;
+    const withoutHeartbeats = (s: Record<string, unknown>) => ({
+      ...s, conditions: ((s.conditions as NodeCondition[] | undefined) ?? []).map((c) => ({ ...c, lastHeartbeatTime: undefined })),
+    });
+    const changed = !semanticEqual(withoutHeartbeats(base), withoutHeartbeats(desired));
+    if (!changed && Date.now() - this.lastStatusReport < this.statusReportMs) return;
+    const updated = await this.heartbeat.patch<NodeObject>(`/api/v1/nodes/${this.nodeName}/status`, { status: statusPatch(base, desired) }, 'strategic');
+    this.lastNode = updated;
+    this.lastStatusReport = Date.now();
+    this.recordNodeConditionEvents(node.status?.conditions ?? [], wanted.conditions!);
+  }
+
+  /** Events for conditions that changed, as the kubelet's status setters record them. */
+  private recordNodeConditionEvents(before: NodeCondition[], after: NodeCondition[]): void {
+    for (const c of after) {
+      const prev = before.find((x) => x.type === c.type);
+      if (prev && prev.status === c.status) continue;
+      // A node that registers not ready yet (no pod network) records only its becoming ready.
+      if (!prev && c.type === 'Ready' && c.status !== 'True') continue;
+      const reason = c.type === 'Ready' ? (c.status === 'True' ? 'NodeReady' : 'NodeNotReady') : NODE_CONDITION_EVENTS[c.type];
+      if (reason) this.event(this.nodeRef, 'Normal', reason, `Node ${this.nodeName} status is now: ${reason}`);
+    }
+  }
+
+  // ---- lease --------------------------------------------------------------------------------
+
+  /** Renew `kube-node-lease/<node>`; on failure retry sooner with back-off (200 ms doubling to 7 s). */
+  private async renewLease(retryMs = 200): Promise<void> {
+    if (this.stopped) return;
+    let next = this.leaseRenewMs;
+    try {
+      await this.tryRenewLease();
+    } catch (e) {
+      this.lease = undefined;
+      log.warn({ node: this.nodeName, err: (e as Error).message }, 'failed to renew the node lease');
+      next = retryMs;
+      retryMs = Math.min(retryMs * 2, 7000);
+    }
+    if (this.stopped) return;
+    this.leaseTimer = setTimeout(() => void this.renewLease(next === this.leaseRenewMs ? 200 : retryMs), next);
+    this.leaseTimer.unref();
+  }
+
+  private async tryRenewLease(): Promise<void> {
+    const path = `/apis/coordination.k8s.io/v1/namespaces/${NODE_LEASE_NAMESPACE}/leases`;
+    const node = this.currentNode();
+    const owner = node?.metadata.uid ? [{ apiVersion: 'v1', kind: 'Node', name: this.nodeName, uid: node.metadata.uid }] : undefined;
+    if (!this.lease) {
+      try {
+        this.lease = await this.heartbeat.get<Lease & KObject>(`${path}/${this.nodeName}`);
+      } catch (e) {
+        if (!isNotFound(e)) throw e;
+        this.lease = await this.heartbeat.create<Lease & KObject>(path, {
+          apiVersion: 'coordination.k8s.io/v1', kind: 'Lease',
+          metadata: { name: this.nodeName, namespace: NODE_LEASE_NAMESPACE, ...(owner ? { ownerReferences: owner } : {}) },
+          spec: { holderIdentity: this.nodeName, leaseDurationSeconds: this.leaseDurationSeconds, renewTime: microTime() },
+        });
+        return;
+      }
+    }
+    const lease = this.lease;
+    const next = {
+      ...lease,
+      metadata: { ...lease.metadata, ...(owner && !lease.metadata.ownerReferences?.length ? { ownerReferences: owner } : {}) },
+      spec: { ...lease.spec, holderIdentity: this.nodeName, leaseDurationSeconds: this.leaseDurationSeconds, renewTime: microTime() },
+    };
+    try {
+      this.lease = await this.heartbeat.update<Lease & KObject>(`${path}/${this.nodeName}`, next);
+    } catch (e) {
+      if (isConflict(e) || isNotFound(e)) this.lease = undefined;
+      throw e;
+    }
+  }
+
+  // ---- pods ---------------------------------------------------------------------------------
+
+  private podRef(pod: PodObject): InvolvedObject {
+    const m = pod.metadata;
+    return { kind: 'Pod', apiVersion: 'v1', metadata: { name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion } };
+  }
+
+  private listener(key: string, pod: PodObject): RuntimeListener {
+    const ref = this.podRef(pod);
+    return {
+      changed: () => this.queue.add(key),
+      event: (type, reason, message, fieldPath) => this.event(ref, type, reason, message, fieldPath),
+    };
+  }
+
+  /** The pod's status as the API holds it: the watch's copy, or our last write if that is newer. */
+  private currentStatus(pod: PodObject): PodStatus {
+    const s = this.synced.get(pod.metadata.uid!);
+    return s && newerRV(s.rv, pod.metadata.resourceVersion) ? s.status : pod.status ?? {};
+  }
+
+  /** The pod worker: make the runtime and the API's status of one pod agree with its object. */
+  async reconcile(key: string): Promise<void> {
+    const pod = this.pods.get(key);
+    let rec = this.records.get(key);
+    if (rec && (!pod || pod.metadata.uid !== rec.uid)) {
+      this.teardown(key, rec);
+      rec = undefined;
+    }
+    if (!pod || pod.spec?.nodeName !== this.nodeName) return;
+    const uid = pod.metadata.uid!;
+    const deleting = !!pod.metadata.deletionTimestamp;
+    if (!rec) {
+      const phase = pod.status?.phase;
+      if (phase === 'Succeeded' || phase === 'Failed' || deleting) {
+        // Nothing of it runs here: it finished before, or was deleted before this agent ran it.
+        if (deleting) await this.deletePod(pod);
+        return;
+      }
+      rec = this.admit(key, pod);
+      if (!rec) {
+        // No sandbox yet (no podCIDR or no free IP): show the pod as being created.
+        await this.syncPodStatus(pod, buildPodStatus(pod, this.currentStatus(pod), { hostIP: this.hostIP, podIPs: [], podIsTerminal: false, now: rfc3339() }));
+        return;
+      }
+    }
+
+    const base = this.currentStatus(pod);
+    const terminationGrace = (pod.spec?.terminationGracePeriodSeconds ?? 30);
+    if (deleting) {
+      // A later delete may shorten the grace period; the runtime only ever brings the end forward.
+      rec.stopping = true;
+      void this.runtime.stop(uid, pod.metadata.deletionGracePeriodSeconds ?? terminationGrace);
+    } else if (rec.deadlineExceeded && !rec.stopping) {
+      rec.stopping = true;
+      this.event(this.podRef(pod), 'Normal', DEADLINE_EXCEEDED_REASON, DEADLINE_EXCEEDED_MESSAGE);
+      void this.runtime.stop(uid, terminationGrace);
+    }
+    const rs = this.runtime.status(uid);
+    const status = buildPodStatus(pod, base, {
+      hostIP: this.hostIP, podIPs: rec.podIPs, runtime: rs, podIsTerminal: !!rs?.stopped,
+      deadlineExceeded: rec.deadlineExceeded, now: rfc3339(),
+    });
+    if (!rec.stopping && (status.phase === 'Succeeded' || status.phase === 'Failed')) {
+      // The pod finished by itself: stop what still runs (sidecars) and tear the sandbox down.
+      rec.stopping = true;
+      void this.runtime.stop(uid, terminationGrace);
+    }
+    if (rs?.stopped && !rec.released) {
+      rec.released = true;
+      this.releaseIP(uid);
+    }
+    await this.syncPodStatus(pod, status);
+    // The kubelet deletes a terminating pod once its containers have stopped and its final status is posted.
+    if (deleting && rs?.stopped) await this.deletePod(pod);
+  }
+
+  /** Admission: a sandbox (IPs) and the runtime's start. Undefined when there is no IP to give yet. */
+  private admit(key: string, pod: PodObject): PodRecord | undefined {
+    const uid = pod.metadata.uid!;
+    let podIPs: string[];
+    if (pod.spec?.hostNetwork) podIPs = [this.hostIP];
+    else {
+      if (!this.ipam) return undefined;
+      try {
+        podIPs = [this.ipam.allocate(uid)];
+      } catch (e) {
+        if (!(e instanceof IPAMExhaustedError)) throw e;
+        this.event(this.podRef(pod), 'Warning', 'FailedCreatePodSandBox',
+          `Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for sandbox: plugin type="host-local" failed (add): ${e.message}`);
+        this.waitingForIP.add(key);
+        this.queue.addAfter(key, 10_000);
+        return undefined;
+      }
+    }
+    const rec: PodRecord = { uid, podIPs, stopping: false, released: !!pod.spec?.hostNetwork, deadlineExceeded: false };
+    this.records.set(key, rec);
+    this.runtime.start(pod, { podIPs, hostIP: this.hostIP }, this.listener(key, pod));
+    const deadline = pod.spec?.activeDeadlineSeconds;
+    if (deadline !== undefined) {
+      const started = Date.parse(pod.status?.startTime ?? '') || Date.now();
+      rec.deadlineTimer = setTimeout(() => {
+        rec.deadlineExceeded = true;
+        this.queue.add(key);
+      }, Math.max(0, started + deadline * 1000 - Date.now()));
+      rec.deadlineTimer.unref();
+    }
+    return rec;
+  }
+
+  private releaseIP(uid: string): void {
+    if (!this.ipam?.ipOf(uid)) return;
+    this.ipam.release(uid);
+    for (const key of this.waitingForIP) this.queue.add(key);
+    this.waitingForIP.clear();
+  }
+
+  /** The pod's object is gone (or was replaced by one with another UID): forget it here. */
+  private teardown(key: string, rec: PodRecord): void {
+    if (rec.deadlineTimer) clearTimeout(rec.deadlineTimer);
+    this.runtime.remove(rec.uid);
+    this.releaseIP(rec.uid);
+    this.records.delete(key);
+    this.synced.delete(rec.uid);
+    this.deleted.delete(rec.uid);
+  }
+
+  /** Patch the pod's status subresource with what changed (uid as a precondition), as the status manager does. */
+  private async syncPodStatus(pod: PodObject, desired: PodStatus): Promise<void> {
+    const uid = pod.metadata.uid!;
+    const base = this.currentStatus(pod);
+    const patch = statusPatch(base as Record<string, unknown>, desired as Record<string, unknown>);
+    if (!Object.keys(patch).some((k) => !k.startsWith('$setElementOrder/'))) return;
+    const { namespace, name } = splitKey(keyOf(pod));
+    try {
+      const updated = await this.client.patch<PodObject>(`/api/v1/namespaces/${namespace}/pods/${name}/status`, { metadata: { uid }, status: patch }, 'strategic');
+      if (updated.metadata.uid === uid) this.synced.set(uid, { rv: updated.metadata.resourceVersion!, status: updated.status ?? {} });
+    } catch (e) {
+      // A pod deleted meanwhile is handled when the watch shows it gone.
+      if (!isNotFound(e)) throw e;
+    }
+  }
+
+  /** Delete with grace 0 and the UID as a precondition: never a newer pod of the same name. */
+  private async deletePod(pod: PodObject): Promise<void> {
+    const uid = pod.metadata.uid!;
+    if (this.deleted.has(uid)) return;
+    const { namespace, name } = splitKey(keyOf(pod));
+    try {
+      await this.client.delete(`/api/v1/namespaces/${namespace}/pods/${name}`, {
+        apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0, preconditions: { uid },
+      });
+      this.deleted.add(uid);
+    } catch (e) {
+      if (!isNotFound(e) && !isConflict(e)) throw e;
+    }
+  }
+}
+
+/** Desired conditions merged into the existing list by type (others, e.g. NetworkUnavailable, stay). */
+function mergeConditions(existing: NodeCondition[] | undefined, desired: NodeCondition[]): NodeCondition[] {
+  const out = [...(existing ?? [])];
+  for (const c of desired) {
+    const i = out.findIndex((x) => x.type === c.type);
+    if (i >= 0) out[i] = c;
+    else out.push(c);
+  }
+  return out;
+}
