@@ -221,16 +221,23 @@ function defaultPodTemplate(t: PodTemplateSpec | undefined): void {
 
 // ---- pods ----
 
-const NOT_READY_TOLERATION: Toleration = { key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 };
-const UNREACHABLE_TOLERATION: Toleration = { key: 'node.kubernetes.io/unreachable', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 };
+/**
+ * DefaultTolerationSeconds admission: pods leave unready or unreachable nodes after this many
+ * seconds (kube-apiserver's --default-not-ready-toleration-seconds and
+ * --default-unreachable-toleration-seconds, both 300 by default; `kubelite up` sets them).
+ */
+export const defaultTolerations = { notReadySeconds: 300, unreachableSeconds: 300 };
 
-/** DefaultTolerationSeconds admission: pods leave unready or unreachable nodes after 300 s. */
 function defaultTolerationSeconds(spec: PodSpec): void {
   const tolerations = spec.tolerations ?? [];
   const tolerates = (key: string) => tolerations.some((t) => (t.key === key || !t.key) && (t.effect === 'NoExecute' || !t.effect));
   const add: Toleration[] = [];
-  if (!tolerates(NOT_READY_TOLERATION.key!)) add.push({ ...NOT_READY_TOLERATION });
-  if (!tolerates(UNREACHABLE_TOLERATION.key!)) add.push({ ...UNREACHABLE_TOLERATION });
+  if (!tolerates('node.kubernetes.io/not-ready')) {
+    add.push({ key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: defaultTolerations.notReadySeconds });
+  }
+  if (!tolerates('node.kubernetes.io/unreachable')) {
+    add.push({ key: 'node.kubernetes.io/unreachable', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: defaultTolerations.unreachableSeconds });
+  }
   if (add.length) spec.tolerations = [...tolerations, ...add];
 }
 

@@ -8,6 +8,7 @@ import { openStore } from '../store/index.js';
 import { startCompactor, type CompactorOptions } from '../store/compactor.js';
 import type { Store } from '../store/types.js';
 import { RESOURCES } from '../api/resources.js';
+import { defaultTolerations } from '../api/defaults.js';
 import { ApiServer } from './server.js';
 import { SYSTEM_NAMESPACES } from './registry.js';
 import { ApiError } from './errors.js';
@@ -24,6 +25,8 @@ export interface StartOptions {
   log: Logger;
   watch?: Partial<WatchConfig>;
   compaction?: CompactorOptions;
+  /** DefaultTolerationSeconds admission for not-ready and unreachable nodes (default 300). */
+  defaultTolerationSeconds?: number;
 }
 
 export interface RunningApiServer {
@@ -63,6 +66,10 @@ function servingNames(host: string): { dns: string[]; ips: string[] } {
 
 export async function startApiServer(o: StartOptions): Promise<RunningApiServer> {
   const { host, port } = parseListen(o.listen);
+  if (o.defaultTolerationSeconds !== undefined) {
+    defaultTolerations.notReadySeconds = o.defaultTolerationSeconds;
+    defaultTolerations.unreachableSeconds = o.defaultTolerationSeconds;
+  }
   await fs.mkdir(o.dataDir, { recursive: true, mode: 0o700 });
   const names = servingNames(host);
   const { store, started } = o.store ?? startStore(`sqlite://${path.join(o.dataDir, 'state.db')}`);

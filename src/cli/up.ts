@@ -5,10 +5,13 @@ import type { ParseArgsConfig } from 'node:util';
 import { openStore } from '../store/index.js';
 import { writeKubeconfig } from '../client/kubeconfig.js';
 import { logger, setLogLevel } from '../util/log.js';
+import { COMPONENTS, type Component } from './components-list.js';
 
 export const UP_HELP = `Usage: kubelite up [flags]
 
-Run a kubelite cluster in one process: the API server on the embedded SQLite store.
+Run a kubelite cluster in one process: the API server on the embedded SQLite store, the
+controllers (deployment, replicaset, garbage collector, namespace, node IPAM, node lifecycle,
+taint eviction, pod GC), the scheduler and one simulated node agent per node.
 On first start the data directory is created with a CA, a serving certificate, an admin
 token (tokens.csv) and a kubeconfig. Stop with Ctrl-C (SIGINT) or SIGTERM.
 
@@ -18,6 +21,21 @@ Flags:
       --kubeconfig PATH     Write the kubeconfig here instead of DIR/kubeconfig (other entries in an
                             existing file are kept)
       --store URL           Store: sqlite://PATH (default sqlite://DIR/state.db)
+      --nodes LIST          Names of the simulated nodes, comma-separated; empty for none
+                            (default node01,node02)
+      --cluster-cidr CIDR   Pod network; each node gets a slice of it (default 127.244.0.0/16)
+      --node-cidr-mask-size N
+                            Size of each node's pod CIDR (default 24)
+      --node-pods N         Pods each simulated node can run (its pods capacity; default 110)
+      --pod-start-delay DURATION
+                            How long a simulated container takes to start, plus up to the same
+                            again at random (default 250ms)
+      --node-monitor-grace-period DURATION
+                            A node whose agent is silent this long becomes NotReady (default 50s)
+      --default-toleration-seconds N
+                            How long pods stay on a NotReady or unreachable node before eviction,
+                            unless they say otherwise (default 300)
+      --disable LIST        Components not to run, comma-separated: controllers, scheduler, nodes
       --history-retention-time DURATION
                             Keep at least this much store history for watches and paged lists
                             (default 5m; e.g. 90s, 10m)
@@ -45,6 +63,14 @@ export const UP_OPTIONS: ParseArgsConfig['options'] = {
   'compaction-interval': { type: 'string' },
   'watch-bookmark-interval': { type: 'string' },
   'watch-max-buffer': { type: 'string' },
+  nodes: { type: 'string' },
+  'cluster-cidr': { type: 'string' },
+  'node-cidr-mask-size': { type: 'string' },
+  'node-pods': { type: 'string' },
+  'pod-start-delay': { type: 'string' },
+  'node-monitor-grace-period': { type: 'string' },
+  'default-toleration-seconds': { type: 'string' },
+  disable: { type: 'string' },
 };
 
 /** `250ms`, `90s`, `5m`, `1h` → milliseconds. */
@@ -77,6 +103,24 @@ export async function runUp(values: Record<string, unknown>): Promise<void> {
     ...(values['watch-bookmark-interval'] ? { bookmarkIntervalMs: parseDuration('watch-bookmark-interval', String(values['watch-bookmark-interval'])) } : {}),
     ...(values['watch-max-buffer'] ? { maxBufferedBytes: parseCount('watch-max-buffer', String(values['watch-max-buffer'])) } : {}),
   };
+  const str = (k: string, d: string) => (values[k] === undefined ? d : String(values[k]));
+  const disabled = str('disable', '').split(',').map((x) => x.trim()).filter(Boolean);
+  for (const d of disabled) if (!COMPONENTS.includes(d as Component)) throw new Error(`--disable: unknown component "${d}" (known: ${COMPONENTS.join(', ')})`);
+  const nodes = str('nodes', 'node01,node02').split(',').map((x) => x.trim()).filter(Boolean);
+  const clusterCIDR = str('cluster-cidr', '127.244.0.0/16');
+  if (!/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(clusterCIDR)) throw new Error(`--cluster-cidr: not an IPv4 CIDR: ${clusterCIDR}`);
+  const podStartDelayMs = parseDuration('pod-start-delay', str('pod-start-delay', '250ms'));
+  const tolerationSeconds = parseCount('default-toleration-seconds', str('default-toleration-seconds', '300'));
+  const components = {
+    enabled: new Set(COMPONENTS.filter((c) => !disabled.includes(c))),
+    nodes,
+    clusterCIDR,
+    nodeCIDRMaskSize: parseCount('node-cidr-mask-size', str('node-cidr-mask-size', '24')),
+    nodePods: parseCount('node-pods', str('node-pods', '110')),
+    podStartDelayMs,
+    podStartJitterMs: podStartDelayMs,
+    nodeMonitorGracePeriodMs: parseDuration('node-monitor-grace-period', str('node-monitor-grace-period', '50s')),
+  };
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   // Start the store's writer thread first: it boots on the other core while this thread loads
   // the API server's code (a separate chunk of the bundle).
@@ -92,10 +136,14 @@ export async function runUp(values: Record<string, unknown>): Promise<void> {
     log: logger('apiserver'),
     compaction,
     watch,
+    defaultTolerationSeconds: tolerationSeconds,
   });
   await writeKubeconfig(kubeconfig, { name: 'kubelite', server: api.url, caPem: api.credentials.caPem, token: api.adminToken });
   // Ready only now: whoever sees /readyz succeed can also read the kubeconfig.
   api.server.setReady(true);
+  // The components are API clients like any other; they start once the API answers.
+  const { startComponents } = await import('./components.js');
+  const running = await startComponents({ ...components, server: api.url, caPem: api.credentials.caPem, token: api.adminToken, log: logger('components') });
   const ms = Math.round(performance.now() - t0);
   process.stdout.write(
     `kubelite is running: API server ${api.url}, data in ${dataDir}\n` +
@@ -112,6 +160,7 @@ export async function runUp(values: Record<string, unknown>): Promise<void> {
     const force = setTimeout(() => process.exit(1), 10_000);
     force.unref();
     try {
+      await running.stop();
       await api.stop();
       log.info('stopped');
       process.exitCode = 0;

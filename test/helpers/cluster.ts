@@ -40,6 +40,11 @@ interface StartOpts {
   dataDir?: string;
   args?: string[];
   env?: Record<string, string>;
+  /**
+   * Run `up`'s controllers, scheduler and node agents too. Off by default: most tests look at the
+   * API alone, or run the components they test in the test process.
+   */
+  components?: boolean;
 }
 
 async function launch(dataDir: string, args: string[], env: Record<string, string>): Promise<{ proc: ChildProcess; url: string; kubeconfig: string; stderr: () => string }> {
@@ -70,7 +75,8 @@ async function launch(dataDir: string, args: string[], env: Record<string, strin
 export async function startCluster(o: StartOpts = {}): Promise<Cluster> {
   const dataDir = o.dataDir ?? mkdtempSync(path.join(tmpdir(), 'kubelite-test-'));
   const cacheDir = mkdtempSync(path.join(tmpdir(), 'kubectl-cache-'));
-  let run = await launch(dataDir, o.args ?? [], o.env ?? {});
+  const args = [...(o.components ? [] : ['--disable', 'controllers,scheduler,nodes']), ...(o.args ?? [])];
+  let run = await launch(dataDir, args, o.env ?? {});
   const readCreds = () => {
     const kc = YAML.parse(readFileSync(run.kubeconfig, 'utf8'));
     const cluster = kc.clusters.find((c: any) => c.name === 'kubelite').cluster;
@@ -137,7 +143,7 @@ export async function startCluster(o: StartOpts = {}): Promise<Cluster> {
     },
     async restart() {
       await c.stop();
-      run = await launch(dataDir, o.args ?? [], o.env ?? {});
+      run = await launch(dataDir, args, o.env ?? {});
       creds = readCreds();
     },
     async cleanup() {

@@ -1,0 +1,105 @@
+// The cluster's components as `kubelite up` runs them in one process: controllers, scheduler and
+// one node agent per node. Each is an API client (HTTPS to the API server, like any other
+// client); groups get their own connection pools and shared informers so that pod-status
+// traffic of many nodes does not delay controllers, or the other way round.
+import { RestClient } from '../client/rest.js';
+import { controllerContext } from '../client/factory.js';
+import { startController, type Reconciler } from '../client/controller.js';
+import { DeploymentController } from '../controllers/deployment.js';
+import { ReplicaSetController } from '../controllers/replicaset.js';
+import { GarbageCollector } from '../controllers/garbagecollector.js';
+import { NamespaceController } from '../controllers/namespace.js';
+import { NodeIPAMController } from '../controllers/nodeipam.js';
+import { NodeLifecycleController } from '../controllers/nodelifecycle.js';
+import { TaintEvictionController } from '../controllers/tainteviction.js';
+import { PodGCController } from '../controllers/podgc.js';
+import { Scheduler } from '../scheduler/scheduler.js';
+import { NodeAgent } from '../node/agent.js';
+import type { Logger } from '../util/log.js';
+import type { Component } from './components-list.js';
+import type { Pod } from 'kubernetes-types/core/v1.js';
+import type { KObject } from '../api/types.js';
+
+
+export interface ComponentOptions {
+  server: string;
+  caPem: string;
+  token: string;
+  enabled: Set<Component>;
+  nodes: string[];
+  clusterCIDR: string;
+  nodeCIDRMaskSize: number;
+  /** Pods a simulated node takes (its pods capacity). */
+  nodePods: number;
+  /** Simulated container start time (ms) and its random extra. */
+  podStartDelayMs: number;
+  podStartJitterMs: number;
+  /** How long a node may miss heartbeats before it is NotReady (upstream node-monitor-grace-period). */
+  nodeMonitorGracePeriodMs: number;
+  log: Logger;
+}
+
+export interface RunningComponents {
+  stop(): Promise<void>;
+}
+
+function client(o: ComponentOptions, component: string): RestClient {
+  return new RestClient({ server: o.server, caPem: o.caPem, token: o.token, userAgent: `kubelite-${component}/0.1.0` });
+}
+
+export async function startComponents(o: ComponentOptions): Promise<RunningComponents> {
+  const stops: (() => void | Promise<void>)[] = [];
+  const clients: RestClient[] = [];
+  const newClient = (name: string) => {
+    const c = client(o, name);
+    clients.push(c);
+    return c;
+  };
+  const run = async (r: Reconciler, workers: number) => {
+    const c = await startController(r, workers);
+    stops.push(() => c.stop());
+  };
+
+  if (o.enabled.has('controllers')) {
+    const ctx = controllerContext(newClient('controller-manager'));
+    await run(new NodeIPAMController(ctx, { clusterCIDR: o.clusterCIDR, nodeCIDRMaskSize: o.nodeCIDRMaskSize }), 1);
+    await run(new DeploymentController(ctx), 5);
+    await run(new ReplicaSetController(ctx), 5);
+    await run(new GarbageCollector(ctx), 20);
+    await run(new NamespaceController(ctx), 10);
+    await run(new NodeLifecycleController(ctx, { nodeMonitorGracePeriodMs: o.nodeMonitorGracePeriodMs }), 2);
+    await run(new TaintEvictionController(ctx), 2);
+    await run(new PodGCController(ctx), 1);
+    stops.push(() => ctx.informers.stop());
+    o.log.info({ component: 'controllers' }, 'controllers running');
+  }
+  if (o.enabled.has('scheduler')) {
+    const ctx = controllerContext(newClient('scheduler'));
+    const scheduler = new Scheduler(ctx);
+    await scheduler.start();
+    stops.push(() => scheduler.stop(), () => ctx.informers.stop());
+    o.log.info({ component: 'scheduler' }, 'scheduler running');
+  }
+  if (o.enabled.has('nodes') && o.nodes.length) {
+    const nodeClient = newClient('node');
+    const ctx = controllerContext(nodeClient);
+    // One pod informer for every simulated node: a watch per node costs the server far more.
+    const sharedPods = ctx.informers.informer<Pod & KObject>('pods');
+    for (const nodeName of o.nodes) {
+      await run(new NodeAgent({
+        nodeName, client: nodeClient, sharedPods,
+        capacity: { pods: String(o.nodePods) },
+        sim: { startDelayMs: o.podStartDelayMs, startJitterMs: o.podStartJitterMs },
+      }), 4);
+    }
+    stops.push(() => ctx.informers.stop());
+    o.log.info({ component: 'nodes', nodes: o.nodes }, 'node agents running');
+  }
+
+  return {
+    async stop() {
+      for (const s of stops.reverse()) await s();
+      for (const c of clients) c.close();
+    },
+  };
+}
