@@ -15,6 +15,7 @@ import { validateCreate, validateUpdate, validateStatusUpdate, invalidMessage } 
 import { applyPatch, PatchError, type PatchType } from './patch/index.js';
 import { decodeError, pruneUnknownFields, replaceNulls, resolveRef, schemaForKind, strictDecodingErrors } from '../api/schema.js';
 import { ApiError, errors } from './errors.js';
+import { apply as applyConfig, recordScaleUpdate, recordUpdate } from './fieldmanager/index.js';
 import { STRATEGIES } from './strategies.js';
 import { decodeObject, encodeObject, rememberJSON, StoredObject, storedPrefix } from './codec.js';
 import type { NamespaceCache } from './namespaces.js';
@@ -29,6 +30,10 @@ export interface WriteOptions {
   warnings: string[];
   /** The JSON text of a create or update body: duplicate fields can only be seen in the text. */
   rawJSON?: string;
+  /** Server-side apply: conflicts are overridden. */
+  force?: boolean;
+  /** Set on writes whose managedFields apply() already computed. */
+  applied?: boolean;
 }
 
 export interface DeleteOptions {
@@ -360,6 +365,7 @@ export class Registry {
     const generated = !meta.name && !!meta.generateName;
     if (generated) meta.name = generateName(meta.generateName!);
     applyDefaults(r.kind, obj);
+    if (!opts.applied) recordUpdate(apiVersionOf(r), r.kind, undefined, obj, opts.fieldManager ?? '');
     STRATEGIES[r.kind]?.prepareForCreate?.(obj);
     const errs = validateCreate(r.kind, obj, VALIDATION);
     if (errs.length) this.invalid(r, meta.name ?? '', errs);
@@ -394,6 +400,7 @@ export class Registry {
     mutate: (current: KObject | undefined) => KObject,
     /** `status`: only status may change; `binding`: the mutation is the server's own and is taken as it is. */
     subresource?: 'status' | 'binding',
+    managedFields: 'record' | 'keep' | 'apply' = 'record',
   ): Promise<{ obj: KObject; created: boolean }> {
     const key = storageKey(r, ns, name);
     for (let attempt = 0; ; attempt++) {
@@ -402,9 +409,9 @@ export class Registry {
       const desired = mutate(current ? structuredClone(current) : undefined);
       const precondition = desired.metadata.resourceVersion;
       if (!current) {
-        if (!r.createOnUpdate || subresource) throw errors.notFound(r, name);
+        if ((!r.createOnUpdate && managedFields !== 'apply') || subresource) throw errors.notFound(r, name);
         if (precondition) throw errors.notFound(r, name);
-        return { obj: await this.create(r, ns, desired, { ...opts, fieldValidation: 'Ignore' }), created: true };
+        return { obj: await this.create(r, ns, desired, { ...opts, fieldValidation: 'Ignore', applied: managedFields === 'apply' }), created: true };
       }
       if (precondition && precondition !== current.metadata.resourceVersion) {
         throw errors.modified(r, name);
@@ -412,6 +419,9 @@ export class Registry {
       const next = subresource === 'status' ? this.prepareStatusUpdate(r, desired, current)
         : subresource === 'binding' ? { ...desired, metadata: { ...desired.metadata, resourceVersion: current.metadata.resourceVersion } }
         : this.prepareUpdate(r, desired, current);
+      if (managedFields === 'record' && subresource !== 'binding') {
+        recordUpdate(apiVersionOf(r), r.kind, current, next, opts.fieldManager ?? '', subresource);
+      }
       // A no-op update writes nothing and keeps the resourceVersion, as upstream does.
       if (isDeepStrictEqual(next, current)) return { obj: current, created: false };
       if (opts.dryRun) return { obj: next, created: false };
@@ -498,12 +508,14 @@ export class Registry {
     return this.guaranteedUpdate(r, ns, name, opts, () => structuredClone(obj), subresource);
   }
 
-  async patch(r: ResourceType, ns: string | undefined, name: string, type: PatchType, patch: unknown, opts: WriteOptions, subresource?: 'status'): Promise<KObject> {
+  async patch(r: ResourceType, ns: string | undefined, name: string, type: PatchType | 'apply', patch: unknown, opts: WriteOptions, subresource?: 'status'): Promise<{ obj: KObject; created: boolean }> {
     const apiVersion = apiVersionOf(r);
-    const { obj } = await this.guaranteedUpdate(r, ns, name, opts, (current) => {
-      if (!current) throw errors.notFound(r, name);
-      const rv = current.metadata.resourceVersion;
-      const patched = patchObject(type, current, patch, apiVersion, r.kind);
+    return this.guaranteedUpdate(r, ns, name, opts, (current) => {
+      if (!current && type !== 'apply') throw errors.notFound(r, name);
+      const rv = current?.metadata.resourceVersion;
+      const patched = type === 'apply'
+        ? applyConfig(apiVersion, r.kind, current, patch, opts.fieldManager ?? '', opts.force ?? false, subresource)
+        : patchObject(type, current!, patch, apiVersion, r.kind);
       const checked = this.checkBody(r, ns, patched);
       if (checked.metadata.name !== name) {
         throw errors.badRequest(`the name of the object (${checked.metadata.name}) does not match the name on the URL (${name})`);
@@ -513,8 +525,7 @@ export class Registry {
       // leaves it alone is unconditional (so drop it and let guaranteedUpdate retry races).
       if (checked.metadata.resourceVersion === rv) delete checked.metadata.resourceVersion;
       return checked;
-    }, subresource);
-    return obj;
+    }, subresource, type === 'apply' ? 'apply' : 'record');
   }
 
   async delete(r: ResourceType, ns: string | undefined, name: string, options: DeleteOptions, dryRun: boolean): Promise<{ obj: KObject; deleted: boolean }> {
@@ -642,12 +653,14 @@ export class Registry {
         throw errors.invalid({ group: 'autoscaling', kind: 'Scale' }, name, errs, invalidMessage('Scale', name, errs));
       }
       const rv = scale.metadata?.resourceVersion;
+      const prev = structuredClone(current);
       const next = current;
       (next.spec as { replicas?: number }).replicas = replicas;
       // A Scale carrying the parent's current resourceVersion is a precondition on it.
       if (!rv) delete next.metadata.resourceVersion; else next.metadata.resourceVersion = rv;
+      recordScaleUpdate(apiVersionOf(r), prev, next, opts.fieldManager ?? '');
       return next;
-    });
+    }, undefined, 'keep');
     return this.scaleOf(obj);
   }
 
@@ -722,7 +735,7 @@ export class Registry {
  * reference or finalizer leaves no `ownerReferences: []` behind, as upstream.
  */
 function dropEmptyMetadataLists(m: KObject['metadata']): void {
-  for (const f of ['labels', 'annotations', 'finalizers', 'ownerReferences', 'managedFields'] as const) {
+  for (const f of ['labels', 'annotations', 'finalizers', 'ownerReferences'] as const) {
     const v = m[f] as unknown;
     if (v !== undefined && v !== null && typeof v === 'object' && Object.keys(v).length === 0) delete m[f];
   }

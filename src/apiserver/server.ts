@@ -18,6 +18,7 @@ import { NamespaceCache } from './namespaces.js';
 import * as discovery from './discovery.js';
 import { serveOpenAPI } from './openapi.js';
 import { patchTypeFromContentType } from './patch/index.js';
+import { defaultManager, validateWriteOptions } from './fieldmanager/index.js';
 import type { TokenUser, ServingCredentials } from './pki.js';
 import type { Logger } from '../util/log.js';
 import { apiVersionOf } from '../api/resources.js';
@@ -454,10 +455,11 @@ export class ApiServer {
     return 200;
   }
 
-  private writeOptions(q: URLSearchParams): WriteOptions {
+  private writeOptions(q: URLSearchParams, req?: IncomingMessage): WriteOptions {
     return {
       dryRun: dryRunOf(q.getAll('dryRun')),
-      fieldManager: q.get('fieldManager') ?? undefined,
+      fieldManager: q.get('fieldManager') ?? defaultManager(req?.headers['user-agent']),
+      force: q.get('force') === 'true',
       fieldValidation: fieldValidationOf(q),
       warnings: [],
     };
@@ -504,7 +506,7 @@ export class ApiServer {
       case 'POST': {
         if (name) throw errors.methodNotSupported(r, 'create');
         verbAllowed('create');
-        const opts = this.writeOptions(q);
+        const opts = this.writeOptions(q, req);
         const body = await this.decodeWriteBody(await readBody(req), req, r, opts);
         const obj = await reg.create(r, ns, body, opts);
         return { code: 201, body: obj, warnings: opts.warnings };
@@ -512,7 +514,7 @@ export class ApiServer {
       case 'PUT': {
         if (!name) throw errors.methodNotSupported(r, 'update');
         verbAllowed('update');
-        const opts = this.writeOptions(q);
+        const opts = this.writeOptions(q, req);
         const body = await this.decodeWriteBody(await readBody(req), req, r, opts);
         const { obj, created } = await reg.update(r, ns, name, body, opts);
         return { code: created ? 201 : 200, body: obj, warnings: opts.warnings };
@@ -520,10 +522,14 @@ export class ApiServer {
       case 'PATCH': {
         if (!name) throw errors.methodNotSupported(r, 'patch');
         verbAllowed('patch');
-        const opts = this.writeOptions(q);
+        const opts = this.writeOptions(q, req);
         const { type, patch } = await this.readPatch(req);
-        const obj = await reg.patch(r, ns, name, type, patch, opts);
-        return { code: 200, body: obj, warnings: opts.warnings };
+        if (type === 'apply') {
+          const invalid = validateWriteOptions('PatchOptions', q.get('fieldManager') ?? undefined, true, q.has('force') ? q.get('force') === 'true' : undefined);
+          if (invalid) throw invalid;
+        }
+        const { obj, created } = await reg.patch(r, ns, name, type, patch, opts);
+        return { code: created ? 201 : 200, body: obj, warnings: opts.warnings };
       }
       case 'DELETE': {
         const { options, dryRun } = await this.deleteOptions(req, q);
@@ -556,10 +562,10 @@ export class ApiServer {
     return body;
   }
 
-  private async readPatch(req: IncomingMessage): Promise<{ type: 'json' | 'merge' | 'strategic'; patch: unknown }> {
+  private async readPatch(req: IncomingMessage): Promise<{ type: 'json' | 'merge' | 'strategic' | 'apply'; patch: unknown }> {
     const mt = mediaType(req.headers['content-type']);
     if (mt === 'application/apply-patch+yaml') {
-      throw new ApiError(415, 'UnsupportedMediaType', 'server-side apply (application/apply-patch+yaml) is not supported yet; use client-side `kubectl apply`');
+      return { type: 'apply', patch: await decodeBody(await readBody(req), mt) };
     }
     const type = patchTypeFromContentType(mt);
     if (!type) throw errors.unsupportedMediaType(mt);
@@ -597,14 +603,15 @@ export class ApiServer {
       switch (method) {
         case 'GET': return { code: 200, body: await reg.get(r, ns, name) };
         case 'PUT': {
-          const opts = this.writeOptions(q);
+          const opts = this.writeOptions(q, req);
           const body = await decodeBody(await readBody(req), req.headers['content-type'], r);
           return { code: 200, body: (await reg.update(r, ns, name, body, opts, 'status')).obj, warnings: opts.warnings };
         }
         case 'PATCH': {
-          const opts = this.writeOptions(q);
+          const opts = this.writeOptions(q, req);
           const { type, patch } = await this.readPatch(req);
-          return { code: 200, body: await reg.patch(r, ns, name, type, patch, opts, 'status'), warnings: opts.warnings };
+          const { obj, created } = await reg.patch(r, ns, name, type, patch, opts, 'status');
+          return { code: created ? 201 : 200, body: obj, warnings: opts.warnings };
         }
       }
       throw errors.methodNotSupported(r, method.toLowerCase());
@@ -613,26 +620,27 @@ export class ApiServer {
       switch (method) {
         case 'GET': return { code: 200, body: await reg.getScale(r, ns, name) };
         case 'PUT': {
-          const opts = this.writeOptions(q);
+          const opts = this.writeOptions(q, req);
           const body = await decodeBody(await readBody(req), req.headers['content-type'], r) as KObject;
           return { code: 200, body: await reg.updateScale(r, ns, name, opts, () => body) };
         }
         case 'PATCH': {
-          const opts = this.writeOptions(q);
+          const opts = this.writeOptions(q, req);
           const { type, patch } = await this.readPatch(req);
+          if (type === 'apply') throw errors.unsupportedMediaType('application/apply-patch+yaml');
           return { code: 200, body: await reg.updateScale(r, ns, name, opts, (cur) => patchObject(type, cur, patch, 'autoscaling/v1', 'Scale')) };
         }
       }
       throw errors.methodNotSupported(r, method.toLowerCase());
     }
     if (subresource === 'binding' && r.kind === 'Pod' && method === 'POST') {
-      const opts = this.writeOptions(q);
+      const opts = this.writeOptions(q, req);
       const body = await decodeBody(await readBody(req), req.headers['content-type'], r);
       await reg.bindPod(ns, name, body, opts);
       return { code: 201, body: { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 } };
     }
     if (subresource === 'finalize' && r.kind === 'Namespace' && method === 'PUT') {
-      const opts = this.writeOptions(q);
+      const opts = this.writeOptions(q, req);
       const body = await decodeBody(await readBody(req), req.headers['content-type'], r);
       return { code: 200, body: await reg.finalizeNamespace(name, body, opts) };
     }

@@ -43,8 +43,12 @@ export interface RunningComponents {
   stop(): Promise<void>;
 }
 
+/**
+ * Each group has its own connection pool. The User-Agent names the upstream component it plays:
+ * the server derives field managers from it (`kube-controller-manager`, `kube-scheduler`, `kubelet`).
+ */
 function client(o: ComponentOptions, component: string): RestClient {
-  return new RestClient({ server: o.server, caPem: o.caPem, token: o.token, userAgent: `kubelite-${component}/0.1.0` });
+  return new RestClient({ server: o.server, caPem: o.caPem, token: o.token, userAgent: `${component}/v1.32.4 (linux/amd64) kubelite/0.1.0` });
 }
 
 export async function startComponents(o: ComponentOptions): Promise<RunningComponents> {
@@ -61,7 +65,7 @@ export async function startComponents(o: ComponentOptions): Promise<RunningCompo
   };
 
   if (o.enabled.has('controllers')) {
-    const ctx = controllerContext(newClient('controller-manager'));
+    const ctx = controllerContext(newClient('kube-controller-manager'));
     await run(new NodeIPAMController(ctx, { clusterCIDR: o.clusterCIDR, nodeCIDRMaskSize: o.nodeCIDRMaskSize }), 1);
     await run(new DeploymentController(ctx), 5);
     await run(new ReplicaSetController(ctx), 5);
@@ -74,14 +78,14 @@ export async function startComponents(o: ComponentOptions): Promise<RunningCompo
     o.log.info({ component: 'controllers' }, 'controllers running');
   }
   if (o.enabled.has('scheduler')) {
-    const ctx = controllerContext(newClient('scheduler'));
+    const ctx = controllerContext(newClient('kube-scheduler'));
     const scheduler = new Scheduler(ctx);
     await scheduler.start();
     stops.push(() => scheduler.stop(), () => ctx.informers.stop());
     o.log.info({ component: 'scheduler' }, 'scheduler running');
   }
   if (o.enabled.has('nodes') && o.nodes.length) {
-    const nodeClient = newClient('node');
+    const nodeClient = newClient('kubelet');
     const ctx = controllerContext(nodeClient);
     // One pod informer for every simulated node: a watch per node costs the server far more.
     const sharedPods = ctx.informers.informer<Pod & KObject>('pods');

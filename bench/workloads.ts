@@ -1,0 +1,89 @@
+// `npm run bench -- workloads [--replicas 10000,100000] [--nodes 100]`: one `apply` of a
+// Deployment with N replicas over simulated nodes; time until every pod is Ready (the
+// Deployment's status.readyReplicas), pods/s, and the kubelite process's peak RSS and CPU time.
+// Anchor: kwok reports 10,000 pods Running within 60 s on a CI runner.
+import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { progress, startKubelite, httpClient } from './lib.js';
+
+const args = parseArgs({
+  args: process.argv.slice(2),
+  options: { replicas: { type: 'string', default: '10000,100000' }, nodes: { type: 'string', default: '100' }, timeout: { type: 'string', default: '600' } },
+  allowPositionals: true,
+});
+const SIZES = String(args.values.replicas).split(',').map(Number);
+const NODES = Number(args.values.nodes);
+const TIMEOUT_S = Number(args.values.timeout);
+
+/** Peak resident set size and CPU seconds (user + system) of a process, from /proc. */
+function usage(pid: number): { peakRssBytes: number; cpuSeconds: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const hwm = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) * 1024;
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15)
+  return { peakRssBytes: hwm, cpuSeconds: ticks / 100 };
+}
+
+async function run(replicas: number): Promise<Record<string, number>> {
+  const nodes = Array.from({ length: NODES }, (_, i) => `node${String(i + 1).padStart(3, '0')}`);
+  const perNode = Math.ceil((replicas / NODES) * 1.2) + 10;
+  const k = await startKubelite(undefined, [
+    '--nodes', nodes.join(','),
+    '--node-pods', String(perNode),
+    // Room for every node's pod CIDR: a /10 split into /20s (4,094 pods each).
+    '--cluster-cidr', '127.128.0.0/10', '--node-cidr-mask-size', '20',
+    '--pod-start-delay', '0ms',
+  ]);
+  const c = httpClient(k, 8);
+  progress(`waiting for ${NODES} nodes to be Ready`);
+  for (;;) {
+    const list = JSON.parse((await c.request('GET', '/api/v1/nodes')).body) as { items: { status?: { conditions?: { type: string; status: string }[] } }[] };
+    const ready = list.items.filter((n) => n.status?.conditions?.some((x) => x.type === 'Ready' && x.status === 'True')).length;
+    if (ready === NODES) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const before = usage(k.proc.pid!);
+  progress(`apply a Deployment with ${replicas} replicas`);
+  const t0 = performance.now();
+  const created = await c.request('POST', '/apis/apps/v1/namespaces/default/deployments', JSON.stringify({
+    metadata: { name: 'load' },
+    spec: { replicas, selector: { matchLabels: { app: 'load' } },
+      template: { metadata: { labels: { app: 'load' } }, spec: { containers: [{ name: 'web', image: 'nginx:1.27' }] } } },
+  }));
+  if (created.status !== 201) throw new Error(`create: ${created.status} ${created.body}`);
+  let ready = 0;
+  let last = 0;
+  while (ready < replicas) {
+    if ((performance.now() - t0) / 1000 > TIMEOUT_S) throw new Error(`only ${ready}/${replicas} Ready after ${TIMEOUT_S} s`);
+    await new Promise((r) => setTimeout(r, 500));
+    const d = JSON.parse((await c.request('GET', '/apis/apps/v1/namespaces/default/deployments/load')).body);
+    ready = d.status?.readyReplicas ?? 0;
+    if (performance.now() - last > 5000) {
+      last = performance.now();
+      progress(`${ready}/${replicas} Ready after ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+    }
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const after = usage(k.proc.pid!);
+  c.close();
+  await k.stop();
+  k.remove();
+  return { replicas, nodes: NODES, seconds, podsPerSecond: replicas / seconds, peakRssMiB: after.peakRssBytes / 2 ** 20, cpuSeconds: after.cpuSeconds - before.cpuSeconds };
+}
+
+async function main(): Promise<void> {
+  const results = [];
+  for (const n of SIZES) {
+    const r = await run(n);
+    results.push(r);
+    process.stdout.write(`${n} pods over ${r.nodes} nodes: all Ready in ${r.seconds.toFixed(1)} s (${r.podsPerSecond.toFixed(0)} pods/s), ` +
+      `peak RSS ${r.peakRssMiB.toFixed(0)} MiB, CPU ${r.cpuSeconds.toFixed(1)} s (${(r.cpuSeconds / r.seconds * 100).toFixed(0)} % of one core)\n`);
+  }
+  process.stdout.write(JSON.stringify(results) + '\n');
+}
+
+main().catch((e) => {
+  process.stderr.write(`bench failed: ${e instanceof Error ? e.stack : e}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,403 @@
+// Field paths and field sets as sigs.k8s.io/structured-merge-diff (v4) defines them, and their
+// FieldsV1 encoding, the JSON form managedFields entries carry:
+//   {"f:spec":{"f:replicas":{}, "f:template":{"f:spec":{"f:containers":{"k:{\"name\":\"web\"}":{".":{},"f:image":{}}}}}}}
+// A path element is a field name (`f:`), an associative list item's key fields (`k:`), a set
+// item's value (`v:`) or an atomic list's index (`i:`). A set is a tree: `members` are the paths
+// that belong to the set, `children` lead to deeper members; `.` in FieldsV1 marks a node that is
+// both. Sets are built with `insert` and never changed afterwards: the operations share subtrees.
+import { goQuote } from '../../api/validation/field.js';
+
+export type PathElement =
+  | { readonly kind: 'field'; readonly name: string; readonly id: string }
+  | { readonly kind: 'key'; readonly fields: readonly (readonly [string, unknown])[]; readonly id: string }
+  | { readonly kind: 'value'; readonly value: unknown; readonly id: string }
+  | { readonly kind: 'index'; readonly index: number; readonly id: string };
+
+export type Path = readonly PathElement[];
+
+// ---- Go-compatible JSON and ordering ----
+
+/**
+ * A JSON value as Go's encoding/json writes it: map keys sorted byte-wise, `<`, `>`, `&`, U+2028 and
+ * U+2029 escaped. Used wherever upstream's bytes are visible (path element keys, the last-applied
+ * annotation).
+ */
+export function goJSON(v: unknown): string {
+  if (v === null || v === undefined) return 'null';
+  switch (typeof v) {
+    case 'string': return goJSONString(v);
+    case 'number': return Number.isFinite(v) ? JSON.stringify(v) : 'null';
+    case 'boolean': return v ? 'true' : 'false';
+  }
+  if (Array.isArray(v)) return `[${v.map(goJSON).join(',')}]`;
+  const o = v as Record<string, unknown>;
+  const keys = Object.keys(o).filter((k) => o[k] !== undefined).sort(compareStrings);
+  return `{${keys.map((k) => `${goJSONString(k)}:${goJSON(o[k])}`).join(',')}}`;
+}
+
+const HTML_UNSAFE = /[<>&\u2028\u2029]/g;
+
+function goJSONString(s: string): string {
+  return JSON.stringify(s).replace(HTML_UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** Go's string order (UTF-8 bytes, i.e. code points); UTF-16 units differ only around surrogates. */
+export function compareStrings(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i), y = b.charCodeAt(i);
+    if (x !== y) return x >= 0xd800 && y >= 0xd800 ? codePointRank(x) - codePointRank(y) : x - y;
+  }
+  return a.length - b.length;
+}
+
+/** Surrogates (astral code points) sort after U+E000–U+FFFF. */
+const codePointRank = (unit: number) => (unit >= 0xe000 ? unit - 0x800 : unit + 0x2000);
+
+type Json = Record<string, unknown>;
+export const isMap = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** structured-merge-diff's total order of values: numbers, strings, booleans, lists, maps, null. */
+export function compareValues(a: unknown, b: unknown): number {
+  const ra = valueRank(a), rb = valueRank(b);
+  if (ra !== rb) return ra - rb;
+  switch (ra) {
+    case 0: return (a as number) < (b as number) ? -1 : (a as number) > (b as number) ? 1 : 0;
+    case 1: return Math.sign(compareStrings(a as string, b as string));
+    case 2: return a === b ? 0 : a ? 1 : -1;
+    case 3: {
+      const x = a as unknown[], y = b as unknown[];
+      for (let i = 0; i < Math.min(x.length, y.length); i++) {
+        const c = compareValues(x[i], y[i]);
+        if (c !== 0) return c;
+      }
+      return Math.sign(x.length - y.length);
+    }
+    case 4: {
+      const x = a as Json, y = b as Json;
+      const keys = [...new Set([...Object.keys(x), ...Object.keys(y)])].sort(compareStrings);
+      for (const k of keys) {
+        if (!(k in x)) return 1;
+        if (!(k in y)) return -1;
+        const c = compareValues(x[k], y[k]);
+        if (c !== 0) return c;
+      }
+      return 0;
+    }
+    default: return 0;
+  }
+}
+
+function valueRank(v: unknown): number {
+  if (typeof v === 'number') return 0;
+  if (typeof v === 'string') return 1;
+  if (typeof v === 'boolean') return 2;
+  if (Array.isArray(v)) return 3;
+  if (isMap(v)) return 4;
+  return 5;
+}
+
+/** Deep equality of JSON values (numbers compare numerically, as Go's int/float comparison does). */
+export function valuesEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!valuesEqual(a[i], b[i])) return false;
+    return true;
+  }
+  if (isMap(a)) {
+    if (!isMap(b)) return false;
+    const ka = Object.keys(a), kb = Object.keys(b);
+    if (ka.length !== kb.length) return false;
+    for (const k of ka) if (!(k in b) || !valuesEqual(a[k], b[k])) return false;
+    return true;
+  }
+  return false;
+}
+
+// ---- path elements ----
+
+export function fieldPE(name: string): PathElement {
+  return { kind: 'field', name, id: `f:${name}` };
+}
+
+/** An associative list item by its key fields (sorted by name here). */
+export function keyPE(fields: (readonly [string, unknown])[]): PathElement {
+  const sorted = [...fields].sort((a, b) => compareStrings(a[0], b[0]));
+  const id = `k:{${sorted.map(([n, v]) => `${goJSONString(n)}:${goJSON(v)}`).join(',')}}`;
+  return { kind: 'key', fields: sorted, id };
+}
+
+export function valuePE(value: unknown): PathElement {
+  return { kind: 'value', value, id: `v:${goJSON(value)}` };
+}
+
+export function indexPE(index: number): PathElement {
+  return { kind: 'index', index, id: `i:${index}` };
+}
+
+const KIND_ORDER = { field: 0, key: 1, value: 2, index: 3 } as const;
+
+/** Upstream's PathElement.Compare: fields, then keys, then values, then indices. */
+export function comparePE(a: PathElement, b: PathElement): number {
+  if (a.kind !== b.kind) return KIND_ORDER[a.kind] - KIND_ORDER[b.kind];
+  switch (a.kind) {
+    case 'field': return Math.sign(compareStrings(a.name, (b as typeof a).name));
+    case 'value': return compareValues(a.value, (b as typeof a).value);
+    case 'index': return Math.sign(a.index - (b as typeof a).index);
+    case 'key': {
+      const x = a.fields, y = (b as typeof a).fields;
+      for (let i = 0; ; i++) {
+        if (i >= x.length && i >= y.length) return 0;
+        if (i >= x.length) return -1;
+        if (i >= y.length) return 1;
+        const c = Math.sign(compareStrings(x[i]![0], y[i]![0])) || compareValues(x[i]![1], y[i]![1]);
+        if (c !== 0) return c;
+      }
+    }
+  }
+}
+
+/** How upstream prints an element in paths and messages: `.name`, `[name="web"]`, `[=value]`, `[0]`. */
+export function peString(pe: PathElement): string {
+  switch (pe.kind) {
+    case 'field': return `.${pe.name}`;
+    case 'key': return `[${pe.fields.map(([n, v]) => `${n}=${valueString(v)}`).join(',')}]`;
+    case 'value': return `[=${valueString(pe.value)}]`;
+    case 'index': return `[${pe.index}]`;
+  }
+}
+
+export function pathString(path: Path): string {
+  return path.map(peString).join('');
+}
+
+/** value.ToString: strings quoted as Go's %q does, other scalars bare, lists bracketed. */
+function valueString(v: unknown): string {
+  if (v === null || v === undefined) return 'null';
+  if (typeof v === 'string') return goQuote(v);
+  if (typeof v === 'number') return goNumber(v);
+  if (typeof v === 'boolean') return String(v);
+  if (Array.isArray(v)) return `[${v.map(valueString).join(',')}]`;
+  return Object.keys(v as Json).map((k) => `${k}=${valueString((v as Json)[k])}`).join('');
+}
+
+/**
+ * Go's %v of a number as decoded from JSON: integers are int64 and print in full; other numbers
+ * are float64 and print as %g with the shortest digits (exponent form below 1e-4 and from 1e6 on).
+ */
+export function goNumber(n: number): string {
+  if (Number.isInteger(n) && Math.abs(n) < 2 ** 63) return BigInt(n).toString();
+  if (!Number.isFinite(n)) return n > 0 ? '+Inf' : n < 0 ? '-Inf' : 'NaN';
+  const [mantissa, e] = n.toExponential().split('e') as [string, string];
+  const exp = Number(e);
+  if (exp < -4 || exp >= 6) return `${mantissa}e${exp < 0 ? '-' : '+'}${String(Math.abs(exp)).padStart(2, '0')}`;
+  return String(n);
+}
+
+/** Parses a FieldsV1 key. Unknown element types are skipped (undefined), as upstream does. */
+function parsePE(s: string): PathElement | undefined {
+  if (s.length < 2) throw new Error('key must be 2 characters long:');
+  if (s[1] !== ':') throw new Error(`missing colon: ${s}`);
+  const body = s.slice(2);
+  switch (s[0]) {
+    case 'f': return fieldPE(body);
+    case 'v': return valuePE(JSON.parse(body));
+    case 'k': {
+      const o = JSON.parse(body) as unknown;
+      if (!isMap(o)) throw new Error(`expected a key object: ${s}`);
+      return keyPE(Object.entries(o));
+    }
+    case 'i': {
+      if (!/^[+-]?\d+$/.test(body)) throw new Error(`strconv.Atoi: parsing ${JSON.stringify(body)}: invalid syntax`);
+      return indexPE(Number(body));
+    }
+    default: return undefined;
+  }
+}
+
+// ---- sets ----
+
+interface Child {
+  readonly pe: PathElement;
+  readonly set: FieldSet;
+}
+
+export class FieldSet {
+  constructor(
+    readonly members: Map<string, PathElement> = new Map(),
+    readonly children: Map<string, Child> = new Map(),
+  ) {}
+
+  static of(...paths: Path[]): FieldSet {
+    const s = new FieldSet();
+    for (const p of paths) s.insert(p);
+    return s;
+  }
+
+  /** Adds a path (not its parents). The empty path, the whole object, is never tracked. Only while building. */
+  insert(path: Path): void {
+    if (path.length === 0) return;
+    let s: FieldSet = this;
+    for (let i = 0; i < path.length - 1; i++) s = s.descend(path[i]!);
+    const last = path[path.length - 1]!;
+    s.members.set(last.id, last);
+  }
+
+  private descend(pe: PathElement): FieldSet {
+    let c = this.children.get(pe.id);
+    if (!c) this.children.set(pe.id, (c = { pe, set: new FieldSet() }));
+    return c.set;
+  }
+
+  has(path: Path): boolean {
+    if (path.length === 0) return false;
+    let s: FieldSet | undefined = this;
+    for (let i = 0; i < path.length - 1 && s; i++) s = s.children.get(path[i]!.id)?.set;
+    return !!s && s.members.has(path[path.length - 1]!.id);
+  }
+
+  isEmpty(): boolean {
+    if (this.members.size > 0) return false;
+    for (const c of this.children.values()) if (!c.set.isEmpty()) return false;
+    return true;
+  }
+
+  /** The subset under one element, without the element. */
+  withPrefix(pe: PathElement): FieldSet {
+    return this.children.get(pe.id)?.set ?? EMPTY;
+  }
+
+  union(o: FieldSet): FieldSet {
+    if (o.isEmpty()) return this;
+    if (this.isEmpty()) return o;
+    const members = new Map(this.members);
+    for (const [k, pe] of o.members) members.set(k, pe);
+    const children = new Map(this.children);
+    for (const [k, c] of o.children) {
+      const mine = children.get(k);
+      children.set(k, mine ? { pe: mine.pe, set: mine.set.union(c.set) } : c);
+    }
+    return new FieldSet(members, children);
+  }
+
+  /** Members in both, and children's intersections (a member never meets a child). */
+  intersection(o: FieldSet): FieldSet {
+    const members = new Map<string, PathElement>();
+    for (const [k, pe] of this.members) if (o.members.has(k)) members.set(k, pe);
+    const children = new Map<string, Child>();
+    for (const [k, c] of this.children) {
+      const theirs = o.children.get(k);
+      if (!theirs) continue;
+      const set = c.set.intersection(theirs.set);
+      if (!set.isEmpty()) children.set(k, { pe: c.pe, set });
+    }
+    return new FieldSet(members, children);
+  }
+
+  /**
+   * Members not in `o`; children minus `o`'s children. A member of `o` does not remove a child of
+   * this set. Returns this set itself when nothing is removed.
+   */
+  difference(o: FieldSet): FieldSet {
+    const members = new Map<string, PathElement>();
+    for (const [k, pe] of this.members) if (!o.members.has(k)) members.set(k, pe);
+    const children = new Map<string, Child>();
+    let changed = members.size !== this.members.size;
+    for (const [k, c] of this.children) {
+      const theirs = o.children.get(k);
+      if (!theirs) children.set(k, c);
+      else {
+        const set = c.set.difference(theirs.set);
+        if (set !== c.set) changed = true;
+        if (set === c.set) children.set(k, c);
+        else if (!set.isEmpty()) children.set(k, { pe: c.pe, set });
+      }
+    }
+    return changed ? new FieldSet(members, children) : this;
+  }
+
+  /** Like difference, but a member of `o` also removes everything beneath it. */
+  recursiveDifference(o: FieldSet): FieldSet {
+    const members = new Map<string, PathElement>();
+    for (const [k, pe] of this.members) if (!o.members.has(k)) members.set(k, pe);
+    const children = new Map<string, Child>();
+    for (const [k, c] of this.children) {
+      if (o.members.has(k)) continue;
+      const theirs = o.children.get(k);
+      if (!theirs) children.set(k, c);
+      else {
+        const set = c.set.recursiveDifference(theirs.set);
+        if (!set.isEmpty()) children.set(k, { pe: c.pe, set });
+      }
+    }
+    return new FieldSet(members, children);
+  }
+
+  /** Every member, in upstream's order: this level's members (sorted), then each child's, depth first. */
+  paths(prefix: Path = []): Path[] {
+    const out: Path[] = [];
+    for (const pe of sortPEs([...this.members.values()])) out.push([...prefix, pe]);
+    for (const c of sortChildren(this.children)) out.push(...c.set.paths([...prefix, c.pe]));
+    return out;
+  }
+
+  /** The FieldsV1 JSON object, keys in upstream's order. */
+  toFieldsV1(): Record<string, unknown> {
+    return this.emit(false);
+  }
+
+  private emit(includeSelf: boolean): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    if (includeSelf) out['.'] = {};
+    const nodes = new Map<string, { pe: PathElement; member: boolean; child?: FieldSet }>();
+    for (const [k, pe] of this.members) nodes.set(k, { pe, member: true });
+    for (const [k, c] of this.children) {
+      const n = nodes.get(k);
+      if (n) n.child = c.set;
+      else nodes.set(k, { pe: c.pe, member: false, child: c.set });
+    }
+    const sorted = [...nodes.values()].sort((a, b) => comparePE(a.pe, b.pe));
+    for (const n of sorted) out[n.pe.id] = n.child ? n.child.emit(n.member) : {};
+    return out;
+  }
+
+  /** Reads FieldsV1 JSON; throws on malformed keys. */
+  static fromFieldsV1(json: unknown): FieldSet {
+    if (!isMap(json)) throw new Error('FieldsV1 must be a JSON object');
+    return readLevel(json).children ?? new FieldSet();
+  }
+}
+
+const EMPTY = new FieldSet();
+
+/** One FieldsV1 object: the set of its keys, and whether it marks its parent as a member. */
+function readLevel(json: Json): { children?: FieldSet; isMember: boolean } {
+  let children: FieldSet | undefined;
+  let isMember = false;
+  for (const [key, value] of Object.entries(json)) {
+    if (key === '.') {
+      isMember = true;
+      continue;
+    }
+    const pe = parsePE(key);
+    if (!pe) continue;
+    const sub = isMap(value) ? readLevel(value) : { isMember: true };
+    children ??= new FieldSet();
+    if (sub.isMember) children.members.set(pe.id, pe);
+    if (sub.children) {
+      const existing = children.children.get(pe.id);
+      children.children.set(pe.id, { pe, set: existing ? existing.set.union(sub.children) : sub.children });
+    }
+  }
+  if (!children) isMember = true;
+  return { children, isMember };
+}
+
+function sortPEs(pes: PathElement[]): PathElement[] {
+  return pes.sort(comparePE);
+}
+
+function sortChildren(children: Map<string, Child>): Child[] {
+  return [...children.values()].sort((a, b) => comparePE(a.pe, b.pe));
+}
