@@ -239,11 +239,11 @@ export class ReplicaSetController implements Reconciler {
   /**
    * A change to a pod of the ReplicaSet that can only affect its status counts. Upstream syncs at
    * once; each sync walks all of the ReplicaSet's pods, so for large ReplicaSets the sync is
-   * delayed in proportion to their size (10 ms per 1,000 pods, at most 1 s) to let changes batch,
+   * delayed in proportion to their size (100 ms per 1,000 pods, at most 2 s) to let changes batch,
    * which bounds the controller's CPU share without changing what it computes.
    */
   private statusChanged(key: string): void {
-    const delay = Math.min(1000, Math.floor((this.lastSize.get(key) ?? 0) / 100));
+    const delay = Math.min(2000, Math.floor((this.lastSize.get(key) ?? 0) / 10));
     if (delay < 1) return this.queue.add(key);
     if (this.statusTimers.has(key)) return;
     const t = setTimeout(() => {
