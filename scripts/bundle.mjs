@@ -21,8 +21,9 @@ await build({
   format: 'esm',
   target: 'node20',
   sourcemap: true,
-  // The native addon stays a normal dependency.
-  external: ['better-sqlite3'],
+  // The native addon stays a normal dependency, and so does the etcd client, whose gRPC layer
+  // reads its .proto files from its package directory at run time.
+  external: ['better-sqlite3', 'etcd3'],
   // CommonJS dependencies call require(); give the ES module bundle one.
   banner: { js: "import { createRequire as __kubeliteRequire } from 'node:module'; const require = __kubeliteRequire(import.meta.url);" },
   logLevel: 'warning',

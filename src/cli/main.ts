@@ -1,6 +1,5 @@
 // `kubelite` command line: dispatches to the subcommands.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { runUp, UP_HELP, UP_OPTIONS } from './up.js';
 
 const VERSION = '0.1.0';
 
@@ -10,9 +9,12 @@ Usage:
   kubelite <command> [flags]
 
 Commands:
-  up         Run the whole cluster in one process (API server on the embedded store)
-  version    Print the kubelite and Kubernetes API versions
-  help       Show help for a command (kubelite help up)
+  up           Run the whole cluster in one process (API server on the embedded store)
+  controllers  Run the controllers and the scheduler, leader-elected, against a kubeconfig
+  agent        Run one node's agent against a kubeconfig (kubelite agent --node NAME)
+  why          Explain why pods are (not) endpoints of a Service (kubelite why service/NAME)
+  version      Print the kubelite and Kubernetes API versions
+  help         Show help for a command (kubelite help up)
 
 Flags:
   -h, --help     Show this help
@@ -26,15 +28,19 @@ interface Command {
   run(values: Record<string, unknown>, positionals: string[]): Promise<void>;
 }
 
-const COMMANDS: Record<string, Command> = {
-  up: { help: UP_HELP, options: UP_OPTIONS, run: runUp },
-  version: {
+// Only the command that runs is loaded: `kubelite up` must not pay for the others' code.
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  up: async () => { const m = await import('./up.js'); return { help: m.UP_HELP, options: m.UP_OPTIONS, run: m.runUp }; },
+  controllers: async () => { const m = await import('./controllers.js'); return { help: m.CONTROLLERS_HELP, options: m.CONTROLLERS_OPTIONS, run: m.runControllers }; },
+  agent: async () => { const m = await import('./agent.js'); return { help: m.AGENT_HELP, options: m.AGENT_OPTIONS, run: m.runAgent }; },
+  why: async () => { const m = await import('./why.js'); return { help: m.WHY_HELP, options: m.WHY_OPTIONS, run: m.runWhy }; },
+  version: async () => ({
     help: 'Usage: kubelite version\n\nPrint the kubelite and Kubernetes API versions.\n',
     options: {},
     async run() {
       process.stdout.write(`kubelite ${VERSION} (Kubernetes API v1.32.4)\n`);
     },
-  },
+  }),
 };
 
 async function main(argv: string[]): Promise<void> {
@@ -44,16 +50,17 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (name === 'help') {
-    const c = rest[0] ? COMMANDS[rest[0]] : undefined;
-    process.stdout.write(c ? c.help : HELP);
+    const load = rest[0] ? COMMANDS[rest[0]] : undefined;
+    process.stdout.write(load ? (await load()).help : HELP);
     return;
   }
-  const cmd = COMMANDS[name];
-  if (!cmd) {
+  const load = COMMANDS[name];
+  if (!load) {
     process.stderr.write(`kubelite: unknown command "${name}"\n\n${HELP}`);
     process.exitCode = 2;
     return;
   }
+  const cmd = await load();
   let parsed;
   try {
     parsed = parseArgs({ args: rest, options: { ...cmd.options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
