@@ -112,8 +112,11 @@ export async function runControllers(values: Record<string, unknown>): Promise<v
     electors.push(elector);
   }
   log.info({ groups, identity, leaderElect: elect }, elect ? 'waiting for leadership' : 'running');
+  // A standby has nothing else that keeps the process alive while it waits for a Lease.
+  const keepAlive = setInterval(() => {}, 1 << 30);
   onShutdown(log, async () => {
     stopping = true;
+    clearInterval(keepAlive);
     for (const r of running) await r.stop();
     // Released Leases let a standby take over at once instead of after the lease duration.
     for (const e of electors) await e.stop({ release: true });

@@ -1,0 +1,92 @@
+// One cluster across processes: `kubelite up` serving only the API, two `kubelite controllers`
+// competing for the Leases (one acts; killing it hands over within the lease duration; nothing
+// is done twice), and `kubelite agent` processes as the nodes.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { startCluster, KUBELITE, type Cluster } from './helpers/cluster.js';
+
+interface Proc { proc: ChildProcess; logs(): string; kill(signal?: NodeJS.Signals): Promise<void> }
+
+function run(args: string[]): Proc {
+  const proc = spawn(process.execPath, [KUBELITE, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  proc.stderr!.on('data', (d) => { err += d; });
+  return {
+    proc,
+    logs: () => err,
+    kill: (signal = 'SIGTERM') => new Promise((resolve) => {
+      if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
+      proc.once('exit', () => resolve());
+      proc.kill(signal);
+    }),
+  };
+}
+
+async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe('controllers, scheduler and node agents as separate processes', () => {
+  let c: Cluster;
+  const procs: Proc[] = [];
+  const controllers = () => {
+    const p = run(['controllers', '--kubeconfig', c.kubeconfig, '--leader-elect-lease-duration', '4s',
+      '--leader-elect-renew-deadline', '3s', '--leader-elect-retry-period', '500ms']);
+    procs.push(p);
+    return p;
+  };
+  before(async () => { c = await startCluster(); });
+  after(async () => {
+    for (const p of procs) await p.kill('SIGKILL');
+    await c?.cleanup();
+  });
+
+  const holder = async (lease: string) => {
+    const r = await c.request('GET', `/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/${lease}`);
+    return r.status === 200 ? (r.json().spec?.holderIdentity as string | undefined) : undefined;
+  };
+  const pidOf = (identity: string) => procs.find((p) => p.logs().includes(identity));
+
+  test('two controllers processes: one holds each Lease; a deployment runs on agent processes', async () => {
+    const a = controllers(), b = controllers();
+    for (const n of ['node01', 'node02']) procs.push(run(['agent', '--kubeconfig', c.kubeconfig, '--node', n, '--pod-start-delay', '50ms']));
+    const kcm = await until('a kube-controller-manager lease holder', () => holder('kube-controller-manager'));
+    await until('a kube-scheduler lease holder', () => holder('kube-scheduler'));
+    await until('the holder logged its identity', async () => (pidOf(kcm) ? true : undefined));
+    assert.ok([a, b].includes(pidOf(kcm)!), 'the holder is one of the two');
+    await c.k('create', 'deployment', 'web', '--image=nginx:1.27', '--replicas=3');
+    await until('3 ready replicas', async () => {
+      const d = JSON.parse(await c.k('get', 'deploy', 'web', '-o', 'json'));
+      return d.status?.readyReplicas === 3 ? true : undefined;
+    });
+    const nodes = JSON.parse(await c.k('get', 'nodes', '-o', 'json')).items;
+    assert.deepEqual(nodes.map((n: any) => n.metadata.name).sort(), ['node01', 'node02']);
+    assert.ok(nodes.every((n: any) => n.spec.podCIDR), 'node IPAM ran');
+  });
+
+  test('killing the leader: the other takes over, and nothing is done twice', async () => {
+    const before = await holder('kube-controller-manager');
+    const leader = pidOf(before!)!;
+    await leader.kill('SIGKILL');
+    const after = await until('a new holder', async () => {
+      const h = await holder('kube-controller-manager');
+      return h && h !== before ? h : undefined;
+    }, 30_000);
+    assert.notEqual(after, before);
+    await c.k('scale', 'deploy', 'web', '--replicas=5');
+    await until('5 ready replicas', async () => {
+      const d = JSON.parse(await c.k('get', 'deploy', 'web', '-o', 'json'));
+      return d.status?.readyReplicas === 5 ? true : undefined;
+    });
+    // One ReplicaSet, exactly the pods asked for: no controller acted twice.
+    assert.equal(JSON.parse(await c.k('get', 'rs', '-o', 'json')).items.length, 1);
+    assert.equal(JSON.parse(await c.k('get', 'pods', '-o', 'json')).items.length, 5);
+  });
+});
