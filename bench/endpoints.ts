@@ -1,0 +1,245 @@
+// `npm run bench -- endpoints [--sizes 1x3,10000x100000] [--rate 100] [--seconds 30]`:
+// Endpoints/EndpointSlice convergence latency. For each size S×P, S Services each select P/S pods
+// in one namespace; the API server runs alone (`kubelite up --disable ...`) and the controllers
+// run as `kubelite controllers` in a process of their own, so that their CPU can be read from
+// /proc. Then pods' Ready conditions are flipped at --rate changes/s through pods/status, and for
+// each change the time from the status write being acknowledged to a watcher having seen both
+// the Endpoints and the EndpointSlices of its Service reflect it. Also: controller CPU per change
+// and the bytes of the objects written per change (Endpoints vs EndpointSlices), from the watch.
+import { parseArgs } from 'node:util';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { readFileSync } from 'node:fs';
+import { progress, summarize, startKubelite, httpClient, ROOT, type HttpClient } from './lib.js';
+
+const args = parseArgs({
+  args: process.argv.slice(2),
+  options: {
+    sizes: { type: 'string', default: '1x3,10000x100000' },
+    rate: { type: 'string', default: '100' },
+    seconds: { type: 'string', default: '30' },
+  },
+  allowPositionals: true,
+});
+const SIZES = String(args.values.sizes).split(',').map((s) => s.split('x').map(Number) as [number, number]);
+const RATE = Number(args.values.rate);
+const SECONDS = Number(args.values.seconds);
+const NS = 'bench';
+
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+/** The i-th pod's IP: stored data only (nothing connects to it), unique, inside 127.244.0.0/14. */
+const podIP = (i: number) => `127.${244 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
+
+async function parallel(n: number, total: number, f: (i: number) => Promise<void>, label: string): Promise<void> {
+  let next = 0, done = 0;
+  const t0 = Date.now();
+  const tick = setInterval(() => progress(`${label}: ${done}/${total} (${Math.round(done / ((Date.now() - t0) / 1000))}/s)`), 5000);
+  try {
+    await Promise.all(Array.from({ length: n }, async () => {
+      for (;;) {
+        const i = next++;
+        if (i >= total) return;
+        await f(i);
+        done++;
+      }
+    }));
+  } finally {
+    clearInterval(tick);
+  }
+}
+
+async function must(p: Promise<{ status: number; body: string }>, ok: number[], what: string): Promise<string> {
+  const r = await p;
+  if (!ok.includes(r.status)) throw new Error(`${what}: ${r.status} ${r.body.slice(0, 300)}`);
+  return r.body;
+}
+
+/** What the watchers know: per Service, the ready IPs in its Endpoints and in its slices. */
+class View {
+  endpoints = new Map<string, Set<string>>();
+  slices = new Map<string, Map<string, Set<string>>>(); // service → slice name → ready IPs
+  epBytes = 0; epWrites = 0; sliceBytes = 0; sliceWrites = 0;
+  waiters = new Set<() => void>();
+
+  onEndpoints(line: string): void {
+    const ev = JSON.parse(line);
+    if (ev.type === 'BOOKMARK' || ev.type === 'ERROR') return;
+    const o = ev.object;
+    if (ev.type !== 'DELETED') { this.epBytes += Buffer.byteLength(JSON.stringify(o)); this.epWrites++; }
+    const ips = new Set<string>();
+    if (ev.type !== 'DELETED') for (const s of o.subsets ?? []) for (const a of s.addresses ?? []) ips.add(a.ip);
+    this.endpoints.set(o.metadata.name, ips);
+    this.wake();
+  }
+
+  onSlice(line: string): void {
+    const ev = JSON.parse(line);
+    if (ev.type === 'BOOKMARK' || ev.type === 'ERROR') return;
+    const o = ev.object;
+    const svc = o.metadata.labels?.['kubernetes.io/service-name'];
+    if (!svc) return;
+    if (ev.type !== 'DELETED') { this.sliceBytes += Buffer.byteLength(JSON.stringify(o)); this.sliceWrites++; }
+    let m = this.slices.get(svc);
+    if (!m) this.slices.set(svc, (m = new Map()));
+    if (ev.type === 'DELETED') m.delete(o.metadata.name);
+    else m.set(o.metadata.name, new Set((o.endpoints ?? []).filter((e: any) => e.conditions?.ready !== false).flatMap((e: any) => e.addresses)));
+    this.wake();
+  }
+
+  private wake(): void {
+    for (const w of this.waiters) w();
+  }
+
+  /** Whether the Endpoints and the slices of `svc` agree that `ip` is (or is not) ready. */
+  reflects(svc: string, ip: string, ready: boolean): boolean {
+    const inEp = this.endpoints.get(svc)?.has(ip) ?? false;
+    let inSlices = false;
+    for (const s of this.slices.get(svc)?.values() ?? []) if (s.has(ip)) inSlices = true;
+    return inEp === ready && inSlices === ready;
+  }
+
+  until(pred: () => boolean, timeoutMs: number): Promise<boolean> {
+    if (pred()) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const check = () => {
+        if (!pred()) return;
+        finish(true);
+      };
+      const finish = (v: boolean) => {
+        clearTimeout(timer);
+        this.waiters.delete(check);
+        resolve(v);
+      };
+      const timer = setTimeout(() => finish(false), timeoutMs);
+      this.waiters.add(check);
+    });
+  }
+
+  totalReady(): { ep: number; slices: number } {
+    let ep = 0, slices = 0;
+    for (const s of this.endpoints.values()) ep += s.size;
+    for (const m of this.slices.values()) for (const s of m.values()) slices += s.size;
+    return { ep, slices };
+  }
+}
+
+async function readyPatch(c: HttpClient, i: number, ready: boolean): Promise<void> {
+  const status = ready ? 'True' : 'False';
+  const body = JSON.stringify({ status: { conditions: [{ type: 'Ready', status }, { type: 'ContainersReady', status }] } });
+  await must(c.request('PATCH', `/api/v1/namespaces/${NS}/pods/pod-${i}/status`, body, 'application/strategic-merge-patch+json'), [200], 'status patch');
+}
+
+async function run(services: number, pods: number): Promise<Record<string, number | string>> {
+  const k = await startKubelite(undefined, ['--disable', 'controllers,scheduler,nodes']);
+  const ctl = spawn(process.execPath, [path.join(ROOT, 'bin/kubelite'), 'controllers', '--kubeconfig', path.join(k.dataDir, 'kubeconfig'),
+    // The bench's nodes have no agents: a long grace period keeps node lifecycle from evicting their pods.
+    '--leader-elect', 'false', '--disable', 'scheduler', '--node-monitor-grace-period', '10h'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const c = httpClient(k, 64);
+  try {
+    await must(c.request('POST', '/api/v1/namespaces', JSON.stringify({ metadata: { name: NS } })), [201], 'namespace');
+    // The pods' nodes must exist: the EndpointSlice controller skips pods on unknown nodes, as upstream.
+    for (let n = 0; n < 100; n++) {
+      await must(c.request('POST', '/api/v1/nodes', JSON.stringify({ metadata: { name: `node-${n}` } })), [201], 'node');
+    }
+    await parallel(32, services, async (s) => {
+      await must(c.request('POST', `/api/v1/namespaces/${NS}/services`, JSON.stringify({
+        metadata: { name: `svc-${s}` }, spec: { selector: { app: `svc-${s}` }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
+      })), [201], 'service');
+    }, 'services');
+    await parallel(64, pods, async (i) => {
+      await must(c.request('POST', `/api/v1/namespaces/${NS}/pods`, JSON.stringify({
+        metadata: { name: `pod-${i}`, labels: { app: `svc-${i % services}` } },
+        spec: { nodeName: `node-${i % 100}`, containers: [{ name: 'web', image: 'nginx:1.27', ports: [{ containerPort: 8080 }] }] },
+      })), [201], 'pod');
+      const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+      const cond = (type: string) => ({ type, status: 'True', lastTransitionTime: now });
+      await must(c.request('PATCH', `/api/v1/namespaces/${NS}/pods/pod-${i}/status`, JSON.stringify({
+        status: { phase: 'Running', podIP: podIP(i), podIPs: [{ ip: podIP(i) }], hostIP: '127.0.0.1',
+          conditions: [cond('PodScheduled'), cond('Initialized'), cond('ContainersReady'), cond('Ready')] },
+      }), 'application/strategic-merge-patch+json'), [200], 'pod status');
+    }, 'pods (create + Ready)');
+
+    const view = new View();
+    const w1 = c.stream(`/api/v1/namespaces/${NS}/endpoints?watch=true&allowWatchBookmarks=true`, (l) => view.onEndpoints(l));
+    const w2 = c.stream(`/apis/discovery.k8s.io/v1/namespaces/${NS}/endpointslices?watch=true&allowWatchBookmarks=true`, (l) => view.onSlice(l));
+    progress('waiting for every pod to be in its Service\'s Endpoints and EndpointSlices');
+    const t0 = Date.now();
+    const converged = await view.until(() => { const t = view.totalReady(); return t.ep === pods && t.slices === pods; }, 600_000);
+    if (!converged) throw new Error(`did not converge: ${JSON.stringify(view.totalReady())}`);
+    const initialS = (Date.now() - t0) / 1000;
+
+    progress(`flipping Ready on random pods, ${RATE}/s for ${SECONDS} s`);
+    const ready = new Array<boolean>(pods).fill(true);
+    const busy = new Set<number>();
+    const fromAck: number[] = [], fromSend: number[] = [];
+    let timeouts = 0;
+    const bytes0 = { ep: view.epBytes, epW: view.epWrites, sl: view.sliceBytes, slW: view.sliceWrites };
+    const cpu0 = cpuSeconds(ctl.pid!);
+    const inflight: Promise<void>[] = [];
+    const total = RATE * SECONDS;
+    const start = performance.now();
+    for (let n = 0; n < total; n++) {
+      const due = start + (n * 1000) / RATE;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      let i: number;
+      do i = Math.floor(Math.random() * pods); while (busy.has(i) && busy.size < pods);
+      busy.add(i);
+      const want = !ready[i];
+      ready[i] = want;
+      const svc = `svc-${i % services}`, ip = podIP(i);
+      inflight.push((async () => {
+        const sent = performance.now();
+        await readyPatch(c, i, want);
+        const acked = performance.now();
+        const ok = await view.until(() => view.reflects(svc, ip, want), 30_000);
+        const seen = performance.now();
+        if (!ok) timeouts++;
+        else { fromAck.push(Math.max(0, seen - acked)); fromSend.push(seen - sent); }
+        busy.delete(i);
+      })());
+    }
+    await Promise.all(inflight);
+    const cpu = cpuSeconds(ctl.pid!) - cpu0;
+    w1.close(); w2.close();
+    const a = summarize(fromAck), s = summarize(fromSend);
+    const epW = view.epWrites - bytes0.epW, slW = view.sliceWrites - bytes0.slW;
+    return {
+      size: `${services} Services × ${pods} pods`,
+      initialConvergenceS: Number(initialS.toFixed(1)),
+      changes: total, timeouts,
+      p50AckMs: Number(a.p50.toFixed(2)), p99AckMs: Number(a.p99.toFixed(2)),
+      p50SendMs: Number(s.p50.toFixed(2)), p99SendMs: Number(s.p99.toFixed(2)),
+      controllerCpuMsPerChange: Number(((cpu * 1000) / total).toFixed(2)),
+      endpointsWritesPerChange: Number((epW / total).toFixed(2)),
+      endpointsBytesPerChange: Math.round((view.epBytes - bytes0.ep) / total),
+      sliceWritesPerChange: Number((slW / total).toFixed(2)),
+      sliceBytesPerChange: Math.round((view.sliceBytes - bytes0.sl) / total),
+    };
+  } finally {
+    c.close();
+    ctl.kill('SIGTERM');
+    await k.stop();
+    k.remove();
+  }
+}
+
+async function main(): Promise<void> {
+  const results = [];
+  for (const [s, p] of SIZES) {
+    progress(`size ${s} × ${p}`);
+    results.push(await run(s, p));
+  }
+  console.table(results);
+  console.log(JSON.stringify(results));
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
