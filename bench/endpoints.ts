@@ -135,7 +135,7 @@ async function readyPatch(c: HttpClient, i: number, ready: boolean): Promise<voi
 }
 
 async function run(services: number, pods: number): Promise<Record<string, number | string>> {
-  const k = await startKubelite(undefined, ['--disable', 'controllers,scheduler,nodes']);
+  const k = await startKubelite(undefined, ['--disable', 'controllers,scheduler,nodes,proxy']);
   const ctl = spawn(process.execPath, [path.join(ROOT, 'bin/kubelite'), 'controllers', '--kubeconfig', path.join(k.dataDir, 'kubeconfig'),
     // The bench's nodes have no agents: a long grace period keeps node lifecycle from evicting their pods.
     '--leader-elect', 'false', '--disable', 'scheduler', '--node-monitor-grace-period', '10h'], { stdio: ['ignore', 'ignore', 'inherit'] });

@@ -53,7 +53,7 @@ describe('API semantics', () => {
     const agg = await c.request('GET', '/apis', undefined, { headers: { Accept: 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json' } });
     assert.equal(agg.headers['content-type'], 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList');
     const groups = agg.json().items.map((g: any) => g.metadata.name);
-    assert.deepEqual(groups.sort(), ['apps', 'coordination.k8s.io', 'discovery.k8s.io']);
+    assert.deepEqual(groups.sort(), ['apps', 'coordination.k8s.io', 'discovery.k8s.io', 'node.k8s.io']);
     const legacy = (await c.request('GET', '/api/v1')).json();
     const names = legacy.resources.map((r: any) => r.name);
     for (const n of ['pods', 'pods/status', 'services', 'services/status', 'endpoints', 'nodes', 'nodes/status', 'namespaces', 'namespaces/status', 'namespaces/finalize', 'events']) {

@@ -283,24 +283,24 @@ describe('services', () => {
     await svc('db', undefined, { type: 'ExternalName', externalName: 'db.example.com' });
     await svc('dns', 'dns', { clusterIP: 'None', selector: { app: 'dns' },
       ports: [{ name: 'dns', port: 53, protocol: 'UDP' }, { name: 'dns-tcp', port: 53, protocol: 'TCP' }] });
-    await svc('ext', 'ext', { clusterIP: '10.96.0.12', externalIPs: ['198.51.100.7'], selector: { app: 'ext' }, ports: [{ port: 8080 }] });
-    await svc('lb', 'web', { type: 'LoadBalancer', clusterIP: '10.96.0.13', selector: { app: 'web' },
+    await svc('ext', 'ext', { clusterIP: '127.96.0.2', externalIPs: ['198.51.100.7'], selector: { app: 'ext' }, ports: [{ port: 8080 }] });
+    await svc('lb', 'web', { type: 'LoadBalancer', clusterIP: '127.96.0.3', selector: { app: 'web' },
       ports: [{ name: 'https', port: 443, nodePort: 30443 }, { name: 'http', port: 80, nodePort: 30080 }] });
-    await svc('lb-ready', 'web', { type: 'LoadBalancer', clusterIP: '10.96.0.14', selector: { app: 'web' }, ports: [{ port: 80, nodePort: 30081 }] });
+    await svc('lb-ready', 'web', { type: 'LoadBalancer', clusterIP: '127.96.0.4', selector: { app: 'web' }, ports: [{ port: 80, nodePort: 30081 }] });
     await setStatus(`${base}/lb-ready`, { loadBalancer: { ingress: [{ ip: '203.0.113.11' }, { ip: '203.0.113.10' }] } });
-    await svc('np', 'web', { type: 'NodePort', clusterIP: '10.96.0.15', selector: { app: 'web' }, ports: [{ port: 80, nodePort: 30082 }] });
-    await svc('web', 'web', { clusterIP: '10.96.0.10', selector: { app: 'web', tier: 'front' }, ports: [{ port: 80, targetPort: 8080 }] });
+    await svc('np', 'web', { type: 'NodePort', clusterIP: '127.96.0.5', selector: { app: 'web' }, ports: [{ port: 80, nodePort: 30082 }] });
+    await svc('web', 'web', { clusterIP: '127.96.0.6', selector: { app: 'web', tier: 'front' }, ports: [{ port: 80, targetPort: 8080 }] });
   });
 
   const table = text(
     'NAME       TYPE           CLUSTER-IP   EXTERNAL-IP                 PORT(S)                      AGE',
     'db         ExternalName   <none>       db.example.com              <none>                       Ns',
     'dns        ClusterIP      None         <none>                      53/UDP,53/TCP                Ns',
-    'ext        ClusterIP      10.96.0.12   198.51.100.7                8080/TCP                     Ns',
-    'lb         LoadBalancer   10.96.0.13   <pending>                   443:30443/TCP,80:30080/TCP   Ns',
-    'lb-ready   LoadBalancer   10.96.0.14   203.0.113.10,203.0.113.11   80:30081/TCP                 Ns',
-    'np         NodePort       10.96.0.15   <none>                      80:30082/TCP                 Ns',
-    'web        ClusterIP      10.96.0.10   <none>                      80/TCP                       Ns',
+    'ext        ClusterIP      127.96.0.2   198.51.100.7                8080/TCP                     Ns',
+    'lb         LoadBalancer   127.96.0.3   <pending>                   443:30443/TCP,80:30080/TCP   Ns',
+    'lb-ready   LoadBalancer   127.96.0.4   203.0.113.10,203.0.113.11   80:30081/TCP                 Ns',
+    'np         NodePort       127.96.0.5   <none>                      80:30082/TCP                 Ns',
+    'web        ClusterIP      127.96.0.6   <none>                      80/TCP                       Ns',
   );
   test('get services', () => get(['svc', '-n', ns], table));
   test('--sort-by', () => get(['svc', '-n', ns, '--sort-by=.metadata.name'], table));
@@ -308,34 +308,34 @@ describe('services', () => {
     'NAME       TYPE           CLUSTER-IP   EXTERNAL-IP                 PORT(S)                      AGE   SELECTOR',
     'db         ExternalName   <none>       db.example.com              <none>                       Ns    <none>',
     'dns        ClusterIP      None         <none>                      53/UDP,53/TCP                Ns    app=dns',
-    'ext        ClusterIP      10.96.0.12   198.51.100.7                8080/TCP                     Ns    app=ext',
-    'lb         LoadBalancer   10.96.0.13   <pending>                   443:30443/TCP,80:30080/TCP   Ns    app=web',
-    'lb-ready   LoadBalancer   10.96.0.14   203.0.113.10,203.0.113.11   80:30081/TCP                 Ns    app=web',
-    'np         NodePort       10.96.0.15   <none>                      80:30082/TCP                 Ns    app=web',
-    'web        ClusterIP      10.96.0.10   <none>                      80/TCP                       Ns    app=web,tier=front',
+    'ext        ClusterIP      127.96.0.2   198.51.100.7                8080/TCP                     Ns    app=ext',
+    'lb         LoadBalancer   127.96.0.3   <pending>                   443:30443/TCP,80:30080/TCP   Ns    app=web',
+    'lb-ready   LoadBalancer   127.96.0.4   203.0.113.10,203.0.113.11   80:30081/TCP                 Ns    app=web',
+    'np         NodePort       127.96.0.5   <none>                      80:30082/TCP                 Ns    app=web',
+    'web        ClusterIP      127.96.0.6   <none>                      80/TCP                       Ns    app=web,tier=front',
   )));
   test('--show-labels', () => get(['svc', '-n', ns, '--show-labels', '-l', 'app!=web'], text(
     'NAME   TYPE           CLUSTER-IP   EXTERNAL-IP      PORT(S)         AGE   LABELS',
     'db     ExternalName   <none>       db.example.com   <none>          Ns    printing=svc',
     'dns    ClusterIP      None         <none>           53/UDP,53/TCP   Ns    app=dns,printing=svc',
-    'ext    ClusterIP      10.96.0.12   198.51.100.7     8080/TCP        Ns    app=ext,printing=svc',
+    'ext    ClusterIP      127.96.0.2   198.51.100.7     8080/TCP        Ns    app=ext,printing=svc',
   )));
   test('-L app', () => get(['svc', '-n', ns, '-L', 'app', '-l', 'app!=web'], text(
     'NAME   TYPE           CLUSTER-IP   EXTERNAL-IP      PORT(S)         AGE   APP',
     'db     ExternalName   <none>       db.example.com   <none>          Ns    ',
     'dns    ClusterIP      None         <none>           53/UDP,53/TCP   Ns    dns',
-    'ext    ClusterIP      10.96.0.12   198.51.100.7     8080/TCP        Ns    ext',
+    'ext    ClusterIP      127.96.0.2   198.51.100.7     8080/TCP        Ns    ext',
   )));
   test('-A', () => get(['svc', '-A', '-l', 'printing=svc,app=web'], text(
     'NAMESPACE   NAME       TYPE           CLUSTER-IP   EXTERNAL-IP                 PORT(S)                      AGE',
-    'p-svc       lb         LoadBalancer   10.96.0.13   <pending>                   443:30443/TCP,80:30080/TCP   Ns',
-    'p-svc       lb-ready   LoadBalancer   10.96.0.14   203.0.113.10,203.0.113.11   80:30081/TCP                 Ns',
-    'p-svc       np         NodePort       10.96.0.15   <none>                      80:30082/TCP                 Ns',
-    'p-svc       web        ClusterIP      10.96.0.10   <none>                      80/TCP                       Ns',
+    'p-svc       lb         LoadBalancer   127.96.0.3   <pending>                   443:30443/TCP,80:30080/TCP   Ns',
+    'p-svc       lb-ready   LoadBalancer   127.96.0.4   203.0.113.10,203.0.113.11   80:30081/TCP                 Ns',
+    'p-svc       np         NodePort       127.96.0.5   <none>                      80:30082/TCP                 Ns',
+    'p-svc       web        ClusterIP      127.96.0.6   <none>                      80/TCP                       Ns',
   )));
   test('one service', () => get(['svc', 'lb', '-n', ns], text(
     'NAME   TYPE           CLUSTER-IP   EXTERNAL-IP   PORT(S)                      AGE',
-    'lb     LoadBalancer   10.96.0.13   <pending>     443:30443/TCP,80:30080/TCP   Ns',
+    'lb     LoadBalancer   127.96.0.3   <pending>     443:30443/TCP,80:30080/TCP   Ns',
   )));
 });
 
@@ -663,7 +663,7 @@ describe('several kinds at once', () => {
       spec: { schedulerName: UNSCHEDULED, containers: [{ name: 'web', image: 'nginx:1.27' }, { name: 'log', image: 'busybox:1.36' }] },
     });
     await create(`/api/v1/namespaces/${ns}/services`, {
-      apiVersion: 'v1', kind: 'Service', metadata: { name: 'web' }, spec: { clusterIP: '10.96.0.20', selector: { app: 'web' }, ports: [{ port: 80 }] },
+      apiVersion: 'v1', kind: 'Service', metadata: { name: 'web' }, spec: { clusterIP: '127.96.0.7', selector: { app: 'web' }, ports: [{ port: 80 }] },
     });
   });
 
@@ -682,7 +682,7 @@ describe('several kinds at once', () => {
     'pod/web-5d4f8c9b7-x2kqp   0/2     Pending   0          Ns',
     '',
     'NAME          TYPE        CLUSTER-IP   EXTERNAL-IP   PORT(S)   AGE',
-    'service/web   ClusterIP   10.96.0.20   <none>        80/TCP    Ns',
+    'service/web   ClusterIP   127.96.0.7   <none>        80/TCP    Ns',
     '',
     'NAME                   READY   UP-TO-DATE   AVAILABLE   AGE',
     'deployment.apps/api    1/1     1            1           Ns',

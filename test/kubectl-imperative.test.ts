@@ -119,9 +119,10 @@ describe('imperative kubectl commands', () => {
       'replicasets      rs           apps/v1                  true         ReplicaSet',
       'leases                        coordination.k8s.io/v1   true         Lease',
       'endpointslices                discovery.k8s.io/v1      true         EndpointSlice',
+      'runtimeclasses                node.k8s.io/v1           false        RuntimeClass',
       '',
     ].join('\n'));
-    assert.equal(await c.k('api-versions'), 'apps/v1\ncoordination.k8s.io/v1\ndiscovery.k8s.io/v1\nv1\n');
+    assert.equal(await c.k('api-versions'), 'apps/v1\ncoordination.k8s.io/v1\ndiscovery.k8s.io/v1\nnode.k8s.io/v1\nv1\n');
     assert.equal(await c.k('cluster-info'), `Kubernetes control plane is running at ${c.url}\n\nTo further debug and diagnose cluster problems, use 'kubectl cluster-info dump'.\n`);
     assert.equal(await c.k('version'), 'Client Version: v1.32.4-dispatcher\nKustomize Version: v5.5.0\nServer Version: v1.32.4+kubelite\n');
     const explain = await c.k('explain', 'service.spec.ports.port');

@@ -174,7 +174,7 @@ describe('OpenAPI handler', () => {
 
   test('index lists every group-version with a hashed URL', () => {
     const paths = index().paths;
-    assert.deepEqual(Object.keys(paths), ['api/v1', 'apis/apps/v1', 'apis/coordination.k8s.io/v1', 'apis/discovery.k8s.io/v1']);
+    assert.deepEqual(Object.keys(paths), ['api/v1', 'apis/apps/v1', 'apis/coordination.k8s.io/v1', 'apis/discovery.k8s.io/v1', 'apis/node.k8s.io/v1']);
     assert.match(paths['api/v1'].serverRelativeURL, /^\/openapi\/v3\/api\/v1\?hash=[0-9A-F]{128}$/);
   });
 

@@ -288,7 +288,6 @@ describe('sqlite store', () => {
   test('openStore picks the store from the URL', async () => {
     assert.ok(openStore('sqlite:///tmp/x.db') instanceof SqliteStore);
     assert.ok(openStore('/tmp/x.db') instanceof SqliteStore);
-    assert.throws(() => openStore('etcd://127.0.0.1:2379'), /not implemented/);
     assert.throws(() => openStore('mysql://db'), /unsupported/);
     await withTempDir(async (dir) => {
       const store = openStore(`sqlite://${join(dir, 'url.db')}`);

@@ -39,6 +39,7 @@ describe('slow watchers', () => {
             if (added === N) { req.destroy(); resolve(); }
           }
         });
+        res.on('close', () => { if (added < N) reject(new Error(`the reading watcher was closed after ${added} events`)); });
       });
       req.on('error', (e) => { if (added < N) reject(e); });
     });

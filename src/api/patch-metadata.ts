@@ -9,7 +9,7 @@
 // x-kubernetes-list-type, x-kubernetes-list-map-keys, x-kubernetes-map-type, x-kubernetes-unions
 // and `default`, exactly where upstream's /openapi/v3 has them.
 //
-// Source: k8s.io/api v0.34.9 {core,apps,discovery,coordination,autoscaling}/v1/types.go and
+// Source: k8s.io/api v0.34.9 {core,apps,discovery,coordination,node,autoscaling}/v1/types.go and
 // k8s.io/apimachinery v0.34.9 pkg/apis/meta/v1/types.go, checked field by field against v0.32.9
 // (every field that exists in both carries the same tags; v0.33/0.34 only added fields). It covers
 // every definition reachable from the served kinds, Scale, Status, DeleteOptions and WatchEvent.
@@ -241,6 +241,10 @@ export const FIELD_MARKERS: Record<string, Record<string, FieldMarkers>> = {
   'io.k8s.api.discovery.v1.EndpointSlice': {
     endpoints: { listType: 'atomic' },
     ports: { listType: 'atomic' },
+  },
+  'io.k8s.api.node.v1.Scheduling': {
+    nodeSelector: { mapType: 'atomic' },
+    tolerations: { listType: 'atomic' },
   },
   'io.k8s.apimachinery.pkg.apis.meta.v1.APIResource': {
     categories: { listType: 'atomic' },

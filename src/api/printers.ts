@@ -12,6 +12,7 @@
 import type { Lease } from 'kubernetes-types/coordination/v1.js';
 import type { Deployment, ReplicaSet } from 'kubernetes-types/apps/v1.js';
 import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
+import type { RuntimeClass } from 'kubernetes-types/node/v1.js';
 import type {
   Container, Endpoints, Event, LoadBalancerStatus, Namespace, Node, Pod, Service,
 } from 'kubernetes-types/core/v1.js';
@@ -282,6 +283,8 @@ const LEASE_COLUMNS = [
   column('Holder', 'string', 'holderIdentity contains the identity of the holder of a current lease. If Coordinated Leader Election is used, the holder identity must be equal to the elected LeaseCandidate.metadata.name field.'),
   AGE,
 ];
+
+const RUNTIMECLASS_COLUMNS = [NAME, column('Handler', 'string', 'RuntimeClass Handler'), AGE];
 
 /** Upstream's default table convertor, for kinds that have no printer: NAME and CREATED AT. */
 const DEFAULT_COLUMNS = [NAME, column('Created At', 'date', DOC.creationTimestamp)];
@@ -597,7 +600,7 @@ function endpointSliceCells(obj: KObject, now: number): TableCell[] {
   ];
 }
 
-// --- nodes, namespaces, events, leases ------------------------------------------------------
+// --- nodes, namespaces, events, leases, runtime classes ----------------------------------------
 
 const NODE_ROLE_PREFIX = 'node-role.kubernetes.io/';
 const NODE_ROLE_LABEL = 'kubernetes.io/role';
@@ -687,6 +690,11 @@ function leaseCells(obj: KObject, now: number): TableCell[] {
   return [lease.metadata?.name ?? '', lease.spec?.holderIdentity ?? '', timestampSince(lease.metadata?.creationTimestamp, now)];
 }
 
+function runtimeClassCells(obj: KObject, now: number): TableCell[] {
+  const rc = obj as unknown as RuntimeClass;
+  return [rc.metadata?.name ?? '', rc.handler ?? '', timestampSince(rc.metadata?.creationTimestamp, now)];
+}
+
 // --- workloads ------------------------------------------------------------------------------
 
 function deploymentCells(obj: KObject, now: number): TableCell[] {
@@ -738,6 +746,7 @@ export const PRINTERS: Readonly<Record<string, Printer>> = {
   Namespace: { columns: NAMESPACE_COLUMNS, cells: namespaceCells },
   Event: { columns: EVENT_COLUMNS, cells: eventCells },
   Lease: { columns: LEASE_COLUMNS, cells: leaseCells },
+  RuntimeClass: { columns: RUNTIMECLASS_COLUMNS, cells: runtimeClassCells },
   Deployment: { columns: DEPLOYMENT_COLUMNS, cells: deploymentCells },
   ReplicaSet: { columns: REPLICASET_COLUMNS, cells: replicaSetCells },
 };

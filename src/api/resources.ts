@@ -111,6 +111,8 @@ export const RESOURCES: ResourceType[] = [
     generation: true }),
   resource({ group: 'coordination.k8s.io', version: 'v1', kind: 'Lease', plural: 'leases', singular: 'lease',
     namespaced: true, shortNames: [], categories: [], status: false, scale: false, generation: false }),
+  resource({ group: 'node.k8s.io', version: 'v1', kind: 'RuntimeClass', plural: 'runtimeclasses', singular: 'runtimeclass',
+    namespaced: false, shortNames: [], categories: [], status: false, scale: false, generation: false }),
 ];
 
 /** The groups in discovery order (core first, then as upstream orders its groups). */

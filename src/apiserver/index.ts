@@ -9,12 +9,15 @@ import { startCompactor, type CompactorOptions } from '../store/compactor.js';
 import type { Store } from '../store/types.js';
 import { RESOURCES } from '../api/resources.js';
 import { defaultTolerations } from '../api/defaults.js';
+import { ipFamilyOf, NODE_PORT_RANGE } from '../api/validation/index.js';
 import { ApiServer } from './server.js';
 import { SYSTEM_NAMESPACES } from './registry.js';
 import { ApiError } from './errors.js';
 import { ensureServingCredentials, ensureTokens, type ServingCredentials } from './pki.js';
 import type { Logger } from '../util/log.js';
 import type { WatchConfig } from './watch.js';
+import { ServiceAllocator } from './service-alloc.js';
+import { KubernetesServiceController } from './kubernetes-service.js';
 
 export interface StartOptions {
   dataDir: string;
@@ -27,6 +30,19 @@ export interface StartOptions {
   compaction?: CompactorOptions;
   /** DefaultTolerationSeconds admission for not-ready and unreachable nodes (default 300). */
   defaultTolerationSeconds?: number;
+  /** ClusterIPs come from here (default 127.96.0.0/12); the `kubernetes` Service gets the first. */
+  serviceCIDR?: string;
+  /** NodePorts come from here (default 30000-32767). */
+  nodePortRange?: string;
+  /**
+   * The IP other API clients reach this server at, published in the `kubernetes` Endpoints
+   * (default: the listen address, or 127.0.0.1 when listening on all addresses or a name).
+   */
+  advertiseAddress?: string;
+  /** Service allocation repair: time between passes (default 3 min), leak grace period (default 60 s). */
+  serviceRepair?: { intervalMs?: number; leakGracePeriodMs?: number };
+  /** This server's Lease for the `kubernetes` Endpoints: renew interval (default 10 s) and duration (default 15 s). */
+  apiserverLease?: { renewIntervalMs?: number; durationMs?: number };
 }
 
 export interface RunningApiServer {
@@ -54,14 +70,22 @@ export function parseListen(listen: string): { host: string; port: number } {
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
 }
 
-/** The names and addresses the serving certificate must cover for clients to verify it. */
-function servingNames(host: string): { dns: string[]; ips: string[] } {
+/**
+ * The names and addresses the serving certificate must cover for clients to verify it: those of
+ * the listen address, the advertised one, and the `kubernetes` Service's ClusterIP and DNS names.
+ */
+function servingNames(host: string, advertiseAddress: string, serviceIP: string): { dns: string[]; ips: string[] } {
   const dns = ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local', os.hostname()];
-  const ips = ['127.0.0.1', '::1'];
+  const ips = ['127.0.0.1', '::1', serviceIP, advertiseAddress];
   const isIP = /^[\d.]+$/.test(host) || host.includes(':');
-  if (isIP && host !== '0.0.0.0' && host !== '::' && !ips.includes(host)) ips.push(host);
+  if (isIP && host !== '0.0.0.0' && host !== '::') ips.push(host);
   if (!isIP && !dns.includes(host)) dns.push(host);
-  return { dns: [...new Set(dns)], ips };
+  return { dns: [...new Set(dns)], ips: [...new Set(ips)] };
+}
+
+/** The address to publish for a listen host: the host itself if it is one IP, else loopback. */
+export function defaultAdvertiseAddress(host: string): string {
+  return ipFamilyOf(host) && host !== '0.0.0.0' && host !== '::' ? host : '127.0.0.1';
 }
 
 export async function startApiServer(o: StartOptions): Promise<RunningApiServer> {
@@ -70,25 +94,45 @@ export async function startApiServer(o: StartOptions): Promise<RunningApiServer>
     defaultTolerations.notReadySeconds = o.defaultTolerationSeconds;
     defaultTolerations.unreachableSeconds = o.defaultTolerationSeconds;
   }
+  const advertiseAddress = o.advertiseAddress ?? defaultAdvertiseAddress(host);
+  if (!ipFamilyOf(advertiseAddress)) throw new Error(`--advertise-address must be an IP address, got ${JSON.stringify(advertiseAddress)}`);
   await fs.mkdir(o.dataDir, { recursive: true, mode: 0o700 });
-  const names = servingNames(host);
   const { store, started } = o.store ?? startStore(`sqlite://${path.join(o.dataDir, 'state.db')}`);
+  const allocator = new ServiceAllocator({
+    store, log: o.log.child({ component: 'service-allocator' }), serviceCIDR: o.serviceCIDR, nodePortRange: o.nodePortRange,
+    repairIntervalMs: o.serviceRepair?.intervalMs, leakGracePeriodMs: o.serviceRepair?.leakGracePeriodMs,
+  });
+  // Validation checks requested node ports against the configured range (one API server per process).
+  NODE_PORT_RANGE.base = allocator.ports.first;
+  NODE_PORT_RANGE.size = allocator.ports.size;
+  const names = servingNames(host, advertiseAddress, allocator.firstIP);
   const [credentials, tokens] = await Promise.all([
     ensureServingCredentials(o.dataDir, names.dns, names.ips),
     ensureTokens(o.dataDir),
     started,
   ]);
   o.log.debug({ ms: Math.round(performance.now()) }, 'store open, credentials loaded');
-  const server = new ApiServer({ store, credentials, tokens: tokens.users, log: o.log, watch: o.watch });
-  const address = await server.listen(host, port);
+  const server = new ApiServer({ store, credentials, tokens: tokens.users, log: o.log, watch: o.watch, hooks: { Service: allocator.hooks() } });
+  // What is allocated is known (and repaired) before the first Service write.
+  const [address] = await Promise.all([server.listen(host, port), allocator.start()]);
   const compactor = startCompactor(store, o.compaction);
   await bootstrapNamespaces(server);
   o.log.debug({ ms: Math.round(performance.now()) }, 'system namespaces present');
+  const kubernetesService = new KubernetesServiceController({
+    registry: server.registry, store, log: o.log.child({ component: 'kubernetes-service' }),
+    serviceIP: allocator.firstIP, advertiseAddress, port: address.port,
+    renewIntervalMs: o.apiserverLease?.renewIntervalMs, leaseDurationMs: o.apiserverLease?.durationMs,
+  });
+  await kubernetesService.start();
+  o.log.debug({ ms: Math.round(performance.now()) }, 'kubernetes service reconciled');
   const clientHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
   return {
     server, store, address, credentials, adminToken: tokens.adminToken,
     url: `https://${clientHost}:${address.port}`,
     async stop() {
+      // Leave the `kubernetes` Endpoints while the store is still there.
+      await kubernetesService.stop();
+      allocator.stop();
       compactor.stop();
       await server.close();
       await store.close();

@@ -19,6 +19,9 @@ import { apply as applyConfig, recordScaleUpdate, recordUpdate } from './fieldma
 import { STRATEGIES } from './strategies.js';
 import { decodeObject, encodeObject, rememberJSON, StoredObject, storedPrefix } from './codec.js';
 import type { NamespaceCache } from './namespaces.js';
+import { admitRuntimeClass } from './runtimeclass-admission.js';
+import type { Pod } from 'kubernetes-types/core/v1.js';
+import type { RuntimeClass } from 'kubernetes-types/node/v1.js';
 
 export type FieldValidation = 'Strict' | 'Warn' | 'Ignore';
 
@@ -44,6 +47,27 @@ export interface DeleteOptions {
   dryRun?: string[];
 }
 
+/** What remains to do for one write once the store has taken it (commit) or not (revert). */
+export interface WriteTxn {
+  commit(): Promise<void>;
+  revert(): Promise<void>;
+}
+
+/**
+ * A kind's storage hooks, as upstream's BeginCreate/BeginUpdate/AfterDelete: the Service storage
+ * allocates ClusterIPs and node ports with them. The begin hooks run after defaulting and before
+ * validation (they may fill in fields validation requires) and may change the object; they
+ * throw ApiErrors. afterDelete never throws.
+ */
+export interface KindHooks {
+  beginCreate?(obj: KObject, dryRun: boolean): Promise<WriteTxn | undefined>;
+  beginUpdate?(obj: KObject, old: KObject, dryRun: boolean): Promise<WriteTxn | undefined>;
+  afterDelete?(obj: KObject): Promise<void>;
+}
+
+/** Hooks by kind. */
+export type RegistryHooks = Partial<Record<string, KindHooks>>;
+
 export interface ListQuery {
   labelSelector?: string;
   fieldSelector?: string;
@@ -59,6 +83,8 @@ export interface ListOutput {
   continue?: string;
   remainingItemCount?: number;
 }
+
+const RUNTIME_CLASSES = RESOURCES.find((r) => r.kind === 'RuntimeClass')!;
 
 /** Names of the namespaces that exist from the start and may not be deleted. */
 export const SYSTEM_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
@@ -165,14 +191,17 @@ function stripSystemWrites(obj: KObject): void {
 }
 
 export class Registry {
-  constructor(private readonly store: Store, private readonly namespaces: NamespaceCache) {}
+  constructor(private readonly store: Store, private readonly namespaces: NamespaceCache, private readonly hooks: RegistryHooks = {}) {}
 
   private storeErr(r: ResourceType, name: string, e: unknown, op: string): never {
     if (e instanceof ApiError) throw e;
     if (e instanceof KeyExistsError) throw errors.alreadyExists(r, name);
     if (e instanceof NotFoundError) throw errors.notFound(r, name);
     if (e instanceof ConflictError) throw errors.modified(r, name);
-    if (e instanceof TimeoutError) throw errors.serverTimeout(r, op);
+    // The outcome is unknown (e.g. etcd lost its leader mid-write): 504 Timeout is upstream's
+    // reason for "may still be processing the request", so clients neither count it as done nor
+    // as refused. (ServerTimeout, a 500, tells the client the action was not completed.)
+    if (e instanceof TimeoutError) throw errors.timeout(`The ${op} operation against ${r.plural}${r.group ? '.' + r.group : ''} "${name}" timed out; it may or may not have taken effect`);
     throw errors.internal(e);
   }
 
@@ -365,8 +394,22 @@ export class Registry {
     const generated = !meta.name && !!meta.generateName;
     if (generated) meta.name = generateName(meta.generateName!);
     applyDefaults(r.kind, obj);
+    if (r.kind === 'Pod') await this.admitPod(r, obj, generated ? '' : meta.name!);
     if (!opts.applied) recordUpdate(apiVersionOf(r), r.kind, undefined, obj, opts.fieldManager ?? '');
     STRATEGIES[r.kind]?.prepareForCreate?.(obj);
+    const txn = await this.hooks[r.kind]?.beginCreate?.(obj, opts.dryRun);
+    try {
+      const stored = await this.validateAndCreate(r, ns, obj, opts, generated);
+      await txn?.commit();
+      return stored;
+    } catch (e) {
+      await txn?.revert();
+      throw e;
+    }
+  }
+
+  private async validateAndCreate(r: ResourceType, ns: string | undefined, obj: KObject, opts: WriteOptions, generated: boolean): Promise<KObject> {
+    const meta = obj.metadata;
     const errs = validateCreate(r.kind, obj, VALIDATION);
     if (errs.length) this.invalid(r, meta.name ?? '', errs);
     await this.requireNamespace(r, ns, meta.name!);
@@ -387,6 +430,18 @@ export class Registry {
         this.storeErr(r, meta.name!, e, 'create');
       }
     }
+  }
+
+  /**
+   * The admission plugins of a new pod that read other objects (RuntimeClass). Upstream names the
+   * object in its Forbidden error before a generated name exists, hence `name` may be ''.
+   */
+  private async admitPod(r: ResourceType, pod: KObject, name: string): Promise<void> {
+    const why = await admitRuntimeClass(pod as unknown as Pod, async (rcName) => {
+      const kv = await this.getRaw(RUNTIME_CLASSES, undefined, rcName);
+      return kv ? (decodeObject(kv) as unknown as RuntimeClass) : undefined;
+    });
+    if (why) throw errors.forbidden(r, name, why);
   }
 
   /**
@@ -416,38 +471,61 @@ export class Registry {
       if (precondition && precondition !== current.metadata.resourceVersion) {
         throw errors.modified(r, name);
       }
-      const next = subresource === 'status' ? this.prepareStatusUpdate(r, desired, current)
-        : subresource === 'binding' ? { ...desired, metadata: { ...desired.metadata, resourceVersion: current.metadata.resourceVersion } }
-        : this.prepareUpdate(r, desired, current);
-      if (managedFields === 'record' && subresource !== 'binding') {
-        recordUpdate(apiVersionOf(r), r.kind, current, next, opts.fieldManager ?? '', subresource);
-      }
-      // A no-op update writes nothing and keeps the resourceVersion, as upstream does.
-      if (isDeepStrictEqual(next, current)) return { obj: current, created: false };
-      if (opts.dryRun) return { obj: next, created: false };
-      // The last finalizer removed from an object being deleted: the update completes the deletion.
-      if (next.metadata.deletionTimestamp && !next.metadata.finalizers?.length && deletionIsFinal(r, next)) {
-        try {
-          await this.store.delete(key, kv!.modRevision);
-          return { obj: next, created: false };
-        } catch (e) {
-          if (e instanceof ConflictError && attempt < UPDATE_RETRIES) continue;
-          this.storeErr(r, name, e, 'update');
-        }
-      }
+      let next: KObject;
+      let txn: WriteTxn | undefined;
+      if (subresource === 'status') next = this.prepareStatusUpdate(r, desired, current);
+      else if (subresource === 'binding') next = { ...desired, metadata: { ...desired.metadata, resourceVersion: current.metadata.resourceVersion } };
+      else ({ obj: next, txn } = await this.prepareUpdate(r, desired, current, opts.dryRun));
+      let outcome: { obj: KObject; created: boolean } | 'retry';
       try {
-        const stored = await this.store.update(key, encodeObject(next), kv!.modRevision);
-        return { obj: written(r, next, stored), created: false };
+        outcome = await this.storeUpdate(r, name, kv!, current, next, opts, attempt, !!precondition, subresource, managedFields);
       } catch (e) {
-        if (e instanceof ConflictError && !precondition && attempt < UPDATE_RETRIES) continue;
-        if (e instanceof NotFoundError && attempt < UPDATE_RETRIES) continue;
+        await txn?.revert();
+        throw e;
+      }
+      if (outcome === 'retry') {
+        await txn?.revert();
+        continue;
+      }
+      await txn?.commit();
+      return outcome;
+    }
+  }
+
+  /** The write of a prepared update; 'retry' when it lost a race that guaranteedUpdate retries. */
+  private async storeUpdate(
+    r: ResourceType, name: string, kv: KeyValue, current: KObject, next: KObject, opts: WriteOptions, attempt: number,
+    precondition: boolean, subresource: 'status' | 'binding' | undefined, managedFields: 'record' | 'keep' | 'apply',
+  ): Promise<{ obj: KObject; created: boolean } | 'retry'> {
+    if (managedFields === 'record' && subresource !== 'binding') {
+      recordUpdate(apiVersionOf(r), r.kind, current, next, opts.fieldManager ?? '', subresource);
+    }
+    // A no-op update writes nothing and keeps the resourceVersion, as upstream does.
+    if (isDeepStrictEqual(next, current)) return { obj: current, created: false };
+    if (opts.dryRun) return { obj: next, created: false };
+    // The last finalizer removed from an object being deleted: the update completes the deletion.
+    if (next.metadata.deletionTimestamp && !next.metadata.finalizers?.length && deletionIsFinal(r, next)) {
+      try {
+        await this.store.delete(kv.key, kv.modRevision);
+      } catch (e) {
+        if (e instanceof ConflictError && attempt < UPDATE_RETRIES) return 'retry';
         this.storeErr(r, name, e, 'update');
       }
+      await this.hooks[r.kind]?.afterDelete?.(next);
+      return { obj: next, created: false };
+    }
+    try {
+      const stored = await this.store.update(kv.key, encodeObject(next), kv.modRevision);
+      return { obj: written(r, next, stored), created: false };
+    } catch (e) {
+      if (e instanceof ConflictError && !precondition && attempt < UPDATE_RETRIES) return 'retry';
+      if (e instanceof NotFoundError && attempt < UPDATE_RETRIES) return 'retry';
+      this.storeErr(r, name, e, 'update');
     }
   }
 
   /** Main-resource update: system fields and status come from the stored object. */
-  private prepareUpdate(r: ResourceType, obj: KObject, old: KObject): KObject {
+  private async prepareUpdate(r: ResourceType, obj: KObject, old: KObject, dryRun: boolean): Promise<{ obj: KObject; txn?: WriteTxn }> {
     const m = obj.metadata, om = old.metadata;
     // A uid in the request must be the stored one (validation says "field is immutable"); none means "this object".
     if (!m.uid) m.uid = om.uid;
@@ -468,9 +546,13 @@ export class Registry {
       const changed = strategy?.generationChanged ? strategy.generationChanged(obj, old) : !isDeepStrictEqual(obj.spec, old.spec);
       if (changed) m.generation = (om.generation ?? 0) + 1;
     }
+    const txn = await this.hooks[r.kind]?.beginUpdate?.(obj, old, dryRun);
     const errs = validateUpdate(r.kind, obj, old, VALIDATION);
-    if (errs.length) this.invalid(r, m.name ?? '', errs);
-    return obj;
+    if (errs.length) {
+      await txn?.revert();
+      this.invalid(r, m.name ?? '', errs);
+    }
+    return { obj, txn };
   }
 
   /**
@@ -556,6 +638,7 @@ export class Registry {
         }
         const res = await this.store.delete(key, kv.modRevision);
         obj.metadata.resourceVersion = String(res.revision);
+        await this.hooks[r.kind]?.afterDelete?.(obj);
         return { obj, deleted: true };
       } catch (e) {
         if ((e instanceof ConflictError || e instanceof NotFoundError) && attempt < UPDATE_RETRIES) continue;

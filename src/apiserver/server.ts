@@ -9,7 +9,7 @@ import type { Store } from '../store/types.js';
 import { lookupResource, type ResourceType } from '../api/resources.js';
 import type { KObject } from '../api/types.js';
 import { ApiError, errors } from './errors.js';
-import { Registry, patchObject, type DeleteOptions, type FieldValidation, type WriteOptions, type ListOutput } from './registry.js';
+import { Registry, patchObject, type DeleteOptions, type FieldValidation, type WriteOptions, type ListOutput, type RegistryHooks } from './registry.js';
 import { WatchHub, DEFAULT_WATCH_CONFIG, jsonEventEncoder, type EventEncoder, type WatchConfig } from './watch.js';
 import { includeObjectOf, toTable, wantsTable, type IncludeObject } from './tables.js';
 import { ApiMetrics } from './metrics.js';
@@ -17,6 +17,7 @@ import { knownJSON } from './codec.js';
 import { NamespaceCache } from './namespaces.js';
 import * as discovery from './discovery.js';
 import { serveOpenAPI } from './openapi.js';
+import { servePodLog } from './podlog.js';
 import { patchTypeFromContentType } from './patch/index.js';
 import { defaultManager, validateWriteOptions } from './fieldmanager/index.js';
 import type { TokenUser, ServingCredentials } from './pki.js';
@@ -33,6 +34,8 @@ export interface ApiServerOptions {
   log: Logger;
   /** Called on every /readyz; false until bootstrap has finished. */
   watch?: Partial<WatchConfig>;
+  /** Per-kind storage hooks (the Service allocator's). */
+  hooks?: RegistryHooks;
 }
 
 interface Route {
@@ -236,9 +239,18 @@ export class ApiServer {
   constructor(private readonly opts: ApiServerOptions) {
     this.log = opts.log;
     this.namespaces = new NamespaceCache(opts.store, opts.log.child({ component: 'namespaces' }));
-    this.registry = new Registry(opts.store, this.namespaces);
+    this.registry = new Registry(opts.store, this.namespaces, opts.hooks);
     this.metrics = new ApiMetrics(opts.store);
     this.watches = new WatchHub(opts.store, opts.log.child({ component: 'watch' }), this.metrics, { ...DEFAULT_WATCH_CONFIG, ...opts.watch });
+  }
+
+  /**
+   * How the API server authenticates to node agents (upstream's kubelet client credentials): a
+   * token of a system:masters user, which the agents, being clients with that token, accept.
+   */
+  private kubeletToken(): string {
+    for (const [token, user] of this.opts.tokens) if (user.groups.includes('system:masters')) return token;
+    return '';
   }
 
   setReady(v: boolean): void {
@@ -353,6 +365,13 @@ export class ApiServer {
       Object.assign(labels, { group: r.group, version: r.version, resource: r.plural, subresource: route.subresource ?? '',
         scope: route.name ? 'resource' : route.namespace !== undefined ? 'namespace' : 'cluster' });
       const q = url.searchParams;
+      if (route.subresource === 'log' && r.kind === 'Pod' && route.name && route.namespace !== undefined && req.method === 'GET') {
+        // Streamed from the pod's node agent; counted as upstream counts it.
+        labels.verb = 'CONNECT';
+        longRunning = true;
+        code = await servePodLog(this.registry, this.kubeletToken(), route.namespace, route.name, q, res);
+        return;
+      }
       const isWatch = req.method === 'GET' && !route.name && (route.watchPath || queryBool(q, 'watch'));
       const isWatchNamed = req.method === 'GET' && route.name && route.watchPath;
       if (isWatch || isWatchNamed) {

@@ -16,6 +16,9 @@ import { StoredObject, storedPrefix } from './codec.js';
 import { errors, type ApiError } from './errors.js';
 import type { Logger } from '../util/log.js';
 
+/** How long a watcher may stay over its buffer limit (up to 4× it) before it counts as unresponsive. */
+const SLOW_WATCHER_GRACE_MS = 1000;
+
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
 
 export interface WatchParams {
@@ -130,10 +133,22 @@ export class WatchHub {
      * before the event loop gets to flush it, even to a client that reads promptly. What is still
      * queued from earlier batches is what the client did not take.
      */
+    let overSince = 0;
     const tooSlow = (): boolean => {
-      if (res.writableLength <= this.config.maxBufferedBytes) return false;
+      const queued = res.writableLength, limit = this.config.maxBufferedBytes;
+      if (queued <= limit) {
+        overSince = 0;
+        return false;
+      }
+      // As upstream's cacher gives a blocked watcher a time budget before it terminates it, a
+      // client that is only momentarily behind (its reads competing with its own writes, say)
+      // keeps its watch: it is closed once it stays over the limit for a second, or at once when
+      // it is four times over, which bounds the memory a watcher can hold.
+      const now = Date.now();
+      if (!overSince) overSince = now;
+      if (queued <= 4 * limit && now - overSince < SLOW_WATCHER_GRACE_MS) return false;
       this.metrics.slowWatcherClosed(r);
-      this.log.warn({ resource: r.plural, namespace: ns, buffered: res.writableLength }, 'closing watch of an unresponsive client');
+      this.log.warn({ resource: r.plural, namespace: ns, buffered: queued }, 'closing watch of an unresponsive client');
       // Drop what is buffered: the client re-watches from the last resourceVersion it processed.
       res.destroy();
       close();

@@ -10,8 +10,10 @@ Usage:
 
 Commands:
   up           Run the whole cluster in one process (API server on the embedded store)
+  server       Run the API server alone (kubelite up without controllers, scheduler, nodes, proxy)
   controllers  Run the controllers and the scheduler, leader-elected, against a kubeconfig
   agent        Run one node's agent against a kubeconfig (kubelite agent --node NAME)
+  proxy        Run the service proxy against a kubeconfig
   why          Explain why pods are (not) endpoints of a Service (kubelite why service/NAME)
   version      Print the kubelite and Kubernetes API versions
   help         Show help for a command (kubelite help up)
@@ -31,8 +33,18 @@ interface Command {
 // Only the command that runs is loaded: `kubelite up` must not pay for the others' code.
 const COMMANDS: Record<string, () => Promise<Command>> = {
   up: async () => { const m = await import('./up.js'); return { help: m.UP_HELP, options: m.UP_OPTIONS, run: m.runUp }; },
+  server: async () => {
+    const m = await import('./up.js');
+    const { COMPONENTS } = await import('./components-list.js');
+    return {
+      help: m.SERVER_HELP,
+      options: m.UP_OPTIONS,
+      run: (values) => m.runUp({ ...values, disable: COMPONENTS.join(',') }),
+    };
+  },
   controllers: async () => { const m = await import('./controllers.js'); return { help: m.CONTROLLERS_HELP, options: m.CONTROLLERS_OPTIONS, run: m.runControllers }; },
   agent: async () => { const m = await import('./agent.js'); return { help: m.AGENT_HELP, options: m.AGENT_OPTIONS, run: m.runAgent }; },
+  proxy: async () => { const m = await import('./proxy.js'); return { help: m.PROXY_HELP, options: m.PROXY_OPTIONS, run: m.runProxy }; },
   why: async () => { const m = await import('./why.js'); return { help: m.WHY_HELP, options: m.WHY_OPTIONS, run: m.runWhy }; },
   version: async () => ({
     help: 'Usage: kubelite version\n\nPrint the kubelite and Kubernetes API versions.\n',

@@ -6,12 +6,15 @@ import { openStore } from '../store/index.js';
 import { writeKubeconfig } from '../client/kubeconfig.js';
 import { logger, setLogLevel } from '../util/log.js';
 import { COMPONENTS, type Component } from './components-list.js';
+import { parseBool, parseCount, parseDuration } from './flags.js';
 
 export const UP_HELP = `Usage: kubelite up [flags]
 
 Run a kubelite cluster in one process: the API server on the embedded SQLite store, the
-controllers (deployment, replicaset, garbage collector, namespace, node IPAM, node lifecycle,
-taint eviction, pod GC), the scheduler and one simulated node agent per node.
+controllers (deployment, replicaset, endpoints, endpointslice, endpointslice mirroring, garbage
+collector, namespace, node IPAM, node lifecycle, taint eviction, pod GC), the scheduler, one
+node agent per node and the service proxy (userspace: listens on every ClusterIP:port and
+127.0.0.1:NodePort).
 On first start the data directory is created with a CA, a serving certificate, an admin
 token (tokens.csv) and a kubeconfig. Stop with Ctrl-C (SIGINT) or SIGTERM.
 
@@ -20,10 +23,25 @@ Flags:
       --listen HOST:PORT    Address of the HTTPS API server (default 127.0.0.1:6443; port 0 = any free port)
       --kubeconfig PATH     Write the kubeconfig here instead of DIR/kubeconfig (other entries in an
                             existing file are kept)
-      --store URL           Store: sqlite://PATH (default sqlite://DIR/state.db)
+      --store URL           Store: sqlite://PATH (default sqlite://DIR/state.db), or
+                            etcd://HOST:PORT[,HOST:PORT...][/KEY-PREFIX] (see docs/operations.md)
       --nodes LIST          Names of the simulated nodes, comma-separated; empty for none
                             (default node01,node02)
       --cluster-cidr CIDR   Pod network; each node gets a slice of it (default 127.244.0.0/16)
+      --service-cidr CIDR   Service ClusterIPs come from here; the kubernetes Service gets the first
+                            (default 127.96.0.0/12)
+      --service-node-port-range RANGE
+                            NodePorts come from here (default 30000-32767)
+      --apiserver-lease-duration DURATION
+                            How long this server stays in the kubernetes Service's endpoints after its
+                            last Lease renewal, i.e. how soon a dead server drops out (rounded up to
+                            whole seconds; default 15s)
+      --apiserver-lease-renew-interval DURATION
+                            Time between renewals of this server's Lease (default 10s; keep it below
+                            the lease duration)
+      --advertise-address IP
+                            The API server's address in the kubernetes Service's endpoints (default:
+                            the --listen address, or 127.0.0.1 when that is 0.0.0.0)
       --node-cidr-mask-size N
                             Size of each node's pod CIDR (default 24)
       --node-pods N         Pods each simulated node can run (its pods capacity; default 110)
@@ -35,7 +53,11 @@ Flags:
       --default-toleration-seconds N
                             How long pods stay on a NotReady or unreachable node before eviction,
                             unless they say otherwise (default 300)
-      --disable LIST        Components not to run, comma-separated: controllers, scheduler, nodes
+      --disable LIST        Components not to run, comma-separated: controllers, scheduler, nodes, proxy
+      --balance POLICY      How the proxy picks an endpoint for a new connection: round-robin
+                            (default) or random (sessionAffinity: ClientIP pins clients either way)
+      --sim-answer BOOL     Simulated pods answer HTTP/TCP/UDP on their ports (default true; a
+                            socket per pod port, so turn it off for very many pods)
       --history-retention-time DURATION
                             Keep at least this much store history for watches and paged lists
                             (default 5m; e.g. 90s, 10m)
@@ -46,10 +68,20 @@ Flags:
       --watch-bookmark-interval DURATION
                             Interval of BOOKMARK events on watches that allow them (default 30s)
       --watch-max-buffer BYTES
-                            Output a watch may have queued before its client counts as too slow and is
-                            disconnected (it re-watches from its last resourceVersion) (default 33554432)
+                            Output a watch may have queued for a second (or four times this at once)
+                            before its client counts as too slow and is disconnected (it re-watches
+                            from its last resourceVersion) (default 33554432)
       --log-level LEVEL     trace, debug, info, warn or error (default info; logs are JSON lines on stderr)
   -h, --help                Show this help
+`;
+
+export const SERVER_HELP = `Usage: kubelite server [flags]
+
+Run the API server alone: kubelite up without its controllers, scheduler, node agents and
+proxy, which then run as \`kubelite controllers\`, \`kubelite agent\` and \`kubelite proxy\`
+processes pointed at its kubeconfig. Several servers may share one etcd store
+(--store etcd://...); see docs/operations.md. The flags are those of kubelite up; the
+component flags have no effect.
 `;
 
 export const UP_OPTIONS: ParseArgsConfig['options'] = {
@@ -65,26 +97,20 @@ export const UP_OPTIONS: ParseArgsConfig['options'] = {
   'watch-max-buffer': { type: 'string' },
   nodes: { type: 'string' },
   'cluster-cidr': { type: 'string' },
+  'service-cidr': { type: 'string' },
+  'service-node-port-range': { type: 'string' },
+  'advertise-address': { type: 'string' },
+  'apiserver-lease-duration': { type: 'string' },
+  'apiserver-lease-renew-interval': { type: 'string' },
   'node-cidr-mask-size': { type: 'string' },
   'node-pods': { type: 'string' },
   'pod-start-delay': { type: 'string' },
   'node-monitor-grace-period': { type: 'string' },
   'default-toleration-seconds': { type: 'string' },
   disable: { type: 'string' },
+  balance: { type: 'string' },
+  'sim-answer': { type: 'string' },
 };
-
-/** `250ms`, `90s`, `5m`, `1h` → milliseconds. */
-export function parseDuration(flag: string, v: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(v);
-  if (!m) throw new Error(`--${flag}: not a duration: ${JSON.stringify(v)} (use e.g. 500ms, 90s, 5m, 1h)`);
-  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
-}
-
-function parseCount(flag: string, v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`--${flag}: not a whole number: ${JSON.stringify(v)}`);
-  return n;
-}
 
 export async function runUp(values: Record<string, unknown>): Promise<void> {
   const t0 = performance.now();
@@ -103,12 +129,22 @@ export async function runUp(values: Record<string, unknown>): Promise<void> {
     ...(values['watch-bookmark-interval'] ? { bookmarkIntervalMs: parseDuration('watch-bookmark-interval', String(values['watch-bookmark-interval'])) } : {}),
     ...(values['watch-max-buffer'] ? { maxBufferedBytes: parseCount('watch-max-buffer', String(values['watch-max-buffer'])) } : {}),
   };
+  const apiserverLease = {
+    durationMs: values['apiserver-lease-duration'] ? parseDuration('apiserver-lease-duration', String(values['apiserver-lease-duration'])) : undefined,
+    renewIntervalMs: values['apiserver-lease-renew-interval'] ? parseDuration('apiserver-lease-renew-interval', String(values['apiserver-lease-renew-interval'])) : undefined,
+  };
   const str = (k: string, d: string) => (values[k] === undefined ? d : String(values[k]));
   const disabled = str('disable', '').split(',').map((x) => x.trim()).filter(Boolean);
   for (const d of disabled) if (!COMPONENTS.includes(d as Component)) throw new Error(`--disable: unknown component "${d}" (known: ${COMPONENTS.join(', ')})`);
   const nodes = str('nodes', 'node01,node02').split(',').map((x) => x.trim()).filter(Boolean);
   const clusterCIDR = str('cluster-cidr', '127.244.0.0/16');
   if (!/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(clusterCIDR)) throw new Error(`--cluster-cidr: not an IPv4 CIDR: ${clusterCIDR}`);
+  // The API server checks these in full (sizes, host bits, bounds) and knows their defaults.
+  const optional = (k: string) => (values[k] === undefined ? undefined : String(values[k]));
+  const serviceCIDR = optional('service-cidr');
+  if (serviceCIDR !== undefined && !/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(serviceCIDR)) throw new Error(`--service-cidr: not an IPv4 CIDR: ${serviceCIDR}`);
+  const nodePortRange = optional('service-node-port-range');
+  if (nodePortRange !== undefined && !/^\d+(?:[-+]\d+)?$/.test(nodePortRange)) throw new Error(`--service-node-port-range: not a port range: ${nodePortRange} (use e.g. 30000-32767)`);
   const podStartDelayMs = parseDuration('pod-start-delay', str('pod-start-delay', '250ms'));
   const tolerationSeconds = parseCount('default-toleration-seconds', str('default-toleration-seconds', '300'));
   const components = {
@@ -120,7 +156,10 @@ export async function runUp(values: Record<string, unknown>): Promise<void> {
     podStartDelayMs,
     podStartJitterMs: podStartDelayMs,
     nodeMonitorGracePeriodMs: parseDuration('node-monitor-grace-period', str('node-monitor-grace-period', '50s')),
+    simAnswer: parseBool('sim-answer', values['sim-answer']),
+    balance: str('balance', 'round-robin') as 'round-robin' | 'random',
   };
+  if (!['round-robin', 'random'].includes(components.balance)) throw new Error(`--balance: unknown policy "${components.balance}" (known: round-robin, random)`);
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   // Start the store's writer thread first: it boots on the other core while this thread loads
   // the API server's code (a separate chunk of the bundle).
@@ -137,6 +176,10 @@ export async function runUp(values: Record<string, unknown>): Promise<void> {
     compaction,
     watch,
     defaultTolerationSeconds: tolerationSeconds,
+    serviceCIDR,
+    nodePortRange,
+    advertiseAddress: optional('advertise-address'),
+    apiserverLease,
   });
   await writeKubeconfig(kubeconfig, { name: 'kubelite', server: api.url, caPem: api.credentials.caPem, token: api.adminToken });
   // Ready only now: whoever sees /readyz succeed can also read the kubeconfig.

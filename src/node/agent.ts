@@ -10,8 +10,9 @@
 import os from 'node:os';
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import type { Node, NodeCondition, NodeStatus, Pod, PodStatus, Taint } from 'kubernetes-types/core/v1.js';
+import type { ContainerStatus, Node, NodeCondition, NodeStatus, Pod, PodStatus, Taint } from 'kubernetes-types/core/v1.js';
 import type { Lease } from 'kubernetes-types/coordination/v1.js';
+import type { RuntimeClass } from 'kubernetes-types/node/v1.js';
 import { RestClient, isAlreadyExists, isConflict, isNotFound } from '../client/rest.js';
 import { Informer, keyOf, splitKey } from '../client/informer.js';
 import { WorkQueue } from '../client/workqueue.js';
@@ -26,18 +27,34 @@ import { SimRuntime, type SimRuntimeOptions } from './runtimes/sim.js';
 import { IPAMExhaustedError, PodIPAM } from './ipam.js';
 import { buildPodStatus, DEADLINE_EXCEEDED_MESSAGE, DEADLINE_EXCEEDED_REASON } from './pod-status.js';
 import { semanticEqual, statusPatch } from './status-patch.js';
+import { KubeletServer, LogRequestError, type ContainerLogSource, type LogWriter, type PodLogRequest } from './kubelet-server.js';
 
 export const KUBELET_VERSION = 'v1.32.4';
 export const NODE_LEASE_NAMESPACE = 'kube-node-lease';
-/** The kubelet's port, as Node.status.daemonEndpoints reports it. */
+/** The kubelet's port, as Node.status.daemonEndpoints reports it before the agent's endpoint listens. */
 const KUBELET_PORT = 10250;
+/** RuntimeClass handlers that name the default runtime (containerd's default handler is runc). */
+const DEFAULT_HANDLERS = ['sim', 'runc'];
 
 export interface NodeAgentOptions {
   nodeName: string;
   client: RestClient;
-  /** The container runtime (default: a SimRuntime with `sim` options). */
+  /** The container runtime of pods without a RuntimeClass (default: a SimRuntime with `sim` options). */
   runtime?: Runtime;
   sim?: SimRuntimeOptions;
+  /**
+   * More runtimes by RuntimeClass handler (`process`: a ProcessRuntime). A pod's
+   * spec.runtimeClassName names a RuntimeClass whose handler picks one of these, or the default
+   * runtime for the handlers `sim` and `runc`. Each agent needs runtimes of its own.
+   */
+  runtimes?: Record<string, Runtime>;
+  /** A shared informer of RuntimeClasses (many agents in one process); otherwise the agent watches them itself. */
+  sharedRuntimeClasses?: Informer<RuntimeClass & KObject>;
+  /**
+   * The endpoint the API server reaches the agent at for logs (one for many agents in one
+   * process); otherwise the agent listens on its node address itself.
+   */
+  kubeletServer?: KubeletServer;
   /** Node capacity; merged over the defaults (cpu 4, memory 8Gi, pods 110, ephemeral-storage 100Gi, hugepages 0). */
   capacity?: Record<string, string>;
   /**
@@ -74,6 +91,7 @@ type NodeObject = Node & KObject;
 const log = logger('node-agent');
 const POD_RESOURCE = RESOURCES.find((r) => r.plural === 'pods')!;
 const NODE_RESOURCE = RESOURCES.find((r) => r.plural === 'nodes')!;
+const RUNTIMECLASS_RESOURCE = RESOURCES.find((r) => r.plural === 'runtimeclasses')!;
 export const NODE_NAME_INDEX = 'spec.nodeName';
 
 const rfc3339 = (d = new Date()) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -161,6 +179,8 @@ class TokenBucket {
 /** What the agent keeps about a pod it has admitted (the pod worker's state). */
 interface PodRecord {
   uid: string;
+  /** The runtime running the pod (chosen by its RuntimeClass at admission). */
+  runtime: Runtime;
   podIPs: string[];
   /** stop() was called on the runtime. */
   stopping: boolean;
@@ -181,11 +201,17 @@ const NODE_CONDITION_EVENTS: Record<string, string> = {
 };
 const NETWORK_NOT_READY = 'container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized';
 
-export class NodeAgent implements Reconciler {
+export class NodeAgent implements Reconciler, ContainerLogSource {
   readonly name: string;
   readonly queue: WorkQueue;
   readonly nodeName: string;
   readonly runtime: Runtime;
+  /** Runtimes by RuntimeClass handler, the default one included. */
+  private readonly runtimes = new Map<string, Runtime>();
+  private readonly runtimeClasses: Informer<RuntimeClass & KObject>;
+  /** Pods waiting for their RuntimeClass (or its handler): retried when RuntimeClasses change. */
+  private readonly waitingForRuntimeClass = new Set<string>();
+  private readonly kubeletServer: KubeletServer;
   private readonly client: RestClient;
   /**
    * Node status and the Lease go through a connection pool of their own (upstream's heartbeat
@@ -229,7 +255,11 @@ export class NodeAgent implements Reconciler {
     this.client = opts.client;
     this.heartbeat = new RestClient({ ...opts.client.config, userAgent: opts.client.config.userAgent ?? `kubelet/${KUBELET_VERSION} (${this.nodeName})` });
     this.runtime = opts.runtime ?? new SimRuntime(opts.sim);
+    for (const h of DEFAULT_HANDLERS) this.runtimes.set(h, this.runtime);
+    for (const [h, rt] of Object.entries(opts.runtimes ?? {})) this.runtimes.set(h, rt);
+    this.runtimeClasses = opts.sharedRuntimeClasses ?? new Informer<RuntimeClass & KObject>(this.client, RUNTIMECLASS_RESOURCE);
     this.hostIP = opts.hostIP ?? '127.0.0.1';
+    this.kubeletServer = opts.kubeletServer ?? new KubeletServer({ host: this.hostIP, token: this.client.config.token ?? '' });
     // Quantities as the API stores them ("2000" reads back as "2k"), so that status compares equal.
     const canonical = (m: Record<string, string>) => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, String(canonicalQuantity(v))]));
     this.capacity = canonical({ ...DEFAULT_CAPACITY, ...opts.capacity });
@@ -258,6 +288,9 @@ export class NodeAgent implements Reconciler {
   /** Register the node, sync the caches, start heartbeats; pod workers run once this resolves. */
   async start(): Promise<void> {
     this.event(this.nodeRef, 'Normal', 'Starting', 'Starting kubelet.');
+    // The endpoint's port is part of the node's status, so it listens before registration.
+    await this.kubeletServer.listen();
+    this.kubeletServer.register(this);
     await this.registerNode();
     this.nodes.on({ add: () => this.nodeChanged(), update: () => this.nodeChanged() });
     const mine = (p: PodObject) => p.spec?.nodeName === this.nodeName;
@@ -267,7 +300,8 @@ export class NodeAgent implements Reconciler {
       update: (o, p) => (mine(o) || mine(p)) && this.queue.add(keyOf(p)),
       delete: (p) => mine(p) && this.queue.add(keyOf(p)),
     });
-    await Promise.all([this.nodes.start(), this.pods.start()]);
+    this.runtimeClasses.on({ add: () => this.runtimeClassesChanged(), update: () => this.runtimeClassesChanged() });
+    await Promise.all([this.nodes.start(), this.pods.start(), this.runtimeClasses.start()]);
     this.setupIPAM();
     // A shared informer that synced earlier told nobody here about the pods it holds.
     for (const p of this.podsHere()) this.queue.add(keyOf(p));
@@ -287,8 +321,11 @@ export class NodeAgent implements Reconciler {
     this.queue.shutDown();
     if (!this.opts.sharedPods) this.pods.stop();
     this.nodes.stop();
+    if (!this.opts.sharedRuntimeClasses) this.runtimeClasses.stop();
     for (const r of this.records.values()) if (r.deadlineTimer) clearTimeout(r.deadlineTimer);
-    this.runtime.close();
+    for (const rt of new Set(this.runtimes.values())) rt.close();
+    this.kubeletServer.unregister(this);
+    if (!this.opts.kubeletServer) this.kubeletServer.close();
     this.heartbeat.close();
   }
 
@@ -359,7 +396,7 @@ export class NodeAgent implements Reconciler {
       allocatable: this.allocatable,
       conditions,
       addresses: [{ type: 'InternalIP', address: this.hostIP }, { type: 'Hostname', address: this.nodeName }],
-      daemonEndpoints: { kubeletEndpoint: { Port: KUBELET_PORT } },
+      daemonEndpoints: { kubeletEndpoint: { Port: this.kubeletServer.port || KUBELET_PORT } },
       nodeInfo: this.nodeInfo(),
     };
   }
@@ -570,7 +607,10 @@ export class NodeAgent implements Reconciler {
       this.teardown(key, rec);
       rec = undefined;
     }
-    if (!pod || pod.spec?.nodeName !== this.nodeName) return;
+    if (!pod || pod.spec?.nodeName !== this.nodeName) {
+      this.waitingForRuntimeClass.delete(key);
+      return;
+    }
     const uid = pod.metadata.uid!;
     const deleting = !!pod.metadata.deletionTimestamp;
     if (!rec) {
@@ -593,13 +633,13 @@ export class NodeAgent implements Reconciler {
     if (deleting) {
       // A later delete may shorten the grace period; the runtime only ever brings the end forward.
       rec.stopping = true;
-      void this.runtime.stop(uid, pod.metadata.deletionGracePeriodSeconds ?? terminationGrace);
+      void rec.runtime.stop(uid, pod.metadata.deletionGracePeriodSeconds ?? terminationGrace);
     } else if (rec.deadlineExceeded && !rec.stopping) {
       rec.stopping = true;
       this.event(this.podRef(pod), 'Normal', DEADLINE_EXCEEDED_REASON, DEADLINE_EXCEEDED_MESSAGE);
-      void this.runtime.stop(uid, terminationGrace);
+      void rec.runtime.stop(uid, terminationGrace);
     }
-    const rs = this.runtime.status(uid);
+    const rs = rec.runtime.status(uid);
     const status = buildPodStatus(pod, base, {
       hostIP: this.hostIP, podIPs: rec.podIPs, runtime: rs, podIsTerminal: !!rs?.stopped,
       deadlineExceeded: rec.deadlineExceeded, now: rfc3339(),
@@ -607,7 +647,7 @@ export class NodeAgent implements Reconciler {
     if (!rec.stopping && (status.phase === 'Succeeded' || status.phase === 'Failed')) {
       // The pod finished by itself: stop what still runs (sidecars) and tear the sandbox down.
       rec.stopping = true;
-      void this.runtime.stop(uid, terminationGrace);
+      void rec.runtime.stop(uid, terminationGrace);
     }
     if (rs?.stopped && !rec.released) {
       rec.released = true;
@@ -621,6 +661,14 @@ export class NodeAgent implements Reconciler {
   /** Admission: a sandbox (IPs) and the runtime's start. Undefined when there is no IP to give yet. */
   private admit(key: string, pod: PodObject): PodRecord | undefined {
     const uid = pod.metadata.uid!;
+    const runtime = this.runtimeFor(pod);
+    if (typeof runtime === 'string') {
+      this.event(this.podRef(pod), 'Warning', 'FailedCreatePodSandBox', `Failed to create pod sandbox: ${runtime}`);
+      this.waitingForRuntimeClass.add(key);
+      this.queue.addAfter(key, 10_000);
+      return undefined;
+    }
+    this.waitingForRuntimeClass.delete(key);
     let podIPs: string[];
     if (pod.spec?.hostNetwork) podIPs = [this.hostIP];
     else {
@@ -636,9 +684,9 @@ export class NodeAgent implements Reconciler {
         return undefined;
       }
     }
-    const rec: PodRecord = { uid, podIPs, stopping: false, released: !!pod.spec?.hostNetwork, deadlineExceeded: false };
+    const rec: PodRecord = { uid, runtime, podIPs, stopping: false, released: !!pod.spec?.hostNetwork, deadlineExceeded: false };
     this.records.set(key, rec);
-    this.runtime.start(pod, { podIPs, hostIP: this.hostIP }, this.listener(key, pod));
+    runtime.start(pod, { podIPs, hostIP: this.hostIP }, this.listener(key, pod));
     const deadline = pod.spec?.activeDeadlineSeconds;
     if (deadline !== undefined) {
       const started = Date.parse(pod.status?.startTime ?? '') || Date.now();
@@ -651,6 +699,23 @@ export class NodeAgent implements Reconciler {
     return rec;
   }
 
+  /**
+   * The runtime of a pod, by its RuntimeClass's handler (the kubelet's RuntimeClass manager and
+   * the CRI runtime's handler lookup), or why there is none, in their words.
+   */
+  private runtimeFor(pod: PodObject): Runtime | string {
+    const name = pod.spec?.runtimeClassName;
+    if (!name) return this.runtime;
+    const rc = this.runtimeClasses.get(name);
+    if (!rc) return `runtimeclass.node.k8s.io "${name}" not found`;
+    return this.runtimes.get(rc.handler)
+      ?? `rpc error: code = Unknown desc = failed to get sandbox runtime: no runtime for "${rc.handler}" is configured`;
+  }
+
+  private runtimeClassesChanged(): void {
+    for (const key of this.waitingForRuntimeClass) this.queue.add(key);
+  }
+
   private releaseIP(uid: string): void {
     if (!this.ipam?.ipOf(uid)) return;
     this.ipam.release(uid);
@@ -661,11 +726,35 @@ export class NodeAgent implements Reconciler {
   /** The pod's object is gone (or was replaced by one with another UID): forget it here. */
   private teardown(key: string, rec: PodRecord): void {
     if (rec.deadlineTimer) clearTimeout(rec.deadlineTimer);
-    this.runtime.remove(rec.uid);
+    rec.runtime.remove(rec.uid);
     this.releaseIP(rec.uid);
     this.records.delete(key);
+    this.waitingForRuntimeClass.delete(key);
     this.synced.delete(rec.uid);
     this.deleted.delete(rec.uid);
+  }
+
+  // ---- logs ---------------------------------------------------------------------------------
+
+  /**
+   * GetKubeletContainerLogs: the container must be in the pod's spec; which instance's log is
+   * read follows from its status (validateContainerLogStatus). A runtime without logs (the
+   * simulated one) gives an empty log.
+   */
+  containerLogs(namespace: string, podName: string, container: string, opts: PodLogRequest): LogWriter | undefined {
+    const key = `${namespace}/${podName}`;
+    const pod = this.pods.get(key);
+    if (!pod || pod.spec?.nodeName !== this.nodeName) return undefined;
+    const spec = pod.spec;
+    const names = [...(spec.initContainers ?? []), ...spec.containers, ...(spec.ephemeralContainers ?? [])].map((c) => c.name);
+    if (!names.includes(container)) throw new LogRequestError(404, `container "${container}" not found in pod "${podName}"`);
+    const rec = this.records.get(key);
+    const rs = rec && rec.uid === pod.metadata.uid ? rec.runtime.status(rec.uid) : undefined;
+    const status = rs ?? this.currentStatus(pod);
+    const containerID = logContainerID(podName, [...(status.containerStatuses ?? []), ...(status.initContainerStatuses ?? [])], container, opts.previous);
+    const runtime = rs ? rec!.runtime : undefined;
+    if (!runtime?.logs) return async () => {};
+    return (out, signal) => runtime.logs!(rec!.uid, containerID, opts, out, signal);
   }
 
   /** Patch the pod's status subresource with what changed (uid as a precondition), as the status manager does. */
@@ -698,6 +787,37 @@ export class NodeAgent implements Reconciler {
       if (!isNotFound(e) && !isConflict(e)) throw e;
     }
   }
+}
+
+/**
+ * validateContainerLogStatus (pkg/kubelet/kubelet_pods.go): the container ID whose log to read
+ * (the previous instance's for `previous`), or the kubelet's explanation, for a 400.
+ */
+function logContainerID(podName: string, statuses: ContainerStatus[], container: string, previous: boolean): string {
+  const s = statuses.find((x) => x.name === container);
+  const fail = (why: string): never => {
+    throw new LogRequestError(400, `container "${container}" in pod "${podName}" ${why}`);
+  };
+  if (!s) return fail('is not available');
+  const last = s.lastState?.terminated;
+  const { waiting, running, terminated } = s.state ?? {};
+  if (previous) {
+    if (!last?.containerID) throw new LogRequestError(400, `previous terminated container "${container}" in pod "${podName}" not found`);
+    return last.containerID;
+  }
+  if (running) return s.containerID ?? fail('is waiting to start - no logs yet');
+  if (terminated) {
+    // A container that did not start again has no ID of its own: the last one's log is shown.
+    if (terminated.containerID) return terminated.containerID;
+    return last?.containerID ?? fail('is terminated');
+  }
+  if (last) return last.containerID ?? fail('is terminated');
+  if (waiting) {
+    if (waiting.reason === 'ErrImagePull') return fail("is waiting to start: image can't be pulled");
+    if (waiting.reason === 'ImagePullBackOff') return fail('is waiting to start: trying and failing to pull image');
+    return fail(`is waiting to start: ${waiting.reason ?? ''}`);
+  }
+  return fail('is waiting to start - no logs yet');
 }
 
 /** Desired conditions merged into the existing list by type (others, e.g. NetworkUnavailable, stay). */

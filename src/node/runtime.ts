@@ -4,9 +4,11 @@
 // restarts by restart policy with back-off, stopping with a grace period. It reports container
 // states as v1 ContainerStatus objects; the agent turns them into the pod's phase and conditions.
 //
-// Runtimes: `sim` (src/node/runtimes/sim.ts, nothing is executed, as kwok) and, later, `process`.
+// Runtimes: `sim` (src/node/runtimes/sim.ts, nothing is executed, as kwok) and `process`
+// (src/node/runtimes/process.ts, each container a host process), chosen per pod by RuntimeClass.
 import type { Container, ContainerStatus, Pod } from 'kubernetes-types/core/v1.js';
 import { createHash, randomBytes } from 'node:crypto';
+import type { Writable } from 'node:stream';
 
 /** What the agent gives a pod's sandbox: its network identity. */
 export interface Sandbox {
@@ -57,6 +59,23 @@ export interface Runtime {
   remove(uid: string): void;
   /** Stop all timers and forget every pod (the agent is shutting down; nothing is reported). */
   close(): void;
+  /**
+   * Write the log of one container instance (by the container ID its status shows) to `out`, as
+   * the kubelet's containerLogs endpoint serves it; with `follow`, until the instance stops or
+   * `signal` aborts. Rejects with the message for the client when there is no such log.
+   * Runtimes that run nothing leave it out: their containers have empty logs.
+   */
+  logs?(uid: string, containerID: string, opts: ContainerLogOptions, out: Writable, signal: AbortSignal): Promise<void>;
+}
+
+/** PodLogOptions as the kubelet hands them to the runtime. */
+export interface ContainerLogOptions {
+  follow: boolean;
+  tailLines?: number;
+  /** Entries at or after this time (epoch ms); sinceSeconds is turned into this. */
+  sinceMs?: number;
+  timestamps: boolean;
+  limitBytes?: number;
 }
 
 /** Init containers with `restartPolicy: Always` run beside the regular containers (sidecars). */

@@ -1,10 +1,12 @@
 // Chooses the store from a URL: `sqlite://PATH` (or a bare path) is the embedded SQLite store,
-// `etcd://HOST:PORT[,HOST:PORT...]` an etcd cluster.
+// `etcd://HOST:PORT[,HOST:PORT...][/KEY-PREFIX]` an etcd cluster.
+import { EtcdStore, parseEtcdUrl } from './etcd.js';
 import { SqliteStore } from './sqlite.js';
 import type { Store } from './types.js';
 
 export * from './types.js';
 export { SqliteStore, type SqliteStoreOptions, type SqliteStoreStats } from './sqlite.js';
+export { EtcdStore, parseEtcdUrl, type EtcdStoreOptions } from './etcd.js';
 export { startCompactor, type Compactor, type CompactorOptions } from './compactor.js';
 
 /** The store a URL names, not started yet (call start()). */
@@ -16,6 +18,6 @@ export function openStore(url: string): Store {
     if (path === '') throw new Error(`store URL ${url} names no database file (expected sqlite://PATH)`);
     return new SqliteStore({ path });
   }
-  if (scheme === 'etcd') throw new Error(`the etcd store is not implemented yet (store URL ${url})`);
-  throw new Error(`unsupported store URL ${url}: expected sqlite://PATH, a file path, or etcd://HOST:PORT`);
+  if (scheme === 'etcd') return new EtcdStore(parseEtcdUrl(url));
+  throw new Error(`unsupported store URL ${url}: expected sqlite://PATH, a file path, or etcd://HOST:PORT[,HOST:PORT...]`);
 }

@@ -75,7 +75,7 @@ async function launch(dataDir: string, args: string[], env: Record<string, strin
 export async function startCluster(o: StartOpts = {}): Promise<Cluster> {
   const dataDir = o.dataDir ?? mkdtempSync(path.join(tmpdir(), 'kubelite-test-'));
   const cacheDir = mkdtempSync(path.join(tmpdir(), 'kubectl-cache-'));
-  const args = [...(o.components ? [] : ['--disable', 'controllers,scheduler,nodes']), ...(o.args ?? [])];
+  const args = [...(o.components ? [] : ['--disable', 'controllers,scheduler,nodes,proxy']), ...(o.args ?? [])];
   let run = await launch(dataDir, args, o.env ?? {});
   const readCreds = () => {
     const kc = YAML.parse(readFileSync(run.kubeconfig, 'utf8'));

@@ -4,6 +4,7 @@ import type { Deployment, ReplicaSet } from 'kubernetes-types/apps/v1.js';
 import type { Lease } from 'kubernetes-types/coordination/v1.js';
 import type { Endpoints, Event, Namespace, Node, Pod, Service } from 'kubernetes-types/core/v1.js';
 import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
+import type { RuntimeClass } from 'kubernetes-types/node/v1.js';
 import { RESOURCES } from '../resources.js';
 import type { FieldError, KObject } from '../types.js';
 import {
@@ -13,6 +14,7 @@ import {
 import { validateLease, validateLeaseUpdate } from './coordination.js';
 import { validateEvent, validateNamespace, validateNamespaceStatusUpdate, validateNode, validateNodeUpdate } from './core.js';
 import { validateEndpointSlice, validateEndpointSliceUpdate } from './discovery.js';
+import { validateRuntimeClass, validateRuntimeClassUpdate } from './node.js';
 import { aggregateMessage, goQuote, type ValidationOptions } from './field.js';
 import { validateObjectMeta, validateObjectMetaUpdate } from './meta.js';
 import { validatePathSegmentName } from './names.js';
@@ -59,6 +61,7 @@ function strategyValidate(kind: string, obj: KObject, opts: ValidationOptions): 
     case 'ReplicaSet': return validateReplicaSet(o as ReplicaSet);
     case 'EndpointSlice': return validateEndpointSlice(o as EndpointSlice, opts);
     case 'Lease': return validateLease(o as Lease);
+    case 'RuntimeClass': return validateRuntimeClass(o as RuntimeClass);
     case SCALE: return validateScale(o as Parameters<typeof validateScale>[0]);
     default: return [];
   }
@@ -93,6 +96,7 @@ function strategyValidateUpdate(kind: string, obj: KObject, old: KObject, opts: 
     case 'ReplicaSet': return validateReplicaSetUpdate(o as ReplicaSet, p as ReplicaSet);
     case 'EndpointSlice': return validateEndpointSliceUpdate(o as EndpointSlice, p as EndpointSlice, opts);
     case 'Lease': return validateLeaseUpdate(o as Lease, p as Lease);
+    case 'RuntimeClass': return validateRuntimeClassUpdate(o as RuntimeClass, p as RuntimeClass);
     default: return validateObjectMetaUpdate(obj.metadata ?? {}, old.metadata ?? {});
   }
 }

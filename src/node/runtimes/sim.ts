@@ -7,8 +7,14 @@
 // A container can be made to exit, for trying restart policies and Jobs, with the pod annotation
 // `sim.kubelite.io/exit: "<container>=<after>[:<exit code>],..."` (e.g. `main=2s:1`): the
 // container exits that long after each start.
-import type { Container, ContainerState, ContainerStatus, Pod } from 'kubernetes-types/core/v1.js';
+//
+// With `answer`, running pods also answer on their pod IP (src/node/runtimes/sim-answer.ts):
+// HTTP with their name, an echo for other TCP, UDP echoed with their name in front.
+import type { Container, ContainerState, ContainerStatus, Pod, Service } from 'kubernetes-types/core/v1.js';
 import { imageIdOf, isSidecar, newContainerId, normalizeImage, type Runtime, type RuntimeListener, type RuntimePodStatus, type Sandbox } from '../runtime.js';
+import type { Informer } from '../../client/informer.js';
+import type { KObject } from '../../api/types.js';
+import { PodAnswerer } from './sim-answer.js';
 
 export const SIM_RUNTIME_NAME = 'kubelite-sim';
 export const SIM_RUNTIME_VERSION = '0.1.0';
@@ -29,6 +35,17 @@ export interface SimRuntimeOptions {
   /** Crash-loop back-off: the second restart waits this long, doubling up to backoffMaxMs (kubelet: 10 s, 300 s). */
   backoffBaseMs?: number;
   backoffMaxMs?: number;
+  /**
+   * Running pods listen on their pod IP and answer (default false: a socket per pod and port
+   * costs file descriptors, which benchmarks of many pods do not want): at their containerPorts,
+   * and with `services`, also at the ports Services target them on.
+   */
+  answer?: boolean;
+  /**
+   * Services, for `answer` (a shared informer may be given; it is started here if nobody did and
+   * never stopped here). A pod's labels are read when it starts.
+   */
+  services?: Informer<Service & KObject>;
 }
 
 type Kind = 'init' | 'sidecar' | 'regular';
@@ -49,6 +66,8 @@ interface SimContainer {
 interface SimPod {
   uid: string;
   pod: Pod;
+  /** The pod's IP, which it answers on. */
+  ip: string;
   listener: RuntimeListener;
   containers: SimContainer[];
   sandboxReady: boolean;
@@ -85,7 +104,8 @@ export class SimRuntime implements Runtime {
   readonly name = SIM_RUNTIME_NAME;
   readonly version = SIM_RUNTIME_VERSION;
   private readonly pods = new Map<string, SimPod>();
-  private readonly opts: Required<SimRuntimeOptions>;
+  private readonly opts: Required<Omit<SimRuntimeOptions, 'answer' | 'services'>>;
+  private readonly answerer?: PodAnswerer;
 
   constructor(opts: SimRuntimeOptions = {}) {
     this.opts = {
@@ -96,9 +116,10 @@ export class SimRuntime implements Runtime {
       backoffBaseMs: opts.backoffBaseMs ?? 10_000,
       backoffMaxMs: opts.backoffMaxMs ?? 300_000,
     };
+    if (opts.answer) this.answerer = new PodAnswerer(opts.services);
   }
 
-  start(pod: Pod, _sandbox: Sandbox, listener: RuntimeListener): void {
+  start(pod: Pod, sandbox: Sandbox, listener: RuntimeListener): void {
     const uid = pod.metadata!.uid!;
     if (this.pods.has(uid)) return;
     const plans = exitPlans(pod);
@@ -114,14 +135,17 @@ export class SimRuntime implements Runtime {
       },
     });
     const p: SimPod = {
-      uid, pod, listener, sandboxReady: false, stopping: false, stopped: false, stopWaiters: [],
+      uid, pod, ip: sandbox.podIPs[0] ?? '', listener, sandboxReady: false, stopping: false, stopped: false, stopWaiters: [],
       containers: [
         ...inits.map((c) => make(c, isSidecar(c) ? 'sidecar' : 'init', `spec.initContainers{${c.name}}`)),
         ...(pod.spec?.containers ?? []).map((c) => make(c, 'regular', `spec.containers{${c.name}}`)),
       ],
     };
     this.pods.set(uid, p);
-    if (this.adopt(p)) return;
+    if (this.adopt(p)) {
+      this.syncAnswer(p);
+      return;
+    }
     const delay = this.opts.startDelayMs + Math.random() * this.opts.startJitterMs;
     if (delay <= 0) {
       // No delay: the pod's first status already shows it running (one status write, as kwok).
@@ -162,6 +186,11 @@ export class SimRuntime implements Runtime {
 
   /** Start whatever may start now: the next init container, or the regular containers. */
   private advance(p: SimPod): void {
+    this.startContainers(p);
+    this.syncAnswer(p);
+  }
+
+  private startContainers(p: SimPod): void {
     if (p.stopping || !p.sandboxReady) return;
     for (const c of p.containers) {
       if (c.kind === 'sidecar') {
@@ -242,6 +271,7 @@ export class SimRuntime implements Runtime {
         : policy === 'Always' || (policy === 'OnFailure' && code !== 0);
     if (restart) this.restartLater(p, c, state);
     else if (c.kind === 'init' && code === 0) this.advance(p);
+    this.syncAnswer(p);
     p.listener.changed();
   }
 
@@ -264,6 +294,7 @@ export class SimRuntime implements Runtime {
       c.timer = undefined;
       if (!p.stopping) {
         this.run(p, c);
+        this.syncAnswer(p);
         p.listener.changed();
       }
     }, delay);
@@ -312,6 +343,7 @@ export class SimRuntime implements Runtime {
     }
     p.sandboxReady = false;
     p.stopped = true;
+    this.syncAnswer(p);
     for (const w of p.stopWaiters.splice(0)) w();
     p.listener.changed();
   }
@@ -329,6 +361,7 @@ export class SimRuntime implements Runtime {
     const p = this.pods.get(uid);
     if (!p) return;
     this.clearTimers(p);
+    this.answerer?.close(uid);
     for (const w of p.stopWaiters.splice(0)) w();
     this.pods.delete(uid);
   }
@@ -339,6 +372,18 @@ export class SimRuntime implements Runtime {
       for (const w of p.stopWaiters.splice(0)) w();
     }
     this.pods.clear();
+    this.answerer?.closeAll();
+  }
+
+  /**
+   * A pod answers while one of its regular containers runs (a crash-looping pod stops answering
+   * while it backs off); a stopping pod keeps answering until its containers have stopped.
+   */
+  private syncAnswer(p: SimPod): void {
+    if (!this.answerer) return;
+    const running = !p.stopped && p.sandboxReady && p.containers.some((c) => c.kind === 'regular' && c.status.state?.running);
+    if (running) this.answerer.open(p.pod, p.ip);
+    else this.answerer.close(p.uid);
   }
 
   private clearTimers(p: SimPod): void {

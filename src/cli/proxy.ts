@@ -1,0 +1,103 @@
+// `kubelite proxy`: the service proxy as a process of its own, pointed at the API with a
+// kubeconfig (kube-proxy's place). Userspace mode: sockets on every Service frontend, no root.
+import http from 'node:http';
+import type { ParseArgsConfig } from 'node:util';
+import { RestClient } from '../client/rest.js';
+import { readKubeconfig } from '../client/kubeconfig.js';
+import { controllerContext } from '../client/factory.js';
+import { logger, setLogLevel } from '../util/log.js';
+import { kubeconfigPath, onShutdown, parseDuration } from './flags.js';
+import type { BalanceMode } from '../proxy/balancer.js';
+
+export const PROXY_HELP = `Usage: kubelite proxy [flags]
+
+Run the service proxy against the API server of a kubeconfig. It watches Services and
+EndpointSlices and carries traffic sent to every Service's cluster IPs, external IPs and
+load-balancer IPs at each port, and to the node address at each NodePort, to the Service's
+ready endpoints (or, when none is ready, to those still serving while terminating).
+
+userspace mode (the default) needs no root: it listens on each of those addresses. A Service
+without usable endpoints is not listened on, so connections to it are refused at once. Ports
+below 1024 need root (or CAP_NET_BIND_SERVICE); without it they fail with a message in the log
+while the other Services keep working. Service cluster IPs in 127.0.0.0/8 (kubelite's default
+127.96.0.0/12) work on Linux without configuration.
+
+Flags:
+      --kubeconfig PATH     Kubeconfig (default $KUBECONFIG, else ~/.kube/config)
+      --proxy-mode MODE     userspace (default)
+      --balance POLICY      How a new connection picks an endpoint: round-robin (default) or
+                            random; sessionAffinity: ClientIP Services pin each client first
+      --node-ip IP          The address NodePorts listen on (default 127.0.0.1)
+      --udp-idle-timeout DURATION
+                            A UDP flow with no traffic for this long ends (default 30s)
+      --metrics-bind-address HOST:PORT
+                            Serve /metrics and /healthz here (default 127.0.0.1:10249; "" for none)
+      --log-level LEVEL     trace, debug, info, warn or error (default info)
+  -h, --help                Show this help
+`;
+
+export const PROXY_OPTIONS: ParseArgsConfig['options'] = {
+  kubeconfig: { type: 'string' },
+  'proxy-mode': { type: 'string' },
+  balance: { type: 'string' },
+  'node-ip': { type: 'string' },
+  'udp-idle-timeout': { type: 'string' },
+  'metrics-bind-address': { type: 'string' },
+  'log-level': { type: 'string' },
+};
+
+const BALANCE_MODES: BalanceMode[] = ['round-robin', 'random'];
+
+export async function runProxy(values: Record<string, unknown>, _positionals: string[] = []): Promise<void> {
+  if (values['log-level']) setLogLevel(String(values['log-level']));
+  const log = logger('proxy');
+  const str = (k: string, d: string) => (values[k] === undefined ? d : String(values[k]));
+  const mode = str('proxy-mode', 'userspace');
+  if (mode !== 'userspace') throw new Error(`--proxy-mode: unsupported mode "${mode}" (supported: userspace)`);
+  const balance = str('balance', 'round-robin') as BalanceMode;
+  if (!BALANCE_MODES.includes(balance)) throw new Error(`--balance: unknown policy "${balance}" (known: ${BALANCE_MODES.join(', ')})`);
+  const nodeIP = str('node-ip', '127.0.0.1');
+  const udpIdleTimeoutMs = parseDuration('udp-idle-timeout', str('udp-idle-timeout', '30s'));
+  const metricsAddress = str('metrics-bind-address', '127.0.0.1:10249');
+  const metricsMatch = metricsAddress ? /^(.*):(\d+)$/.exec(metricsAddress) : undefined;
+  if (metricsAddress && !metricsMatch) throw new Error(`--metrics-bind-address: not HOST:PORT: ${JSON.stringify(metricsAddress)}`);
+
+  const kc = await readKubeconfig(kubeconfigPath(values.kubeconfig));
+  // kube-proxy's User-Agent, so that field managers and audit read as upstream's.
+  const client = new RestClient({ ...kc, userAgent: 'kube-proxy/v1.32.4 (linux/amd64) kubelite/0.1.0' });
+  const ctx = controllerContext(client);
+  const { UserspaceProxy } = await import('../proxy/userspace.js');
+  const proxy = new UserspaceProxy(ctx, { mode: balance, nodeIP, udpIdleTimeoutMs, log });
+  await proxy.start();
+
+  let metricsServer: http.Server | undefined;
+  if (metricsMatch) {
+    metricsServer = http.createServer((req, res) => {
+      if (req.url === '/metrics') {
+        proxy.metrics.registry.metrics().then((body) => {
+          res.writeHead(200, { 'Content-Type': proxy.metrics.registry.contentType });
+          res.end(body);
+        }, (e: Error) => {
+          res.writeHead(500);
+          res.end(e.message);
+        });
+      } else if (req.url === '/healthz' || req.url === '/livez') {
+        res.writeHead(200, { 'Content-Type': 'text/plain' });
+        res.end('ok');
+      } else {
+        res.writeHead(404);
+        res.end();
+      }
+    });
+    // Metrics are a convenience: a taken port is reported, not fatal.
+    metricsServer.on('error', (e) => log.warn({ address: metricsAddress, err: e.message }, 'cannot serve metrics'));
+    metricsServer.listen(Number(metricsMatch[2]), metricsMatch[1]!.replace(/^\[(.*)\]$/, '$1') || undefined);
+  }
+  log.info({ server: kc.server, mode, balance, nodeIP }, 'proxy running');
+  onShutdown(log, async () => {
+    proxy.stop();
+    metricsServer?.close();
+    ctx.informers.stop();
+    client.close();
+  });
+}

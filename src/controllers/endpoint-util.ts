@@ -1,0 +1,447 @@
+// The rules the Endpoints controller applies to pods and Services, kept apart from the controller
+// so that the EndpointSlice controller can share them: which pods are endpoints at all
+// (ShouldPodBeInEndpoints), named targetPorts (FindPort), hostnames, which pod changes matter
+// (podEndpointsChanged), the last-change-trigger-time tracker, RepackSubsets with upstream's exact
+// canonical order, the 1,000-address truncation, and the label indexes that find a pod's Services
+// and a Service's pods without scanning. Sources (kubernetes v1.32): staging/src/k8s.io/endpointslice/
+// util/{controller_utils,trigger_time_tracker}.go, pkg/api/v1/pod/util.go (FindPort),
+// pkg/api/v1/endpoints/util.go (RepackSubsets), pkg/controller/endpoint/endpoints_controller.go.
+import { createHash } from 'node:crypto';
+import type { EndpointAddress, EndpointPort, EndpointSubset, Pod, Service, ServicePort } from 'kubernetes-types/core/v1.js';
+import { ApiStatusError } from '../client/rest.js';
+import { isPodReady } from './pods.js';
+
+/** v1.IsHeadlessService */
+export const HEADLESS_LABEL = 'service.kubernetes.io/headless';
+/** v1.EndpointsLastChangeTriggerTime */
+export const TRIGGER_TIME_ANNOTATION = 'endpoints.kubernetes.io/last-change-trigger-time';
+/** v1.EndpointsOverCapacity */
+export const OVER_CAPACITY_ANNOTATION = 'endpoints.kubernetes.io/over-capacity';
+/** The only value the controller writes into the over-capacity annotation. */
+export const TRUNCATED = 'truncated';
+/** resourcelock.LeaderElectionRecordAnnotationKey: Endpoints used as leader locks are never cleaned up. */
+export const LEADER_ANNOTATION = 'control-plane.alpha.kubernetes.io/leader';
+/** Most addresses (ready + not ready) one Endpoints object carries. */
+export const MAX_CAPACITY = 1000;
+
+// --- pods ------------------------------------------------------------------------------------
+
+/** Succeeded or Failed: the pod will never run again. */
+export function isPodTerminal(pod: Pod): boolean {
+  const phase = pod.status?.phase;
+  return phase === 'Succeeded' || phase === 'Failed';
+}
+
+/**
+ * ShouldPodBeInEndpoints: not terminal, has an IP, and (unless `includeTerminating`) is not being
+ * deleted. The Endpoints controller passes publishNotReadyAddresses as `includeTerminating`.
+ */
+export function shouldPodBeInEndpoints(pod: Pod, includeTerminating: boolean): boolean {
+  if (isPodTerminal(pod)) return false;
+  if (!pod.status?.podIP && !pod.status?.podIPs?.length) return false;
+  if (!includeTerminating && pod.metadata?.deletionTimestamp) return false;
+  return true;
+}
+
+/** ShouldSetHostname: the pod names a hostname and sits in the Service's subdomain. */
+export function shouldSetHostname(pod: Pod, svc: Service): boolean {
+  return !!pod.spec?.hostname && pod.spec.subdomain === svc.metadata?.name && pod.metadata?.namespace === svc.metadata?.namespace;
+}
+
+/**
+ * FindPort: a numeric targetPort is used as it is (nothing checks that a container declares it); a
+ * named one is the first container port with that name and the Service port's protocol, looked up
+ * in the containers and then in the sidecars (init containers with restartPolicy Always).
+ * undefined when the pod does not declare it: the Service port is skipped for this pod only.
+ */
+export function findPort(pod: Pod, sp: ServicePort): number | undefined {
+  const target = sp.targetPort ?? sp.port;
+  if (typeof target === 'number') return target;
+  const protocol = sp.protocol ?? 'TCP';
+  for (const c of pod.spec?.containers ?? []) {
+    for (const p of c.ports ?? []) if (p.name === target && (p.protocol ?? 'TCP') === protocol) return p.containerPort;
+  }
+  for (const c of pod.spec?.initContainers ?? []) {
+    if (c.restartPolicy !== 'Always') continue;
+    for (const p of c.ports ?? []) if (p.name === target && (p.protocol ?? 'TCP') === protocol) return p.containerPort;
+  }
+  return undefined;
+}
+
+/** helper.IsServiceIPSet: a cluster IP that is neither empty nor None. */
+export function isServiceIPSet(svc: Service): boolean {
+  const ip = svc.spec?.clusterIP;
+  return !!ip && ip !== 'None';
+}
+
+function sameStringMap(a: Record<string, string> | undefined, b: Record<string, string> | undefined): boolean {
+  const ka = a ? Object.keys(a) : [];
+  const kb = b ? Object.keys(b) : [];
+  if (ka.length !== kb.length) return false;
+  for (const k of ka) if (b![k] !== a![k] || !Object.prototype.hasOwnProperty.call(b, k)) return false;
+  return true;
+}
+
+/**
+ * podEndpointsChanged: `podChanged` when the pod's endpoint may differ (deletion started, Ready
+ * flipped, pod IPs changed); `labelsChanged` when the Services selecting it may differ (labels,
+ * or hostname/subdomain, which upstream counts here too).
+ */
+export function podEndpointsChanged(old: Pod, cur: Pod): { podChanged: boolean; labelsChanged: boolean } {
+  const labelsChanged = !sameStringMap(old.metadata?.labels, cur.metadata?.labels)
+    || old.spec?.hostname !== cur.spec?.hostname || old.spec?.subdomain !== cur.spec?.subdomain;
+  if (old.metadata?.deletionTimestamp !== cur.metadata?.deletionTimestamp) return { podChanged: true, labelsChanged };
+  if (isPodReady(old) !== isPodReady(cur)) return { podChanged: true, labelsChanged };
+  const a = old.status?.podIPs ?? [], b = cur.status?.podIPs ?? [];
+  if (a.length !== b.length) return { podChanged: true, labelsChanged };
+  for (let i = 0; i < a.length; i++) if (a[i].ip !== b[i].ip) return { podChanged: true, labelsChanged };
+  return { podChanged: false, labelsChanged };
+}
+
+/**
+ * GetServicesToUpdateOnPodChange: nothing for a resync (same resourceVersion) or an irrelevant
+ * change; the Services selecting the pod when only the pod changed; when its labels changed, the
+ * union of the old and new Services if the pod changed too, else only those that gained or lost it.
+ */
+export function servicesToUpdateOnPodChange(old: Pod, cur: Pod, servicesFor: (namespace: string, labels: Record<string, string> | undefined) => Set<string>): Set<string> {
+  if (old.metadata?.resourceVersion === cur.metadata?.resourceVersion) return new Set();
+  const { podChanged, labelsChanged } = podEndpointsChanged(old, cur);
+  if (!podChanged && !labelsChanged) return new Set();
+  const ns = cur.metadata?.namespace ?? '';
+  const now = servicesFor(ns, cur.metadata?.labels);
+  if (!labelsChanged) return now;
+  const before = servicesFor(ns, old.metadata?.labels);
+  if (podChanged) {
+    for (const k of before) now.add(k);
+    return now;
+  }
+  const out = new Set<string>();
+  for (const k of now) if (!before.has(k)) out.add(k);
+  for (const k of before) if (!now.has(k)) out.add(k);
+  return out;
+}
+
+/** Whether an API error is a create refused because the namespace is terminating (NamespaceTerminatingCause). */
+export function isNamespaceTerminating(e: unknown): boolean {
+  if (!(e instanceof ApiStatusError) || e.code !== 403) return false;
+  const causes = (e.status.details?.causes ?? []) as { type?: string }[];
+  return causes.some((c) => c.type === 'NamespaceTerminating') || /because it is being terminated/.test(e.message);
+}
+
+// --- selectors and indexes ---------------------------------------------------------------------
+
+/**
+ * The Service's selector, or undefined when it selects nothing: a nil selector selects no pod, and
+ * an empty one `{}` is stored as nil by upstream's protobuf round trip, so it counts as none.
+ */
+export function serviceSelector(svc: Service): Record<string, string> | undefined {
+  const sel = svc.spec?.selector;
+  return sel && Object.keys(sel).length > 0 ? sel : undefined;
+}
+
+export function selectorMatches(selector: Record<string, string>, labels: Record<string, string> | undefined): boolean {
+  if (!labels) return false;
+  for (const k in selector) if (labels[k] !== selector[k] || !Object.prototype.hasOwnProperty.call(labels, k)) return false;
+  return true;
+}
+
+/** Index of pods by every `namespace, label key, value` they carry. */
+export const PODS_BY_LABEL = 'endpoints/pod-label';
+/** Index of Services by the `namespace, key, value` of their selector's first key (sorted). */
+export const SERVICES_BY_SELECTOR = 'endpoints/service-selector';
+
+export function labelPairKey(namespace: string, key: string, value: string): string {
+  return `${namespace}\u0000${key}\u0000${value}`;
+}
+
+export function podLabelPairs(pod: Pod): string[] {
+  const labels = pod.metadata?.labels;
+  if (!labels) return [];
+  const ns = pod.metadata?.namespace ?? '';
+  return Object.keys(labels).map((k) => labelPairKey(ns, k, labels[k]));
+}
+
+/**
+ * A Service is indexed under one pair of its selector: any pod it selects carries that pair, so a
+ * pod finds every candidate Service through its own label pairs.
+ */
+export function serviceSelectorPair(svc: Service): string[] {
+  const sel = serviceSelector(svc);
+  if (!sel) return [];
+  const first = Object.keys(sel).sort()[0];
+  return [labelPairKey(svc.metadata?.namespace ?? '', first, sel[first])];
+}
+
+// --- last-change-trigger-time -------------------------------------------------------------------
+
+function parseTime(t: string | undefined): number {
+  if (!t) return 0;
+  const ms = Date.parse(t);
+  return Number.isNaN(ms) ? 0 : ms;
+}
+
+/** time.RFC3339Nano in UTC: fractional seconds only when not zero, trailing zeros dropped. */
+export function formatTriggerTime(ms: number): string {
+  const iso = new Date(ms).toISOString();
+  return iso.endsWith('.000Z') ? iso.replace(/\.000Z$/, 'Z') : iso.replace(/0+Z$/, 'Z');
+}
+
+interface ServiceTriggerState {
+  serviceTime: number;
+  podTimes: Map<string, number>;
+}
+
+/**
+ * TriggerTimeTracker: per Service, the creation time and each selected pod's Ready transition time
+ * seen at the last sync. A sync's trigger time is the Service's creation time on its first sync
+ * since start, else the earliest of the times that moved since (0 = none: the annotation goes).
+ * compute() returns the time and a commit() that records the new state; upstream records it at
+ * once, kubelite only once the sync has done its write (or found nothing to write), so that a sync
+ * retried after a failure still reports the change that caused it.
+ */
+export class TriggerTimeTracker {
+  private readonly states = new Map<string, ServiceTriggerState>();
+
+  compute(svc: Service, pods: Iterable<Pod>): { time: number; commit(): void } {
+    const key = `${svc.metadata?.namespace ?? ''}/${svc.metadata?.name ?? ''}`;
+    const prior = this.states.get(key);
+    let min = 0;
+    const podTimes = new Map<string, number>();
+    for (const pod of pods) {
+      const t = parseTime(pod.status?.conditions?.find((c) => c.type === 'Ready')?.lastTransitionTime);
+      if (!t) continue;
+      const name = pod.metadata?.name ?? '';
+      podTimes.set(name, t);
+      if (t > (prior?.podTimes.get(name) ?? 0) && (min === 0 || t < min)) min = t;
+    }
+    const serviceTime = parseTime(svc.metadata?.creationTimestamp);
+    if (serviceTime > (prior?.serviceTime ?? 0) && (min === 0 || serviceTime < min)) min = serviceTime;
+    return {
+      time: prior ? min : serviceTime,
+      commit: () => { this.states.set(key, { serviceTime, podTimes }); },
+    };
+  }
+
+  deleteService(namespace: string, name: string): void {
+    this.states.delete(`${namespace}/${name}`);
+  }
+}
+
+// --- RepackSubsets --------------------------------------------------------------------------------
+
+// Upstream orders ports, and subsets, by the MD5 of a go-spew dump ("%#v", k8s.io/utils/dump.ForHash)
+// of the Go structs. The functions below write exactly that dump for the v1 types involved, so that
+// kubelite's Endpoints list their subsets and ports in the same order as upstream's.
+
+const spewPtr = (type: string, v: string | undefined): string => (v === undefined ? `(${type})<nil>` : `(${type})${v}`);
+
+function spewAddress(a: EndpointAddress): string {
+  const r = a.targetRef;
+  const ref = r === undefined
+    ? '(*v1.ObjectReference)<nil>'
+    : `(*v1.ObjectReference){Kind:(string)${r.kind ?? ''} Namespace:(string)${r.namespace ?? ''} Name:(string)${r.name ?? ''} UID:(types.UID)${r.uid ?? ''} APIVersion:(string)${r.apiVersion ?? ''} ResourceVersion:(string)${r.resourceVersion ?? ''} FieldPath:(string)${r.fieldPath ?? ''}}`;
+  return `{IP:(string)${a.ip ?? ''} Hostname:(string)${a.hostname ?? ''} NodeName:${spewPtr('*string', a.nodeName)} TargetRef:${ref}}`;
+}
+
+function spewPortFields(p: EndpointPort): string {
+  return `{Name:(string)${p.name ?? ''} Port:(int32)${p.port ?? 0} Protocol:(v1.Protocol)${p.protocol ?? ''} AppProtocol:${spewPtr('*string', p.appProtocol)}}`;
+}
+
+function spewSlice<T>(type: string, items: T[] | undefined, each: (x: T) => string): string {
+  return items === undefined ? `(${type})<nil>` : `(${type})[${items.map(each).join(' ')}]`;
+}
+
+/** dump.ForHash of a v1.EndpointPort. */
+export function spewEndpointPort(p: EndpointPort): string {
+  return `(v1.EndpointPort)${spewPortFields(p)}`;
+}
+
+/** dump.ForHash of a v1.EndpointSubset; undefined lists are Go's nil slices. */
+export function spewEndpointSubset(s: EndpointSubset): string {
+  return `(v1.EndpointSubset){Addresses:${spewSlice('[]v1.EndpointAddress', s.addresses, spewAddress)} NotReadyAddresses:${spewSlice('[]v1.EndpointAddress', s.notReadyAddresses, spewAddress)} Ports:${spewSlice('[]v1.EndpointPort', s.ports, spewPortFields)}}`;
+}
+
+const md5 = (s: string): string => createHash('md5').update(s).digest('hex');
+
+/**
+ * LessEndpointAddress: by IP bytes, then by targetRef uid (no targetRef first). IPs are ASCII, whose
+ * UTF-16 code units order as their bytes do, so plain string comparison is the byte comparison.
+ */
+export function compareEndpointAddresses(a: EndpointAddress, b: EndpointAddress): number {
+  const ia = a.ip ?? '', ib = b.ip ?? '';
+  if (ia !== ib) return ia < ib ? -1 : 1;
+  if (!b.targetRef) return a.targetRef ? 1 : 0;
+  if (!a.targetRef) return -1;
+  const ua = a.targetRef.uid ?? '', ub = b.targetRef.uid ?? '';
+  return ua < ub ? -1 : ua > ub ? 1 : 0;
+}
+
+function sortByHash<T>(items: T[], spew: (x: T) => string): T[] {
+  if (items.length < 2) return items;
+  const keyed = items.map((x) => ({ x, h: md5(spew(x)) }));
+  keyed.sort((p, q) => (p.h < q.h ? -1 : p.h > q.h ? 1 : 0));
+  return keyed.map((k) => k.x);
+}
+
+/** SortSubsets: addresses by IP and uid, ports and then subsets by the hash of their dump. */
+export function sortSubsets(subsets: EndpointSubset[]): EndpointSubset[] {
+  for (const s of subsets) {
+    s.addresses?.sort(compareEndpointAddresses);
+    s.notReadyAddresses?.sort(compareEndpointAddresses);
+    if (s.ports) s.ports = sortByHash(s.ports, spewEndpointPort);
+  }
+  return sortByHash(subsets, spewEndpointSubset);
+}
+
+/** The "no port" a port-less (headless) address is recorded under. */
+const NO_PORT_KEY = '\u0000none';
+
+function portKey(p: EndpointPort): string {
+  return `${p.name ?? ''}\u0000${p.port ?? 0}\u0000${p.protocol ?? ''}\u0000${p.appProtocol === undefined ? '\u0001' : p.appProtocol}`;
+}
+
+/**
+ * Collects (address, port, ready) triples and packs them as RepackSubsets does: addresses are
+ * de-duplicated by (IP, targetRef uid), not-ready wins over ready for the same port, ports offered
+ * by the same set of (address, readiness) share a subset, and everything is put in upstream's order.
+ */
+export class SubsetPacker {
+  /** One record per (IP, uid): the first address seen under that identity. */
+  private readonly addresses = new Map<string, EndpointAddress>();
+  /** Per port: the readiness of each address identity that offers it. */
+  private readonly byPort = new Map<string, { port?: EndpointPort; members: Map<string, boolean> }>();
+  /** Keys of the port objects seen: callers pass the same object for every pod resolving alike. */
+  private readonly portKeys = new Map<EndpointPort, string>();
+
+  /** Record that `addr` offers `port` (undefined: a headless Service without ports). */
+  add(addr: EndpointAddress, port: EndpointPort | undefined, ready: boolean): void {
+    const id = `${addr.ip}\u0000${addr.targetRef?.uid ?? ''}`;
+    if (!this.addresses.has(id)) this.addresses.set(id, addr);
+    let pk = NO_PORT_KEY;
+    if (port) {
+      pk = this.portKeys.get(port) ?? portKey(port);
+      this.portKeys.set(port, pk);
+    }
+    let entry = this.byPort.get(pk);
+    if (!entry) this.byPort.set(pk, (entry = { port, members: new Map() }));
+    if (entry.members.get(id) !== false) entry.members.set(id, ready);
+  }
+
+  pack(): EndpointSubset[] {
+    // Group ports by their exact membership (identity and readiness); one port needs no grouping.
+    const groups = new Map<string, { members: Map<string, boolean>; ports?: EndpointPort[] }>();
+    const single = this.byPort.size === 1;
+    for (const { port, members } of this.byPort.values()) {
+      const key = single ? '' : [...members].map(([id, ready]) => `${id}\u0000${ready ? 1 : 0}`).sort().join('\u0001');
+      let g = groups.get(key);
+      if (!g) groups.set(key, (g = { members }));
+      if (port) (g.ports ??= []).push(port);
+    }
+    const subsets: EndpointSubset[] = [];
+    for (const g of groups.values()) {
+      const s: EndpointSubset = {};
+      for (const [id, ready] of g.members) {
+        const a = this.addresses.get(id)!;
+        if (ready) (s.addresses ??= []).push(a);
+        else (s.notReadyAddresses ??= []).push(a);
+      }
+      if (g.ports) s.ports = g.ports;
+      subsets.push(s);
+    }
+    return sortSubsets(subsets);
+  }
+}
+
+/** RepackSubsets: any subsets in the canonical layout (a new list; the input is not changed). */
+export function repackSubsets(subsets: EndpointSubset[]): EndpointSubset[] {
+  const packer = new SubsetPacker();
+  for (const s of subsets) {
+    const ports: (EndpointPort | undefined)[] = s.ports?.length ? s.ports : [undefined];
+    for (const port of ports) {
+      for (const a of s.addresses ?? []) packer.add(a, port, true);
+      for (const a of s.notReadyAddresses ?? []) packer.add(a, port, false);
+    }
+  }
+  return packer.pack();
+}
+
+// --- capacity ---------------------------------------------------------------------------------------
+
+/**
+ * truncateEndpoints: beyond MAX_CAPACITY addresses, keep every ready address and share what room
+ * is left among the subsets' not-ready ones, or, with more ready addresses than fit, share the
+ * room among the ready ones and drop all not-ready ones; each subset gets its proportional share
+ * rounded up (bounded by what is left) and keeps the first addresses of its sorted lists.
+ */
+export function truncateSubsets(subsets: EndpointSubset[]): { subsets: EndpointSubset[]; truncated: boolean } {
+  let totalReady = 0, totalNotReady = 0;
+  for (const s of subsets) {
+    totalReady += s.addresses?.length ?? 0;
+    totalNotReady += s.notReadyAddresses?.length ?? 0;
+  }
+  if (totalReady + totalNotReady <= MAX_CAPACITY) return { subsets, truncated: false };
+  const truncateReady = totalReady > MAX_CAPACITY;
+  const budget = truncateReady ? MAX_CAPACITY : MAX_CAPACITY - totalReady;
+  const total = truncateReady ? totalReady : totalNotReady;
+  let left = budget;
+  const out = subsets.map((s) => {
+    const list = (truncateReady ? s.addresses : s.notReadyAddresses) ?? [];
+    const share = Math.min(Math.ceil((list.length / total) * budget), left);
+    const kept = list.length <= share ? list : list.slice(0, share);
+    left -= kept.length;
+    const next: EndpointSubset = { ...s };
+    if (truncateReady) {
+      if (s.addresses) next.addresses = kept;
+      // Upstream sets an empty list; it serialises as no field at all.
+      delete next.notReadyAddresses;
+    } else if (s.notReadyAddresses) {
+      next.notReadyAddresses = kept;
+    }
+    return next;
+  });
+  // A subset left with no address at all would be refused by validation (upstream writes it and
+  // fails on every sync); it carries nothing, so it is dropped.
+  return { subsets: out.filter((s) => s.addresses?.length || s.notReadyAddresses?.length), truncated: true };
+}
+
+// --- comparison -----------------------------------------------------------------------------------
+
+function sameAddress(a: EndpointAddress, b: EndpointAddress): boolean {
+  if ((a.ip ?? '') !== (b.ip ?? '') || (a.hostname ?? '') !== (b.hostname ?? '') || a.nodeName !== b.nodeName) return false;
+  const ra = a.targetRef, rb = b.targetRef;
+  if (!ra || !rb) return ra === rb;
+  return (ra.kind ?? '') === (rb.kind ?? '') && (ra.namespace ?? '') === (rb.namespace ?? '') && (ra.name ?? '') === (rb.name ?? '')
+    && (ra.uid ?? '') === (rb.uid ?? '') && (ra.apiVersion ?? '') === (rb.apiVersion ?? '') && (ra.fieldPath ?? '') === (rb.fieldPath ?? '');
+}
+
+function sameList<T>(a: T[] | undefined, b: T[] | undefined, same: (x: T, y: T) => boolean): boolean {
+  const la = a ?? [], lb = b ?? [];
+  if (la.length !== lb.length) return false;
+  for (let i = 0; i < la.length; i++) if (!same(la[i], lb[i])) return false;
+  return true;
+}
+
+function samePort(a: EndpointPort, b: EndpointPort): boolean {
+  return (a.name ?? '') === (b.name ?? '') && (a.port ?? 0) === (b.port ?? 0) && (a.protocol ?? '') === (b.protocol ?? '') && a.appProtocol === b.appProtocol;
+}
+
+/**
+ * endpointSubsetsEqualIgnoreResourceVersion: semantic equality (missing and empty lists alike, in
+ * order) that ignores targetRef.resourceVersion, which changes with every write to the pod.
+ */
+export function subsetsEqualIgnoringResourceVersion(a: EndpointSubset[] | undefined, b: EndpointSubset[] | undefined): boolean {
+  return sameList(a, b, (x, y) => sameList(x.addresses, y.addresses, sameAddress)
+    && sameList(x.notReadyAddresses, y.notReadyAddresses, sameAddress)
+    && sameList(x.ports, y.ports, samePort));
+}
+
+/** Semantic equality of label maps (a missing map equals an empty one), ignoring one key of `a`. */
+export function sameLabelsExcept(a: Record<string, string> | undefined, b: Record<string, string> | undefined, ignore: string): boolean {
+  let na = 0;
+  for (const k in a ?? {}) {
+    if (k === ignore) continue;
+    na++;
+    if (!b || !Object.prototype.hasOwnProperty.call(b, k) || b[k] !== a![k]) return false;
+  }
+  return na === (b ? Object.keys(b).length : 0);
+}

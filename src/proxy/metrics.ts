@@ -1,0 +1,96 @@
+// The proxy's Prometheus metrics. Hot paths bump plain counters; prom-client reads them only
+// when scraped, so a connection costs no more than an integer increment. Names follow
+// kube-proxy's where one exists (kubeproxy_*), kubelite_proxy_* otherwise.
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+type Protocol = 'TCP' | 'UDP';
+const PROTOCOLS: Protocol[] = ['TCP', 'UDP'];
+
+export interface ProxyCounters {
+  /** TCP connections accepted / UDP flows started. */
+  accepted: Record<Protocol, number>;
+  /** Open TCP connections / live UDP flows. */
+  active: Record<Protocol, number>;
+  /** Connections refused (reset) / datagrams dropped because no endpoint was usable. */
+  rejected: Record<Protocol, number>;
+  /** Failed connection attempts to endpoints (each is retried on another endpoint when one is left). */
+  dialErrors: number;
+}
+
+export class ProxyMetrics {
+  readonly registry = new Registry();
+  readonly counters: ProxyCounters = {
+    accepted: { TCP: 0, UDP: 0 },
+    active: { TCP: 0, UDP: 0 },
+    rejected: { TCP: 0, UDP: 0 },
+    dialErrors: 0,
+  };
+  private readonly syncDuration: Histogram<string>;
+  private readonly programming: Histogram<string>;
+  private readonly lastSync: Gauge<string>;
+
+  constructor(listenerStates: () => Record<string, number>) {
+    const registers = [this.registry];
+    const c = this.counters;
+    // Counters are reported from the plain fields: reset to the current total on each scrape.
+    new Counter({
+      name: 'kubelite_proxy_connections_total', registers, labelNames: ['protocol'],
+      help: 'TCP connections accepted and UDP flows started on service frontends.',
+      collect() {
+        this.reset();
+        for (const protocol of PROTOCOLS) this.inc({ protocol }, c.accepted[protocol]);
+      },
+    });
+    new Gauge({
+      name: 'kubelite_proxy_active_connections', registers, labelNames: ['protocol'],
+      help: 'Open TCP connections and live UDP flows through the proxy.',
+      collect() {
+        for (const protocol of PROTOCOLS) this.set({ protocol }, c.active[protocol]);
+      },
+    });
+    new Counter({
+      name: 'kubelite_proxy_rejected_total', registers, labelNames: ['protocol'],
+      help: 'TCP connections reset and UDP datagrams dropped because the service had no usable endpoint.',
+      collect() {
+        this.reset();
+        for (const protocol of PROTOCOLS) this.inc({ protocol }, c.rejected[protocol]);
+      },
+    });
+    new Counter({
+      name: 'kubelite_proxy_endpoint_dial_errors_total', registers,
+      help: 'Failed connection attempts to endpoints.',
+      collect() { this.reset(); this.inc(c.dialErrors); },
+    });
+    new Gauge({
+      name: 'kubelite_proxy_listeners', registers, labelNames: ['state'],
+      help: 'Service frontends by state: open (bound), closed (no usable endpoints) or failed (could not bind).',
+      collect() {
+        this.reset();
+        for (const [state, n] of Object.entries(listenerStates())) this.set({ state }, n);
+      },
+    });
+    this.syncDuration = new Histogram({
+      name: 'kubeproxy_sync_proxy_rules_duration_seconds', registers,
+      help: 'How long one service took to reprogram (endpoints, balancers and listeners).',
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    });
+    this.programming = new Histogram({
+      name: 'kubeproxy_network_programming_duration_seconds', registers,
+      help: 'From the change of an EndpointSlice (its last-change-trigger-time) to the proxy applying it.',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    });
+    this.lastSync = new Gauge({
+      name: 'kubeproxy_sync_proxy_rules_last_timestamp_seconds', registers,
+      help: 'The last time a service was reprogrammed.',
+    });
+  }
+
+  observeSync(seconds: number): void {
+    this.syncDuration.observe(seconds);
+    this.lastSync.set(Date.now() / 1000);
+  }
+
+  observeProgramming(seconds: number): void {
+    this.programming.observe(Math.max(0, seconds));
+  }
+}

@@ -1,0 +1,179 @@
+// The `default/kubernetes` Service, Endpoints and EndpointSlice the API server maintains: their
+// shape as upstream's, the serving certificate's SAN for the Service IP, repair of deleted or
+// changed objects, and the Lease-based set of API servers (a second, fake API server's Lease
+// appears while it is live and drops out when it expires).
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import tls from 'node:tls';
+import { startCluster, type Cluster } from './helpers/cluster.js';
+import { until } from './helpers/run-controllers.js';
+
+const LEASES = '/apis/coordination.k8s.io/v1/namespaces/kube-system/leases';
+const microTime = (d: Date) => d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+
+function portOf(c: Cluster): number {
+  return Number(new URL(c.url).port);
+}
+
+async function endpointsOf(c: Cluster): Promise<string> {
+  const ep = (await c.request('GET', '/api/v1/namespaces/default/endpoints/kubernetes')).json();
+  return (ep.subsets ?? []).flatMap((ss: any) => ss.addresses.flatMap((a: any) => ss.ports.map((p: any) => `${a.ip}:${p.port}`))).join(',');
+}
+
+async function sliceAddresses(c: Cluster): Promise<string> {
+  const slices = (await c.request('GET', '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices?labelSelector=kubernetes.io/service-name%3Dkubernetes')).json().items;
+  return slices.flatMap((s: any) => s.endpoints.flatMap((e: any) => e.addresses.map((a: string) => `${s.metadata.name}=${a}:${s.ports[0].port}`))).sort().join(',');
+}
+
+/** A Lease as another API server would write it. */
+function fakeLease(name: string, endpoint: string, renewed: Date, seconds: number): object {
+  return {
+    apiVersion: 'coordination.k8s.io/v1', kind: 'Lease',
+    metadata: { name, labels: { 'apiserver.kubernetes.io/identity': 'kube-apiserver' }, annotations: { 'kubelite.io/advertise-address': endpoint } },
+    spec: { holderIdentity: `${name}_x`, leaseDurationSeconds: seconds, renewTime: microTime(renewed) },
+  };
+}
+
+describe('the kubernetes Service', () => {
+  let c: Cluster;
+  before(async () => { c = await startCluster(); });
+  after(async () => { await c?.cleanup(); });
+
+  test('kubectl get svc and endpoints', async () => {
+    const port = portOf(c);
+    assert.match(await c.k('get', 'svc'), /^NAME\s+TYPE\s+CLUSTER-IP\s+EXTERNAL-IP\s+PORT\(S\)\s+AGE\nkubernetes   ClusterIP   127\.96\.0\.1   <none>        443\/TCP   \d+s\n$/);
+    assert.match(await c.k('get', 'endpoints', 'kubernetes'), new RegExp(`^NAME\\s+ENDPOINTS\\s+AGE\\nkubernetes   127\\.0\\.0\\.1:${port}   \\d+s\\n$`));
+  });
+
+  test('the Service as upstream creates it', async () => {
+    const s = (await c.request('GET', '/api/v1/namespaces/default/services/kubernetes')).json();
+    assert.deepEqual(s.metadata.labels, { component: 'apiserver', provider: 'kubernetes' });
+    assert.deepEqual(s.spec, {
+      type: 'ClusterIP', clusterIP: '127.96.0.1', clusterIPs: ['127.96.0.1'], ipFamilies: ['IPv4'], ipFamilyPolicy: 'SingleStack',
+      internalTrafficPolicy: 'Cluster', sessionAffinity: 'None',
+      ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: portOf(c) }],
+    });
+    assert.equal(s.metadata.managedFields[0].manager, 'kube-apiserver');
+    const d = await c.k('describe', 'svc', 'kubernetes');
+    assert.match(d, /^Selector:\s+<none>$/m);
+    assert.match(d, /^IP Family Policy:\s+SingleStack$/m);
+    assert.match(d, /^IP Families:\s+IPv4$/m);
+    assert.match(d, /^IP:\s+127\.96\.0\.1$/m);
+    assert.match(d, /^IPs:\s+127\.96\.0\.1$/m);
+    assert.match(d, /^Port:\s+https  443\/TCP$/m);
+    assert.match(d, new RegExp(`^TargetPort:\\s+${portOf(c)}/TCP$`, 'm'));
+    assert.match(d, new RegExp(`^Endpoints:\\s+127\\.0\\.0\\.1:${portOf(c)}$`, 'm'));
+  });
+
+  test('Endpoints and EndpointSlice as upstream writes them', async () => {
+    const port = portOf(c);
+    const ep = (await c.request('GET', '/api/v1/namespaces/default/endpoints/kubernetes')).json();
+    assert.deepEqual(ep.metadata.labels, { 'endpointslice.kubernetes.io/skip-mirror': 'true' });
+    assert.deepEqual(ep.subsets, [{ addresses: [{ ip: '127.0.0.1' }], ports: [{ name: 'https', port, protocol: 'TCP' }] }]);
+    const slice = (await c.request('GET', '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/kubernetes')).json();
+    assert.deepEqual(slice.metadata.labels, { 'kubernetes.io/service-name': 'kubernetes' });
+    assert.equal(slice.metadata.ownerReferences, undefined);
+    assert.equal(slice.addressType, 'IPv4');
+    assert.deepEqual(slice.endpoints, [{ addresses: ['127.0.0.1'], conditions: { ready: true } }]);
+    assert.deepEqual(slice.ports, [{ name: 'https', port, protocol: 'TCP' }]);
+  });
+
+  test('this server has a Lease', async () => {
+    const port = portOf(c);
+    const lease = (await c.request('GET', `${LEASES}/kube-apiserver-127-0-0-1-${port}`)).json();
+    assert.deepEqual(lease.metadata.labels, { 'apiserver.kubernetes.io/identity': 'kube-apiserver' });
+    assert.equal(lease.metadata.annotations['kubelite.io/advertise-address'], `127.0.0.1:${port}`);
+    assert.equal(lease.spec.leaseDurationSeconds, 15);
+    assert.ok(Date.now() - Date.parse(lease.spec.renewTime) < 15_000);
+  });
+
+  test('the serving certificate covers the Service IP', async () => {
+    const cert = await new Promise<tls.PeerCertificate>((resolve, reject) => {
+      const s = tls.connect({ host: '127.0.0.1', port: portOf(c), ca: c.caPem, servername: 'kubernetes.default.svc' }, () => {
+        resolve(s.getPeerCertificate());
+        s.end();
+      });
+      s.on('error', reject);
+    });
+    assert.match(cert.subjectaltname ?? '', /IP Address:127\.96\.0\.1\b/);
+    assert.match(cert.subjectaltname ?? '', /DNS:kubernetes\.default\.svc\.cluster\.local/);
+  });
+
+  test('a live second API server appears; it drops out when its Lease expires; expired ones never count', async () => {
+    const port = portOf(c);
+    const expired = await c.request('POST', LEASES, fakeLease('kube-apiserver-127-0-0-3-6443', '127.0.0.3:6443', new Date(Date.now() - 3600_000), 15));
+    assert.equal(expired.status, 201, expired.body);
+    // Same port as this server: one subset, addresses sorted; another port: a subset and a slice of its own.
+    const live = await c.request('POST', LEASES, fakeLease('kube-apiserver-127-0-0-2', `127.0.0.2:${port}`, new Date(), 4));
+    assert.equal(live.status, 201, live.body);
+    const otherPort = await c.request('POST', LEASES, fakeLease('kube-apiserver-127-0-0-4-7443', '127.0.0.4:7443', new Date(), 4));
+    assert.equal(otherPort.status, 201, otherPort.body);
+    const both = await until(async () => {
+      const eps = await endpointsOf(c);
+      return eps.includes('127.0.0.2') && eps.includes('127.0.0.4') && eps;
+    }, 'the live fake API servers in the Endpoints');
+    assert.equal(both, `127.0.0.1:${port},127.0.0.2:${port},127.0.0.4:7443`);
+    assert.equal(await sliceAddresses(c), `kubernetes-7443=127.0.0.4:7443,kubernetes=127.0.0.1:${port},kubernetes=127.0.0.2:${port}`);
+    assert.match(await c.k('get', 'endpoints', 'kubernetes'), new RegExp(`kubernetes   127\\.0\\.0\\.1:${port},127\\.0\\.0\\.2:${port},127\\.0\\.0\\.4:7443`));
+    // Nobody renews them: after 4 s they are gone, and the extra slice with them.
+    const alone = await until(async () => {
+      const eps = await endpointsOf(c);
+      return eps === `127.0.0.1:${port}` && eps;
+    }, 'the fake API servers to drop out', 20_000);
+    assert.equal(alone, `127.0.0.1:${port}`);
+    await until(async () => (await sliceAddresses(c)) === `kubernetes=127.0.0.1:${port}`, 'the extra slice to go');
+  });
+
+  test('deleted or changed objects are put back', async () => {
+    const port = portOf(c);
+    await c.k('delete', 'endpoints', 'kubernetes');
+    await until(async () => (await endpointsOf(c)) === `127.0.0.1:${port}`, 'the Endpoints to be recreated');
+    await c.k('delete', 'endpointslice', 'kubernetes');
+    await until(async () => (await sliceAddresses(c)) === `kubernetes=127.0.0.1:${port}`, 'the EndpointSlice to be recreated');
+    const patched = await c.request('PATCH', '/api/v1/namespaces/default/endpoints/kubernetes',
+      { subsets: [{ addresses: [{ ip: '10.9.9.9' }], ports: [{ name: 'https', port: 1, protocol: 'TCP' }] }] },
+      { headers: { 'Content-Type': 'application/merge-patch+json' } });
+    assert.equal(patched.status, 200);
+    await until(async () => (await endpointsOf(c)) === `127.0.0.1:${port}`, 'the Endpoints to be reset');
+    assert.equal(await c.k('delete', 'svc', 'kubernetes'), 'service "kubernetes" deleted\n');
+    const back = await until(async () => {
+      const r = await c.request('GET', '/api/v1/namespaces/default/services/kubernetes');
+      return r.status === 200 && r.json();
+    }, 'the Service to be recreated');
+    assert.equal(back.spec.clusterIP, '127.96.0.1');
+  });
+
+  test('no reconcile writes when nothing changed', async () => {
+    const rv = async () => ['services/kubernetes', 'endpoints/kubernetes'].map(async (p) => (await c.request('GET', `/api/v1/namespaces/default/${p}`)).json().metadata.resourceVersion);
+    const slice = async () => (await c.request('GET', '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/kubernetes')).json().metadata.resourceVersion;
+    const before = [...await Promise.all(await rv()), await slice()];
+    // A Lease renewal (every 10 s) triggers a reconcile pass.
+    const lease = `${LEASES}/kube-apiserver-127-0-0-1-${portOf(c)}`;
+    const renewed = (await c.request('GET', lease)).json().spec.renewTime;
+    await until(async () => (await c.request('GET', lease)).json().spec.renewTime !== renewed, 'a renewal', 20_000);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual([...await Promise.all(await rv()), await slice()], before);
+  });
+
+  test('after a restart on another port the objects follow it; the old Lease is gone', async () => {
+    const oldPort = portOf(c);
+    await c.restart();
+    const port = portOf(c);
+    assert.notEqual(port, oldPort);
+    assert.equal(await endpointsOf(c), `127.0.0.1:${port}`);
+    assert.equal(await sliceAddresses(c), `kubernetes=127.0.0.1:${port}`);
+    assert.equal(await c.k('get', 'svc', 'kubernetes', '-o', 'jsonpath={.spec.ports[0].targetPort}'), String(port));
+    assert.equal((await c.request('GET', `${LEASES}/kube-apiserver-127-0-0-1-${oldPort}`)).status, 404);
+  });
+});
+
+describe('the kubernetes Service with other ranges and an advertise address', () => {
+  let c: Cluster;
+  before(async () => { c = await startCluster({ args: ['--service-cidr', '127.100.0.0/16', '--advertise-address', '127.0.0.7'] }); });
+  after(async () => { await c?.cleanup(); });
+
+  test('first IP of the CIDR, the advertised address in the endpoints', async () => {
+    assert.equal(await c.k('get', 'svc', 'kubernetes', '-o', 'jsonpath={.spec.clusterIP}'), '127.100.0.1');
+    assert.equal(await endpointsOf(c), `127.0.0.7:${portOf(c)}`);
+  });
+});

@@ -1,0 +1,408 @@
+// The process runtime (RuntimeClass handler `process`) behind a real API server: the node agent
+// runs in this process with a ProcessRuntime (short back-off), the pods' containers are host
+// processes. Covers the RuntimeClass resource and its admission, a Node HTTP server that binds
+// its pod IP and becomes Ready through an httpGet readiness probe, environment with fieldRef
+// values, kubectl logs (-f, --tail, -c, --previous) through the API server's pods/log proxy to
+// the agent, liveness restarts, crash-loop back-off, restart policies, and deletion (preStop,
+// SIGTERM, SIGKILL when the grace period runs out).
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { startCluster, tempFile, type Cluster } from './helpers/cluster.js';
+import { RestClient, type WatchHandle } from '../src/client/rest.js';
+import { controllerContext, type ControllerContext } from '../src/client/factory.js';
+import { startController } from '../src/client/controller.js';
+import { NodeAgent } from '../src/node/agent.js';
+import { NodeIPAMController } from '../src/controllers/nodeipam.js';
+import { ProcessRuntime, goDuration } from '../src/node/runtimes/process.js';
+import { expand } from '../src/node/runtimes/container-env.js';
+
+const PODS = '/api/v1/namespaces/default/pods';
+const NODE = 'pnode';
+const NODEJS = process.execPath;
+/** A pod network no other test uses: each pod's server binds its own loopback address. */
+const CLUSTER_CIDR = '127.213.0.0/16';
+
+async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** GET http://<ip>:<port><path> → body. */
+function httpGet(ip: string, port: number, p: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    http.get({ host: ip, port, path: p, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => resolve({ status: res.statusCode!, body }));
+    }).on('error', reject);
+  });
+}
+
+/**
+ * The test server: logs `boot <id>` on start and one line per request (probe paths excepted),
+ * answers /env with its environment. With FAIL_ONCE set, the first instance's /healthz fails
+ * from its third call on (a file in the pod's working directory remembers it happened).
+ */
+const SERVER = `
+const http = require('http'), fs = require('fs');
+console.log('boot ' + Math.random().toString(36).slice(2));
+let healthz = 0;
+const failing = !!process.env.FAIL_ONCE && !fs.existsSync('failed-once');
+if (failing) fs.writeFileSync('failed-once', '1');
+http.createServer((req, res) => {
+  if (req.url === '/healthz') { healthz++; res.statusCode = failing && healthz > 2 ? 500 : 200; return res.end('ok'); }
+  if (req.url === '/ready') return res.end('ready');
+  console.log('request ' + req.url);
+  if (req.url === '/env') return res.end(JSON.stringify(process.env));
+  res.end('hello from ' + process.env.POD_NAME + '\\n');
+}).listen(8080, process.env.POD_IP);
+`;
+
+const serverContainer = (name: string, extra: Record<string, unknown> = {}) => ({
+  name, image: 'node:20', command: [NODEJS, '-e', SERVER],
+  readinessProbe: { httpGet: { path: '/ready', port: 8080 }, periodSeconds: 1 },
+  ...extra,
+});
+
+describe('process runtime', () => {
+  let c: Cluster;
+  let client: RestClient;
+  let ctx: ControllerContext;
+  let rootDir: string;
+  const stops: (() => void)[] = [];
+
+  const getPod = (name: string) => client.get<any>(`${PODS}/${name}`);
+  const createPod = (name: string, spec: Record<string, unknown>, meta: Record<string, unknown> = {}) =>
+    client.create<any>(PODS, { metadata: { name, ...meta }, spec: { nodeName: NODE, runtimeClassName: 'process', ...spec } });
+  const runningReady = async (name: string) => {
+    const p = await getPod(name);
+    return p.status?.phase === 'Running' && p.status.conditions?.find((x: any) => x.type === 'Ready')?.status === 'True' && p;
+  };
+  const events = async (name: string) =>
+    (await client.get<any>('/api/v1/namespaces/default/events', { fieldSelector: `involvedObject.name=${name}` })).items as any[];
+  const hasEvent = (name: string, reason: string, message: string | RegExp) => waitFor(`${reason} event of ${name}`, async () =>
+    (await events(name)).find((e) => e.reason === reason && (typeof message === 'string' ? e.message === message : message.test(e.message))));
+
+  before(async () => {
+    c = await startCluster();
+    client = await RestClient.fromKubeconfig(c.kubeconfig, 'process-runtime-test');
+    ctx = controllerContext(client);
+    rootDir = mkdtempSync(path.join(tmpdir(), 'kubelite-process-test-'));
+    const ipam = await startController(new NodeIPAMController(ctx, { clusterCIDR: CLUSTER_CIDR }), 1);
+    stops.push(() => ipam.stop());
+    const agent = new NodeAgent({
+      nodeName: NODE, client, leaseRenewIntervalMs: 1000,
+      runtimes: { process: new ProcessRuntime({ rootDir, backoffBaseMs: 1000, backoffMaxMs: 4000 }) },
+      sim: { startDelayMs: 100, startJitterMs: 0 },
+    });
+    const ctl = await startController(agent, 4);
+    stops.push(() => ctl.stop());
+    await c.k('apply', '-f', tempFile('rc.yaml', 'apiVersion: node.k8s.io/v1\nkind: RuntimeClass\nmetadata:\n  name: process\nhandler: process\n'));
+    await waitFor('the node ready', async () => (await client.get<any>(`/api/v1/nodes/${NODE}`)).status?.conditions?.find((x: any) => x.type === 'Ready')?.status === 'True');
+  });
+
+  after(async () => {
+    for (const s of stops.reverse()) s();
+    ctx?.informers.stop();
+    client?.close();
+    await c?.cleanup();
+    if (rootDir) rmSync(rootDir, { recursive: true, force: true });
+  });
+
+  test('RuntimeClass: served cluster-scoped, printed NAME HANDLER AGE, handler a DNS label and immutable', async () => {
+    const table = await c.k('get', 'runtimeclass');
+    assert.match(table, /^NAME\s+HANDLER\s+AGE\nprocess\s+process\s+\d+s\n$/);
+    const bad = await c.kubectl(['apply', '-f', tempFile('bad.yaml', 'apiVersion: node.k8s.io/v1\nkind: RuntimeClass\nmetadata:\n  name: bad\nhandler: Bad_Handler\n')]);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /The RuntimeClass "bad" is invalid: handler: Invalid value: "Bad_Handler": a lowercase RFC 1123 label must consist of/);
+    const patch = await c.kubectl(['patch', 'runtimeclass', 'process', '--type=merge', '-p', '{"handler":"other"}']);
+    assert.notEqual(patch.code, 0);
+    assert.match(patch.stderr, /handler: Invalid value: "other": field is immutable/);
+  });
+
+  test('RuntimeClass admission: a missing class is forbidden; overhead and scheduling are copied into the pod', async () => {
+    const missing = await c.kubectl(['run', 'orphan', '--image=nginx', '--overrides={"spec":{"runtimeClassName":"missing"}}']);
+    assert.notEqual(missing.code, 0);
+    assert.equal(missing.stderr, 'Error from server (Forbidden): pods "orphan" is forbidden: pod rejected: RuntimeClass "missing" not found\n');
+    await client.create('/apis/node.k8s.io/v1/runtimeclasses', {
+      metadata: { name: 'pinned' }, handler: 'process', overhead: { podFixed: { cpu: '250m' } },
+      scheduling: { nodeSelector: { 'kubernetes.io/hostname': NODE }, tolerations: [{ key: 'dedicated', operator: 'Exists', effect: 'NoSchedule' }] },
+    });
+    const pod = await client.create<any>(PODS, {
+      metadata: { name: 'admitted' },
+      spec: { runtimeClassName: 'pinned', nodeSelector: { disk: 'ssd' }, containers: [{ name: 'main', image: 'nginx' }] },
+    });
+    assert.deepEqual(pod.spec.overhead, { cpu: '250m' });
+    assert.deepEqual(pod.spec.nodeSelector, { disk: 'ssd', 'kubernetes.io/hostname': NODE });
+    assert.ok(pod.spec.tolerations.some((t: any) => t.key === 'dedicated' && t.effect === 'NoSchedule'));
+    const conflict = await c.kubectl(['run', 'conflict', '--image=nginx', `--overrides={"spec":{"runtimeClassName":"pinned","nodeSelector":{"kubernetes.io/hostname":"elsewhere"}}}`]);
+    assert.equal(conflict.stderr, `Error from server (Forbidden): pods "conflict" is forbidden: conflict: runtimeClass.scheduling.nodeSelector[kubernetes.io/hostname] = ${NODE}; pod.spec.nodeSelector[kubernetes.io/hostname] = elsewhere\n`);
+    await client.delete(`${PODS}/admitted`, { gracePeriodSeconds: 0 });
+  });
+
+  test('an HTTP server pod binds its pod IP, becomes Ready by its readiness probe and sees its environment', async () => {
+    await createPod('web', {
+      containers: [serverContainer('web', {
+        env: [
+          { name: 'MY_NODE', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+          { name: 'MY_UID', valueFrom: { fieldRef: { fieldPath: 'metadata.uid' } } },
+          { name: 'MY_APP', valueFrom: { fieldRef: { fieldPath: "metadata.labels['app']" } } },
+          { name: 'MY_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+          { name: 'GREETING', value: 'hello' },
+          { name: 'PHRASE', value: '$(GREETING)-world $$(GREETING) $(UNDEFINED)' },
+        ],
+      })],
+    }, { labels: { app: 'web' } });
+    const p = await waitFor('web Running and Ready', () => runningReady('web'));
+    const cs = p.status.containerStatuses[0];
+    assert.match(cs.containerID, /^kubelite-process:\/\/[0-9a-f]{64}$/);
+    assert.equal(cs.ready, true);
+    assert.equal(cs.started, true);
+    assert.ok(cs.state.running.startedAt);
+    assert.equal(cs.image, 'docker.io/library/node:20');
+    const ip = p.status.podIP;
+    assert.match(ip, /^127\.213\.\d+\.\d+$/);
+    const hello = await httpGet(ip, 8080, '/');
+    assert.equal(hello.body, 'hello from web\n');
+    const env = JSON.parse((await httpGet(ip, 8080, '/env')).body);
+    assert.equal(env.POD_NAME, 'web');
+    assert.equal(env.POD_NAMESPACE, 'default');
+    assert.equal(env.POD_IP, ip);
+    assert.equal(env.HOSTNAME, 'web');
+    assert.equal(env.MY_NODE, NODE);
+    assert.equal(env.MY_UID, p.metadata.uid);
+    assert.equal(env.MY_APP, 'web');
+    assert.equal(env.MY_IP, ip);
+    assert.equal(env.PHRASE, 'hello-world $(GREETING) $(UNDEFINED)');
+    assert.match(await c.k('get', 'pod', 'web', '--no-headers'), /^web\s+1\/1\s+Running\s+0\s+\S+\n$/);
+  });
+
+  test('kubectl logs shows the container output, with --tail, --timestamps and -f', async () => {
+    const ip = (await getPod('web')).status.podIP;
+    await httpGet(ip, 8080, '/one');
+    await httpGet(ip, 8080, '/two');
+    const all = await waitFor('both requests logged', async () => {
+      const out = await c.k('logs', 'web');
+      return out.includes('request /two') && out;
+    });
+    assert.match(all, /^boot \w+\nrequest \/\nrequest \/env\nrequest \/one\nrequest \/two\n$/);
+    assert.equal(await c.k('logs', 'web', '--tail=1'), 'request /two\n');
+    assert.match(await c.k('logs', 'web', '--tail=2', '--timestamps'), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z request \/one\n\S+Z request \/two\n$/);
+    assert.equal(await c.k('logs', 'web', '--limit-bytes=4'), 'boot');
+
+    // -f: what is logged afterwards arrives while the stream stays open.
+    const follower = spawn('kubectl', [`--kubeconfig=${c.kubeconfig}`, 'logs', '-f', 'web', '--tail=1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let streamed = '';
+    follower.stdout.on('data', (d) => { streamed += d; });
+    try {
+      await waitFor('the tail line', async () => streamed.includes('request /two'));
+      await httpGet(ip, 8080, '/followed');
+      await waitFor('the new line through -f', async () => streamed.includes('request /followed'));
+      assert.equal(streamed, 'request /two\nrequest /followed\n');
+      assert.equal(follower.exitCode, null, 'the stream is still open');
+    } finally {
+      follower.kill();
+    }
+  });
+
+  test('the pods/log subresource errors as upstream', async () => {
+    const prev = await c.request('GET', `${PODS}/web/log?previous=true`);
+    assert.equal(prev.status, 400);
+    assert.equal(prev.json().message, 'previous terminated container "web" in pod "web" not found');
+    const tail = await c.request('GET', `${PODS}/web/log?tailLines=-1`);
+    assert.equal(tail.status, 422);
+    assert.equal(tail.json().message, 'PodLogOptions "web" is invalid: tailLines: Invalid value: -1: must be greater than or equal to 0');
+    const wrong = await c.request('GET', `${PODS}/web/log?container=nope`);
+    assert.equal(wrong.status, 400);
+    assert.equal(wrong.json().message, 'container nope is not valid for pod web');
+    const none = await c.request('GET', `${PODS}/nosuch/log`);
+    assert.equal(none.status, 404);
+    assert.equal(none.json().message, 'pods "nosuch" not found');
+    // Not scheduled: no node, no log.
+    await client.create(PODS, { metadata: { name: 'unscheduled' }, spec: { containers: [{ name: 'main', image: 'nginx' }] } });
+    const unscheduled = await c.request('GET', `${PODS}/unscheduled/log`);
+    assert.equal(unscheduled.status, 200);
+    assert.equal(unscheduled.body, '');
+  });
+
+  test('init containers run first; -c picks a container; a multi-container pod needs one named', async () => {
+    await createPod('multi', {
+      initContainers: [{ name: 'init', image: 'busybox', command: [NODEJS, '-e', "require('fs').writeFileSync('init-done', 'yes'); console.log('init ran')"] }],
+      containers: [
+        { ...serverContainer('web'), readinessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 1 } },
+        {
+          name: 'side', image: 'busybox', command: [NODEJS, '-e', "console.log('init said ' + require('fs').readFileSync('init-done', 'utf8')); setInterval(() => {}, 1000)"],
+          startupProbe: { exec: { command: [NODEJS, '-e', "process.exit(require('fs').existsSync('init-done') ? 0 : 1)"] }, periodSeconds: 1 },
+        },
+      ],
+    });
+    const p = await waitFor('multi Running and Ready', () => runningReady('multi'));
+    assert.equal(p.status.initContainerStatuses[0].state.terminated.reason, 'Completed');
+    assert.equal(p.status.initContainerStatuses[0].state.terminated.exitCode, 0);
+    assert.deepEqual(p.status.containerStatuses.map((s: any) => [s.name, s.ready, s.started]), [['side', true, true], ['web', true, true]]);
+    assert.equal(await c.k('logs', 'multi', '-c', 'init'), 'init ran\n');
+    assert.equal(await waitFor('side logged', async () => (await c.k('logs', 'multi', '-c', 'side')) || undefined), 'init said yes\n');
+    const noName = await c.request('GET', `${PODS}/multi/log`);
+    assert.equal(noName.status, 400);
+    assert.equal(noName.json().message, 'a container name must be specified for pod multi, choose one of: [init web side]');
+  });
+
+  test('a failing liveness probe restarts the container; --previous shows the last instance', async () => {
+    await createPod('live', {
+      containers: [serverContainer('web', {
+        env: [{ name: 'FAIL_ONCE', value: '1' }],
+        livenessProbe: { httpGet: { path: '/healthz', port: 8080 }, periodSeconds: 1, failureThreshold: 1, initialDelaySeconds: 1 },
+      })],
+    });
+    const p = await waitFor('live restarted and Ready again', async () => {
+      const x = await runningReady('live');
+      return x && x.status.containerStatuses[0].restartCount === 1 && x;
+    });
+    const last = p.status.containerStatuses[0].lastState.terminated;
+    assert.equal(last.exitCode, 143, 'node exits on SIGTERM with 128+15');
+    assert.equal(last.reason, 'Error');
+    assert.ok(last.startedAt && last.finishedAt && last.containerID);
+    await hasEvent('live', 'Unhealthy', 'Liveness probe failed: HTTP probe failed with statuscode: 500');
+    await hasEvent('live', 'Killing', 'Container web failed liveness probe, will be restarted');
+    const previous = await c.k('logs', 'live', '--previous');
+    const current = await c.k('logs', 'live');
+    const bootOf = (s: string) => /^boot (\w+)$/m.exec(s)?.[1];
+    assert.ok(bootOf(previous) && bootOf(current), `${previous} / ${current}`);
+    assert.notEqual(bootOf(previous), bootOf(current));
+  });
+
+  test('a container that keeps exiting goes into CrashLoopBackOff with the kubelet\'s back-off', async () => {
+    const created = await createPod('crash', {
+      containers: [{ name: 'main', image: 'busybox', command: [NODEJS, '-e', "console.log('crashing'); process.exit(3)"] }],
+    });
+    const p = await waitFor('CrashLoopBackOff', async () => {
+      const x = await getPod('crash');
+      return x.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'CrashLoopBackOff' && x;
+    });
+    const cs = p.status.containerStatuses[0];
+    assert.match(cs.state.waiting.message, new RegExp(`^back-off (1s|2s|4s) restarting failed container=main pod=crash_default\\(${created.metadata.uid}\\)$`));
+    assert.ok(cs.restartCount >= 1);
+    assert.equal(cs.lastState.terminated.exitCode, 3);
+    assert.equal(cs.lastState.terminated.reason, 'Error');
+    assert.equal(p.status.phase, 'Running');
+    await hasEvent('crash', 'BackOff', `Back-off restarting failed container main in pod crash_default(${created.metadata.uid})`);
+    // kubectl shows the waiting reason while the container backs off.
+    await waitFor('kubectl get showing CrashLoopBackOff', async () => /^crash\s+0\/1\s+CrashLoopBackOff\s+\d+ \(\d+s ago\)\s/.test(await c.k('get', 'pod', 'crash', '--no-headers')));
+    assert.equal(await c.k('logs', 'crash'), 'crashing\n');
+    // Waits grow: 1s, 2s, then 4s (the maximum here).
+    await waitFor('a 2s back-off', async () => /^back-off 2s /.test((await getPod('crash')).status.containerStatuses[0].state.waiting?.message ?? ''));
+  });
+
+  test('restartPolicy Never: exit 0 is Succeeded (Completed), exit 2 is Failed (Error) with the log as message', async () => {
+    await createPod('ok', { restartPolicy: 'Never', containers: [{ name: 'main', image: 'busybox', command: [NODEJS, '-e', "console.log('done')"] }] });
+    await createPod('fail', {
+      restartPolicy: 'Never',
+      containers: [{ name: 'main', image: 'busybox', terminationMessagePolicy: 'FallbackToLogsOnError', command: [NODEJS, '-e', "console.error('it broke'); process.exit(2)"] }],
+    });
+    const ok = await waitFor('ok Succeeded', async () => { const x = await getPod('ok'); return x.status?.phase === 'Succeeded' && x; });
+    assert.equal(ok.status.containerStatuses[0].state.terminated.reason, 'Completed');
+    assert.equal(ok.status.containerStatuses[0].state.terminated.exitCode, 0);
+    assert.equal(ok.status.containerStatuses[0].restartCount, 0);
+    const fail = await waitFor('fail Failed', async () => { const x = await getPod('fail'); return x.status?.phase === 'Failed' && x; });
+    const t = fail.status.containerStatuses[0].state.terminated;
+    assert.equal(t.reason, 'Error');
+    assert.equal(t.exitCode, 2);
+    assert.equal(t.message, 'it broke\n');
+    assert.equal(await c.k('logs', 'fail'), 'it broke\n');
+    assert.match(await c.k('get', 'pods', 'ok', 'fail', '--no-headers'), /^ok\s+0\/1\s+Completed\s+0\s+\S+\nfail\s+0\/1\s+Error\s+0\s+\S+\n$/);
+  });
+
+  test('deletion runs preStop, sends SIGTERM, and SIGKILLs a process that ignores it once the grace period is over', async () => {
+    const marks = mkdtempSync(path.join(tmpdir(), 'kubelite-marks-'));
+    try {
+      const program = `const fs = require('fs'); const dir = process.env.MARK_DIR;
+fs.writeFileSync(dir + '/pid', String(process.pid));
+process.on('SIGTERM', () => fs.writeFileSync(dir + '/sigterm', String(Date.now())));
+setInterval(() => {}, 1000);`;
+      await createPod('stubborn', {
+        terminationGracePeriodSeconds: 3,
+        containers: [{
+          name: 'main', image: 'busybox', command: [NODEJS, '-e', program], env: [{ name: 'MARK_DIR', value: marks }],
+          lifecycle: { preStop: { exec: { command: [NODEJS, '-e', "require('fs').writeFileSync(process.env.MARK_DIR + '/prestop', String(Date.now()))"] } } },
+        }],
+      });
+      await waitFor('stubborn Running', () => runningReady('stubborn'));
+      await waitFor('the pid file', async () => existsSync(path.join(marks, 'pid')));
+      const pid = Number(readFileSync(path.join(marks, 'pid'), 'utf8'));
+      const seen: any[] = [];
+      let gone = false;
+      const watch: WatchHandle = client.watch<any>(PODS, { fieldSelector: 'metadata.name=stubborn' }, (ev) => {
+        if (ev.type === 'DELETED') gone = true;
+        else seen.push(ev.object);
+      });
+      try {
+        await c.k('delete', 'pod', 'stubborn', '--wait=false');
+        await waitFor('stubborn deleted', async () => gone);
+      } finally {
+        watch.stop();
+      }
+      assert.ok(existsSync(path.join(marks, 'prestop')), 'the preStop hook ran');
+      assert.ok(existsSync(path.join(marks, 'sigterm')), 'the process got SIGTERM');
+      assert.ok(Number(readFileSync(path.join(marks, 'prestop'), 'utf8')) <= Number(readFileSync(path.join(marks, 'sigterm'), 'utf8')), 'preStop before SIGTERM');
+      assert.throws(() => process.kill(pid, 0), /ESRCH/, 'the process is gone');
+      const final = seen.reverse().find((o) => o.status?.containerStatuses?.[0]?.state?.terminated);
+      assert.equal(final.status.containerStatuses[0].state.terminated.exitCode, 137, 'killed by SIGKILL');
+      assert.equal(final.status.containerStatuses[0].state.terminated.reason, 'Error');
+      await hasEvent('stubborn', 'Killing', 'Stopping container main');
+    } finally {
+      rmSync(marks, { recursive: true, force: true });
+    }
+  });
+
+  test('what cannot run: no command, a missing executable, an unknown RuntimeClass handler; pods of the default runtime have empty logs', async () => {
+    await createPod('nocmd', { containers: [{ name: 'main', image: 'nginx' }] });
+    const nocmd = await waitFor('CreateContainerError', async () => {
+      const x = await getPod('nocmd');
+      return x.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'CreateContainerError' && x;
+    });
+    assert.match(nocmd.status.containerStatuses[0].state.waiting.message, /^failed to generate container "[0-9a-f]{64}" spec: failed to generate spec: no command specified$/);
+    const waiting = await c.kubectl(['logs', 'nocmd']);
+    assert.equal(waiting.stderr, 'Error from server (BadRequest): container "main" in pod "nocmd" is waiting to start: CreateContainerError\n');
+
+    await createPod('nobinary', { restartPolicy: 'Never', containers: [{ name: 'main', image: 'nginx', command: ['no-such-binary-kubelite'] }] });
+    const nobinary = await waitFor('StartError', async () => {
+      const x = await getPod('nobinary');
+      return x.status?.phase === 'Failed' && x;
+    });
+    const t = nobinary.status.containerStatuses[0].state.terminated;
+    assert.equal(t.reason, 'StartError');
+    assert.equal(t.exitCode, 128);
+    assert.match(t.message, /exec: "no-such-binary-kubelite": executable file not found in \$PATH: unknown$/);
+
+    await client.create('/apis/node.k8s.io/v1/runtimeclasses', { metadata: { name: 'gvisor' }, handler: 'runsc' });
+    await createPod('sandboxed', { runtimeClassName: 'gvisor', containers: [{ name: 'main', image: 'nginx' }] });
+    await hasEvent('sandboxed', 'FailedCreatePodSandBox', 'Failed to create pod sandbox: rpc error: code = Unknown desc = failed to get sandbox runtime: no runtime for "runsc" is configured');
+    assert.equal((await getPod('sandboxed')).status.containerStatuses[0].state.waiting.reason, 'ContainerCreating');
+
+    await client.create(PODS, { metadata: { name: 'simulated' }, spec: { nodeName: NODE, containers: [{ name: 'main', image: 'nginx' }] } });
+    await waitFor('simulated Running', () => runningReady('simulated'));
+    assert.equal(await c.k('logs', 'simulated'), '');
+  });
+
+  test('helpers: $(VAR) expansion and Go duration strings', () => {
+    const vars: Record<string, string> = { A: 'x', B: 'y' };
+    assert.equal(expand('$(A)-$(B)-$(C)-$$(A)-$A-$(', (n) => vars[n]), 'x-y-$(C)-$(A)-$A-$(');
+    assert.deepEqual([300, 1000, 10_000, 80_000, 300_000].map(goDuration), ['300ms', '1s', '10s', '1m20s', '5m0s']);
+  });
+});
