@@ -16,7 +16,7 @@ import { progress, summarize, startKubelite, httpClient, startEtcd, rssOf, ROOT,
 
 const args = parseArgs({
   args: process.argv.slice(2),
-  options: { seconds: { type: 'string', default: '5' }, objects: { type: 'string', default: '10000' }, 'no-etcd': { type: 'boolean', default: false } },
+  options: { seconds: { type: 'string', default: '5' }, objects: { type: 'string', default: '10000' }, 'no-etcd': { type: 'boolean', default: false }, store: { type: 'string' } },
   allowPositionals: true,
 });
 const SECONDS = Number(args.values.seconds);
@@ -67,6 +67,45 @@ async function createNamespace(c: HttpClient, name: string): Promise<void> {
   if (r.status !== 201) throw new Error(`namespace ${name}: ${r.status} ${r.body}`);
 }
 
+/** 1,000 sequential creates, each timed from sending to its ADDED event on an open watch. */
+async function watchLatency(c: HttpClient, namespace: string): Promise<{ p50: number; p99: number; n: number }> {
+  const sent = new Map<string, number>();
+  const latencies: number[] = [];
+  await createNamespace(c, namespace);
+  const listRv = JSON.parse((await c.request('GET', `/api/v1/namespaces/${namespace}/pods`)).body).metadata.resourceVersion;
+  const watch = c.stream(`/api/v1/namespaces/${namespace}/pods?watch=true&resourceVersion=${listRv}`, (line) => {
+    const ev = JSON.parse(line);
+    const t = sent.get(ev.object.metadata.name);
+    if (t !== undefined && ev.type === 'ADDED') latencies.push(performance.now() - t);
+  });
+  await new Promise((r) => setTimeout(r, 200));
+  for (let i = 0; i < 1000; i++) {
+    const name = `w-${i}`;
+    sent.set(name, performance.now());
+    await c.request('POST', `/api/v1/namespaces/${namespace}/pods`, podBody(name));
+  }
+  await new Promise((r) => setTimeout(r, 500));
+  watch.close();
+  return summarize(latencies);
+}
+
+/** Node-client creates/s at each concurrency against a running kubelite. */
+async function createRates(k: Kubelite, prefix: string): Promise<Record<number, number>> {
+  const out: Record<number, number> = {};
+  for (const conc of CONCURRENCY) {
+    const c = httpClient(k, conc);
+    const ns = `${prefix}-c${conc}`;
+    await createNamespace(c, ns);
+    progress(`${prefix}: creates with ${conc} concurrent client(s) for ${SECONDS}s`);
+    out[conc] = await closedLoop(conc, SECONDS, async (i) => {
+      const r = await c.request('POST', `/api/v1/namespaces/${ns}/pods`, podBody(`p-${i}`));
+      if (r.status !== 201) throw new Error(`create: ${r.status} ${r.body}`);
+    });
+    c.close();
+  }
+  return out;
+}
+
 async function main(): Promise<void> {
   const results: Record<string, unknown> = {};
 
@@ -82,18 +121,7 @@ async function main(): Promise<void> {
 
   const k = await startKubelite();
   const rssIdle = rssOf(k.proc.pid!);
-  const creates: Record<number, number> = {};
-  for (const conc of CONCURRENCY) {
-    const c = httpClient(k, conc);
-    const ns = `bench-c${conc}`;
-    await createNamespace(c, ns);
-    progress(`creates with ${conc} concurrent client(s) for ${SECONDS}s`);
-    creates[conc] = await closedLoop(conc, SECONDS, async (i) => {
-      const r = await c.request('POST', `/api/v1/namespaces/${ns}/pods`, podBody(`p-${i}`));
-      if (r.status !== 201) throw new Error(`create: ${r.status} ${r.body}`);
-    });
-    c.close();
-  }
+  const creates = await createRates(k, 'bench');
   results.createsPerSecond = creates;
   const wrk: Record<number, { perSecond: number; p99Ms: number }> = {};
   if (hasWrk()) {
@@ -147,24 +175,7 @@ async function main(): Promise<void> {
   results.listMs = { ...summarize(lists), bytes: listBytes };
 
   progress('write → watch event latency (1000 sequential writes)');
-  const sent = new Map<string, number>();
-  const latencies: number[] = [];
-  const listRv = JSON.parse((await c.request('GET', '/api/v1/namespaces/bench-read/pods?limit=1')).body).metadata.resourceVersion;
-  await createNamespace(c, 'bench-watch');
-  const watch = c.stream(`/api/v1/namespaces/bench-watch/pods?watch=true&resourceVersion=${listRv}`, (line) => {
-    const ev = JSON.parse(line);
-    const t = sent.get(ev.object.metadata.name);
-    if (t !== undefined && ev.type === 'ADDED') latencies.push(performance.now() - t);
-  });
-  await new Promise((r) => setTimeout(r, 200));
-  for (let i = 0; i < 1000; i++) {
-    const name = `w-${i}`;
-    sent.set(name, performance.now());
-    await c.request('POST', '/api/v1/namespaces/bench-watch/pods', podBody(name));
-  }
-  await new Promise((r) => setTimeout(r, 500));
-  watch.close();
-  results.watchLatencyMs = summarize(latencies);
+  results.watchLatencyMs = await watchLatency(c, 'bench-watch');
   results.rssBytes = { idle: rssIdle, loaded: rssOf(k.proc.pid!) };
   c.close();
   await k.stop();
@@ -194,6 +205,28 @@ async function main(): Promise<void> {
     results.etcdPutsPerSecond = puts;
   }
 
+  // The same API measured on etcd (`--store etcd`): a fresh one-member etcd and a kubelite on it.
+  let onEtcd: { creates: Record<number, number>; watch: { p50: number; p99: number; n: number } } | undefined;
+  if (args.values.store === 'etcd') {
+    const etcd = await startEtcd();
+    const ke = await startKubelite(undefined, ['--store', `etcd://${etcd.endpoint}`]);
+    try {
+      const creates = await createRates(ke, 'etcd');
+      const c = httpClient(ke, 1);
+      progress('etcd store: write → watch event latency (1000 sequential writes)');
+      const watch = await watchLatency(c, 'etcd-watch');
+      c.close();
+      onEtcd = { creates, watch };
+      results.onEtcd = onEtcd;
+    } finally {
+      await ke.stop();
+      ke.remove();
+      await etcd.stop();
+    }
+  } else if (args.values.store !== undefined && args.values.store !== 'sqlite') {
+    throw new Error(`--store: sqlite (default) or etcd, not ${args.values.store}`);
+  }
+
   // Report
   const lines: string[] = [];
   const f = (n: number, d = 1) => n.toFixed(d);
@@ -212,6 +245,13 @@ async function main(): Promise<void> {
   lines.push(`  start → /readyz: fresh ${f(results.freshStartMs as number, 0)} ms, with ${OBJECTS}+ objects ${f(results.loadedStartMs as number, 0)} ms`);
   const rss = results.rssBytes as Record<string, number>;
   lines.push(`  RSS: idle ${f(rss.idle / 2 ** 20)} MiB, after the run ${f(rss.loaded / 2 ** 20)} MiB, restarted with data ${f(rss.afterRestart / 2 ** 20)} MiB`);
+  if (onEtcd) {
+    lines.push('kubelite on etcd (--store etcd) vs on SQLite, same run, Node client:');
+    for (const conc of CONCURRENCY) {
+      lines.push(`  creates/s, ${String(conc).padStart(2)} clients: etcd store ${f(onEtcd.creates[conc], 0).padStart(7)}   SQLite ${f(creates[conc], 0).padStart(7)}   ratio etcd/SQLite: ${f(onEtcd.creates[conc] / creates[conc], 2)}`);
+    }
+    lines.push(`  write → watch event: etcd store p50 ${f(onEtcd.watch.p50, 2)} ms, p99 ${f(onEtcd.watch.p99, 2)} ms; SQLite p99 ${f(w.p99, 2)} ms; ratio of p99s ${f(onEtcd.watch.p99 / w.p99, 2)}`);
+  }
   process.stdout.write(lines.join('\n') + '\n');
   process.stdout.write(JSON.stringify(results) + '\n');
 }
