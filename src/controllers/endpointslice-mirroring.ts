@@ -24,7 +24,8 @@ import {
   managedBy, parseIP, portMapKey, sameStringMap, sliceNamePrefix, sliceOwnerKey, sliceServiceIndex, withoutKeys,
   type AddressType, type SliceObject,
 } from './endpointslice-util.js';
-import { selectorOf, type ServiceObject } from './endpointslice.js';
+import type { ServiceObject } from './endpointslice.js';
+import { serviceSelector } from './endpoint-util.js';
 import { logger } from '../util/log.js';
 
 export type EndpointsObject = Endpoints & KObject;
@@ -313,9 +314,9 @@ export class EndpointSliceMirroringController implements Reconciler {
       delete: (ep) => shouldMirror(ep) && this.queue.add(keyOf(ep)),
     });
     this.services.on({
-      add: (s) => !selectorOf(s) && this.queue.add(keyOf(s)),
-      update: (old, s) => !selectorOf(old) !== !selectorOf(s) && this.queue.add(keyOf(s)),
-      delete: (s) => !selectorOf(s) && this.queue.add(keyOf(s)),
+      add: (s) => !serviceSelector(s) && this.queue.add(keyOf(s)),
+      update: (old, s) => !serviceSelector(old) !== !serviceSelector(s) && this.queue.add(keyOf(s)),
+      delete: (s) => !serviceSelector(s) && this.queue.add(keyOf(s)),
     });
     this.slices.on({
       add: (s) => {
@@ -371,7 +372,7 @@ export class EndpointSliceMirroringController implements Reconciler {
     const ep = this.endpoints.get(key);
     const svc = this.services.get(key);
     // Nothing (more) to mirror: no Endpoints, skip-mirror, no Service, or a Service with a selector.
-    if (!ep || !shouldMirror(ep) || !svc || selectorOf(svc)) {
+    if (!ep || !shouldMirror(ep) || !svc || serviceSelector(svc)) {
       this.waits.forget(key);
       return this.deleteMirroredSlices(namespace, name);
     }

@@ -9,6 +9,10 @@
 // Service (the garbage collector removes them with it) and the last-change-trigger-time annotation.
 // An EndpointSliceTracker of the generations written keeps a lagging cache from producing
 // duplicates.
+import {
+  findPort, isPodTerminal, isServiceIPSet, labelPairKey, PODS_BY_LABEL, podLabelPairs, selectorMatches, serviceSelector,
+  serviceSelectorPair, SERVICES_BY_SELECTOR, shouldPodBeInEndpoints, shouldSetHostname,
+} from './endpoint-util.js';
 import type { Node, Pod, Service, ServicePort } from 'kubernetes-types/core/v1.js';
 import type { Endpoint, EndpointPort } from 'kubernetes-types/discovery/v1.js';
 import type { Reconciler } from '../client/controller.js';
@@ -42,11 +46,6 @@ const SLICE_CHANGE_MIN_SYNC_DELAY_MS = 1000;
 /** Upstream's back-off for this controller: 1 s doubling to 1000 s. */
 const RATE_LIMIT = { baseMs: 1000, maxMs: 1_000_000 };
 
-/** Pods by `namespace, label key, label value` (one entry per label): a Service finds its pods through its rarest pair. */
-export const PODS_BY_LABEL = 'endpointslice-controller/pod-label';
-/** Services with a selector by `namespace, key, value` of their selector's first key: a pod finds its Services through its labels. */
-export const SERVICES_BY_SELECTOR = 'endpointslice-controller/service-selector';
-
 const log = logger('endpointslice-controller');
 
 export interface EndpointSliceControllerOptions {
@@ -54,34 +53,6 @@ export interface EndpointSliceControllerOptions {
   maxEndpointsPerSlice?: number;
   /** Delay of pod-triggered syncs (--endpointslice-updates-batch-period; default 0). */
   endpointUpdatesBatchPeriodMs?: number;
-}
-
-const pairKey = (namespace: string, k: string, v: string) => `${namespace}\u0000${k}\u0000${v}`;
-
-/** A selector selects something only when it has a key: nil and `{}` (stored as nil upstream) select nothing. */
-export function selectorOf(svc: Service): Record<string, string> | undefined {
-  const sel = svc.spec?.selector;
-  return sel && Object.keys(sel).length > 0 ? sel : undefined;
-}
-
-function selects(selector: Record<string, string>, labels: Record<string, string> | undefined): boolean {
-  if (!labels) return false;
-  for (const k in selector) if (labels[k] !== selector[k]) return false;
-  return true;
-}
-
-function podLabelIndex(p: PodObject): string[] {
-  const labels = p.metadata.labels;
-  if (!labels) return [];
-  const ns = p.metadata.namespace ?? '';
-  return Object.keys(labels).map((k) => pairKey(ns, k, labels[k]));
-}
-
-function serviceSelectorIndex(s: ServiceObject): string[] {
-  const sel = selectorOf(s);
-  if (!sel) return [];
-  const first = Object.keys(sel).sort()[0];
-  return [pairKey(s.metadata.namespace ?? '', first, sel[first])];
 }
 
 function readyCondition(p: Pod) {
@@ -92,28 +63,6 @@ function isPodReady(p: Pod): boolean {
   return readyCondition(p)?.status === 'True';
 }
 
-function isTerminal(p: Pod): boolean {
-  return p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed';
-}
-
-/** ShouldPodBeInEndpoints: not terminal, has an IP, and (unless terminating pods count) not terminating. */
-export function shouldPodBeInEndpoints(p: Pod, includeTerminating: boolean): boolean {
-  if (isTerminal(p)) return false;
-  if (!p.status?.podIP && !(p.status?.podIPs?.length)) return false;
-  return includeTerminating || !p.metadata?.deletionTimestamp;
-}
-
-/** ShouldSetHostname: the pod's hostname is published when its subdomain names the Service (same namespace). */
-function shouldSetHostname(p: Pod, svc: Service): boolean {
-  return !!p.spec?.hostname && p.spec.subdomain === svc.metadata?.name && svc.metadata?.namespace === p.metadata?.namespace;
-}
-
-/** isServiceIPSet: a ClusterIP that is neither empty nor None. */
-function serviceIPSet(svc: Service): boolean {
-  const ip = svc.spec?.clusterIP;
-  return !!ip && ip !== 'None';
-}
-
 /**
  * getAddressTypesForService: the Service's ipFamilies; for objects without them, the family of
  * the ClusterIP, and both families for a headless Service.
@@ -122,23 +71,8 @@ export function addressTypesForService(svc: Service): AddressType[] {
   const out = new Set<AddressType>();
   for (const f of svc.spec?.ipFamilies ?? []) if (f === 'IPv4' || f === 'IPv6') out.add(f);
   if (out.size) return [...out];
-  if (serviceIPSet(svc)) return [parseIP(svc.spec!.clusterIP!)?.family ?? 'IPv4'];
+  if (isServiceIPSet(svc)) return [parseIP(svc.spec!.clusterIP!)?.family ?? 'IPv4'];
   return ['IPv4', 'IPv6'];
-}
-
-/** FindPort: an int targetPort as it is; a named one from the first container (then sidecar) port of that name and protocol. */
-export function findPort(pod: Pod, sp: ServicePort): number | undefined {
-  const target = sp.targetPort ?? sp.port;
-  if (typeof target === 'number') return target;
-  const protocol = sp.protocol ?? 'TCP';
-  for (const c of pod.spec?.containers ?? []) {
-    for (const p of c.ports ?? []) if (p.name === target && (p.protocol ?? 'TCP') === protocol) return p.containerPort;
-  }
-  for (const c of pod.spec?.initContainers ?? []) {
-    if (c.restartPolicy !== 'Always') continue;
-    for (const p of c.ports ?? []) if (p.name === target && (p.protocol ?? 'TCP') === protocol) return p.containerPort;
-  }
-  return undefined;
 }
 
 /** getEndpointPorts: the Service's ports resolved on this pod; ports that do not resolve are left out. */
@@ -189,7 +123,7 @@ export function sliceLabels(current: Record<string, string> | undefined, svc: Se
   const svcLabels = svc.metadata?.labels ?? {};
   for (const k in svcLabels) if (!RESERVED_LABELS.has(k)) wanted[k] = svcLabels[k];
   const changed = !sameStringMap(mine, wanted);
-  if (!serviceIPSet(svc)) wanted[LABEL_HEADLESS] = '';
+  if (!isServiceIPSet(svc)) wanted[LABEL_HEADLESS] = '';
   wanted[LABEL_SERVICE_NAME] = svc.metadata?.name ?? '';
   wanted[LABEL_MANAGED_BY] = CONTROLLER_NAME;
   return { labels: wanted, changed };
@@ -490,7 +424,7 @@ function podEndpointChanged(old: PodObject, cur: PodObject): boolean {
   if (old.metadata.deletionTimestamp || cur.metadata.deletionTimestamp) return true;
   if (isPodReady(old) !== isPodReady(cur)) return true;
   // Not upstream's: a pod turning terminal while already unready would otherwise stay listed.
-  if (isTerminal(old) !== isTerminal(cur)) return true;
+  if (isPodTerminal(old) !== isPodTerminal(cur)) return true;
   const a = old.status?.podIPs ?? [], b = cur.status?.podIPs ?? [];
   if (a.length !== b.length) return true;
   for (let i = 0; i < a.length; i++) if (a[i].ip !== b[i].ip) return true;
@@ -526,8 +460,9 @@ export class EndpointSliceController implements Reconciler {
   }
 
   async start(): Promise<void> {
-    this.pods.addIndex(PODS_BY_LABEL, podLabelIndex);
-    this.services.addIndex(SERVICES_BY_SELECTOR, serviceSelectorIndex);
+    // The same indexes as the Endpoints controller's: on a shared informer they are kept once.
+    this.pods.addIndex(PODS_BY_LABEL, podLabelPairs);
+    this.services.addIndex(SERVICES_BY_SELECTOR, serviceSelectorPair);
     this.slices.addIndex(SLICES_BY_SERVICE, sliceServiceIndex);
     this.services.on({
       add: (s) => this.queue.add(keyOf(s)),
@@ -560,8 +495,8 @@ export class EndpointSliceController implements Reconciler {
     const out = new Set<string>();
     if (!labels) return out;
     for (const k in labels) {
-      for (const svc of this.services.iterateIndex(SERVICES_BY_SELECTOR, pairKey(namespace, k, labels[k]))) {
-        if (selects(svc.spec!.selector!, labels)) out.add(keyOf(svc));
+      for (const svc of this.services.iterateIndex(SERVICES_BY_SELECTOR, labelPairKey(namespace, k, labels[k]))) {
+        if (selectorMatches(svc.spec!.selector!, labels)) out.add(keyOf(svc));
       }
     }
     return out;
@@ -632,7 +567,7 @@ export class EndpointSliceController implements Reconciler {
     let best: string | undefined;
     let bestCount = Infinity;
     for (const k in selector) {
-      const key = pairKey(ns, k, selector[k]);
+      const key = labelPairKey(ns, k, selector[k]);
       const n = this.pods.countIndex(PODS_BY_LABEL, key);
       if (n < bestCount) {
         best = key;
@@ -641,7 +576,7 @@ export class EndpointSliceController implements Reconciler {
     }
     const out: PodObject[] = [];
     if (!best || bestCount === 0) return out;
-    for (const p of this.pods.iterateIndex(PODS_BY_LABEL, best)) if (selects(selector, p.metadata.labels)) out.push(p);
+    for (const p of this.pods.iterateIndex(PODS_BY_LABEL, best)) if (selectorMatches(selector, p.metadata.labels)) out.push(p);
     return out;
   }
 
@@ -656,7 +591,7 @@ export class EndpointSliceController implements Reconciler {
       return;
     }
     if (svc.spec?.type === 'ExternalName') return;
-    const selector = selectorOf(svc);
+    const selector = serviceSelector(svc);
     if (!selector) return;
     const pods = this.podsFor(svc, selector);
     const slices: SliceObject[] = [];
