@@ -6,7 +6,7 @@ import { openStore } from '../store/index.js';
 import { writeKubeconfig } from '../client/kubeconfig.js';
 import { logger, setLogLevel } from '../util/log.js';
 import { COMPONENTS, type Component } from './components-list.js';
-import { parseBool, parseCount, parseDuration } from './flags.js';
+import { onShutdown, parseBool, parseCount, parseDuration } from './flags.js';
 
 export const UP_HELP = `Usage: kubelite up [flags]
 
@@ -195,23 +195,8 @@ export async function runUp(values: Record<string, unknown>): Promise<void> {
   );
   log.info({ url: api.url, dataDir, kubeconfig, ms }, 'ready');
 
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    const force = setTimeout(() => process.exit(1), 10_000);
-    force.unref();
-    try {
-      await running.stop();
-      await api.stop();
-      log.info('stopped');
-      process.exitCode = 0;
-    } catch (e) {
-      log.error({ err: e }, 'shutdown failed');
-      process.exitCode = 1;
-    }
-  };
-  process.once('SIGINT', () => void shutdown('SIGINT'));
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  onShutdown(log, async () => {
+    await running.stop();
+    await api.stop();
+  });
 }
