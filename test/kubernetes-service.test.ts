@@ -1,12 +1,21 @@
 // The `default/kubernetes` Service, Endpoints and EndpointSlice the API server maintains: their
 // shape as upstream's, the serving certificate's SAN for the Service IP, repair of deleted or
 // changed objects, and the Lease-based set of API servers (a second, fake API server's Lease
-// appears while it is live and drops out when it expires).
+// appears while it is live and drops out when it expires), and a stop that races a Lease renewal.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import tls from 'node:tls';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
 import { startCluster, type Cluster } from './helpers/cluster.js';
 import { until } from './helpers/run-controllers.js';
+import { SqliteStore } from '../src/store/sqlite.js';
+import { NamespaceCache } from '../src/apiserver/namespaces.js';
+import { Registry, type WriteOptions } from '../src/apiserver/registry.js';
+import { KubernetesServiceController, LEASE_NAMESPACE } from '../src/apiserver/kubernetes-service.js';
+import { RESOURCES } from '../src/api/resources.js';
 
 const LEASES = '/apis/coordination.k8s.io/v1/namespaces/kube-system/leases';
 const microTime = (d: Date) => d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
@@ -175,5 +184,88 @@ describe('the kubernetes Service with other ranges and an advertise address', ()
   test('first IP of the CIDR, the advertised address in the endpoints', async () => {
     assert.equal(await c.k('get', 'svc', 'kubernetes', '-o', 'jsonpath={.spec.clusterIP}'), '127.100.0.1');
     assert.equal(await endpointsOf(c), `127.0.0.7:${portOf(c)}`);
+  });
+});
+
+describe('stopping the kubernetes Service controller', () => {
+  test('a Lease renewal under way when stop() is called does not write the Lease back', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'kubelite-k8s-svc-'));
+    const store = new SqliteStore({ path: path.join(dir, 'state.db') });
+    await store.start();
+    const log = pino({ level: 'silent' });
+    const registry = new Registry(store, new NamespaceCache(store, log));
+    const write: WriteOptions = { dryRun: false, fieldValidation: 'Strict', warnings: [] };
+    const ns = RESOURCES.find((r) => r.kind === 'Namespace')!;
+    const leaseType = RESOURCES.find((r) => r.kind === 'Lease')!;
+    for (const name of ['default', LEASE_NAMESPACE]) await registry.create(ns, undefined, { metadata: { name } }, write);
+
+    // The renewal's read of its Lease is held until this server's stop() has deleted the Lease
+    // (what a renewal racing the stop would see), or for 1 s when stop() waits for it.
+    let holdNextRead = false;
+    let readHeld: () => void = () => {};
+    const readIsHeld = new Promise<void>((resolve) => (readHeld = resolve));
+    let release: () => void = () => {};
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let leaseDeleted = false;
+    let heldRead: Promise<unknown> | undefined;
+    const leaseWrites: Promise<unknown>[] = [];
+    const gated = new Proxy(registry, {
+      get(target, prop, receiver) {
+        const real = Reflect.get(target, prop, receiver);
+        if (typeof real !== 'function') return real;
+        if (prop === 'get') {
+          return (...args: Parameters<Registry['get']>) => {
+            if (!holdNextRead || args[0] !== leaseType) return target.get(...args);
+            holdNextRead = false;
+            readHeld();
+            heldRead = released.then(() => target.get(...args));
+            return heldRead;
+          };
+        }
+        if (prop === 'create' || prop === 'update') {
+          return (...args: unknown[]) => {
+            const out = (real as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+            if (args[0] === leaseType) leaseWrites.push(out.catch(() => undefined));
+            return out;
+          };
+        }
+        if (prop === 'delete') {
+          return async (...args: Parameters<Registry['delete']>) => {
+            const out = await target.delete(...args);
+            if (args[0] === leaseType) {
+              leaseDeleted = true;
+              release();
+            }
+            return out;
+          };
+        }
+        return real.bind(target);
+      },
+    });
+
+    const controller = new KubernetesServiceController({
+      registry: gated, store, log, serviceIP: '127.96.0.1', advertiseAddress: '127.0.0.9', port: 6443,
+      renewIntervalMs: 50, leaseDurationMs: 15_000,
+    });
+    try {
+      await controller.start();
+      assert.ok(await registry.getRaw(leaseType, LEASE_NAMESPACE, controller.leaseName), 'the Lease is written at start');
+      holdNextRead = true;
+      await readIsHeld;
+      const fallback = setTimeout(release, 1_000);
+      await controller.stop();
+      clearTimeout(fallback);
+      release();
+      // The renewal goes on from its read to its write in the same turn; then the write settles.
+      await heldRead?.catch(() => undefined);
+      await new Promise((r) => setImmediate(r));
+      await Promise.all(leaseWrites);
+      assert.ok(leaseDeleted, 'stop() deleted the Lease');
+      assert.equal(await registry.getRaw(leaseType, LEASE_NAMESPACE, controller.leaseName), undefined, 'the Lease stays deleted');
+    } finally {
+      await controller.stop();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

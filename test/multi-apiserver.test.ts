@@ -1,8 +1,9 @@
 // Several API servers on one etcd: two `kubelite up --store etcd://...` processes with their own
 // data directories but one CA and token file serve the same objects and watches, both appear in
-// the `kubernetes` Endpoints, and a SIGKILLed one drops out within its lease duration. Then the
-// etcd leader of a 3-member cluster is killed under a stream of creates: no acknowledged create
-// is lost, and a create whose outcome is unknown is answered as a timeout, never as a false failure.
+// the `kubernetes` Endpoints, a SIGTERMed one has left them when it exits, and a SIGKILLed one
+// drops out within its lease duration. Then the etcd leader of a 3-member cluster is killed under
+// a stream of creates: no acknowledged create is lost, and a create whose outcome is unknown is
+// answered as a timeout, never as a false failure.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -10,6 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Lease } from 'kubernetes-types/coordination/v1.js';
 import type { Endpoints } from 'kubernetes-types/core/v1.js';
+import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
 import { startCluster, type Cluster } from './helpers/cluster.js';
 import { startEtcd, etcdMissing, type EtcdCluster } from './helpers/etcd.js';
 import { ApiStatusError, RestClient, type WatchEvent, type WatchHandle } from '../src/client/rest.js';
@@ -110,6 +112,27 @@ describe('two API servers on one etcd', { skip }, () => {
         return JSON.stringify(eps) === JSON.stringify(both) ? true : undefined;
       });
     }
+  });
+
+  test('SIGTERM B: it has left the Endpoints, EndpointSlice and Leases when it exits, long before its Lease would expire', async () => {
+    const ca = clientOf(a);
+    const leaseB = `/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-apiserver-127-0-0-1-${portOf(b)}`;
+    assert.equal((await a.request('GET', leaseB)).status, 200, 'B has a Lease while it runs');
+    const onlyA = [`127.0.0.1:${portOf(a)}`];
+    assert.equal(await b.stop('SIGTERM'), 0, 'B exits cleanly');
+    // Read at once, without waiting: B renewed its 3 s Lease at most 1 s ago, so only B's own
+    // leaving (upstream's RemoveEndpoints on shutdown) can have taken it out by now.
+    assert.equal((await a.request('GET', leaseB)).status, 404, "B's Lease is deleted");
+    assert.deepEqual(await apiEndpoints(ca), onlyA);
+    const slice = await ca.get<EndpointSlice>('/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/kubernetes');
+    assert.deepEqual(slice.endpoints?.map((e) => `${e.addresses[0]}:${slice.ports?.[0]?.port}`), onlyA);
+
+    await b.restart();
+    const both = [`127.0.0.1:${portOf(a)}`, `127.0.0.1:${portOf(b)}`].sort();
+    await until('the restarted B in the Endpoints', async () => {
+      const eps = await apiEndpoints(ca);
+      return JSON.stringify(eps) === JSON.stringify(both) ? true : undefined;
+    }, 15_000);
   });
 
   test('SIGKILL B: it drops out of the Endpoints, A and its watches go on, a re-list on restarted B sees everything', async () => {

@@ -1,7 +1,8 @@
 // The etcd store against real etcd members (Debian's etcd-server, started by the tests on free
 // loopback ports): the same conformance suite as the SQLite store, then what only etcd has —
 // several store instances (API servers) on one etcd, compaction coordinated between them,
-// progress notifications, a leader killed during a stream of writes, and `kubelite up` on etcd.
+// progress notifications, a watch backlog reaching a busy process (the gRPC flow-control window),
+// a leader killed during a stream of writes, and `kubelite up` on etcd.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -181,6 +182,54 @@ if (missing) {
         assert.equal(events[0]!.revision, mine.modRevision);
         assert.ok(mine.modRevision > last!.modRevision);
         idle.cancel();
+      });
+    });
+
+    test('a watch backlog reaches a busy process in a few event-loop turns, not 64 KiB per turn', T, async (t) => {
+      // The defect: gRPC's default 64 KiB HTTP/2 window let etcd send the shared watch stream
+      // only 64 KiB per turn of our event loop, so a loaded API server (turns of tens of ms)
+      // received watch events seconds after their writes. Turns are counted, not milliseconds:
+      // with a 64 KiB window, 8 MiB take at least 128 turns whatever the machine's speed.
+      // Progress notifications are kept out of the way (one a minute).
+      await withEtcd({ progressNotifyIntervalMs: 60_000 }, async (_cluster, open) => {
+        const [store] = await open(1);
+        const valueBytes = 128 * 1024;
+        const count = 64;
+        const from = await store.currentRevision();
+        for (let i = 0; i < count; i++) {
+          await store.create(`/backlog/${String(i).padStart(3, '0')}`, String(i % 10).repeat(valueBytes));
+        }
+        // The watch stream is opened first, so that the backlog watch's create request goes out at once.
+        const opener = collect(store, '/opener/', await store.currentRevision());
+        await store.create('/opener/x', 'x');
+        await opener.until(() => true);
+
+        let received = 0;
+        let failure: Error | undefined;
+        const backlog = store.watch('/backlog/', {
+          fromRevision: from,
+          onEvents: (events) => (received += events.length),
+          onError: (err) => (failure = err),
+        });
+        await sleep(20);
+        // A long busy spell lets etcd read the history and send as much as the window allows.
+        busyFor(1_000);
+        let turns = 0;
+        await new Promise<void>((resolve, reject) => {
+          const turn = () => {
+            if (failure) return reject(failure);
+            if (received >= count) return resolve();
+            if (++turns > 1_000) return reject(new Error(`${received} of ${count} events after 1,000 turns`));
+            // A loaded API server: each turn of the event loop does 20 ms of other work.
+            busyFor(20);
+            setImmediate(turn);
+          };
+          setImmediate(turn);
+        });
+        backlog.cancel();
+        opener.cancel();
+        t.diagnostic(`${count * valueBytes} bytes of events in ${turns} busy turns`);
+        assert.ok(turns <= 32, `${count * valueBytes} bytes of events took ${turns} busy event-loop turns`);
       });
     });
 
@@ -415,4 +464,12 @@ async function waitFor(cond: () => boolean, what: string | (() => string), timeo
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Keeps the event loop busy, as a loaded server's request handling does. */
+function busyFor(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    // busy
+  }
 }

@@ -147,6 +147,8 @@ export class KubernetesServiceController {
   private tickTimer?: NodeJS.Timeout;
   private expiryTimer?: NodeJS.Timeout;
   private running?: Promise<void>;
+  /** The Lease renewal under way, which stop() lets finish before it deletes the Lease. */
+  private renewing?: Promise<void>;
   private dirty = false;
   private stopped = false;
 
@@ -180,6 +182,10 @@ export class KubernetesServiceController {
     if (this.expiryTimer) clearTimeout(this.expiryTimer);
     for (const w of this.watches) w.cancel();
     const leave = (async () => {
+      // A renewal that read the Lease before the delete would write it back afterwards, leaving
+      // this server in the Endpoints until the Lease expires: as upstream's StopReconciling, wait
+      // for the passes under way, then no other starts.
+      await this.renewing;
       await this.running;
       await this.step('lease', async () => {
         try {
@@ -196,8 +202,10 @@ export class KubernetesServiceController {
   }
 
   private async tick(): Promise<void> {
-    if (this.stopped) return;
-    await this.step('lease', () => this.renewLease());
+    if (this.stopped || this.renewing) return;
+    this.renewing = this.step('lease', () => this.renewLease());
+    await this.renewing;
+    this.renewing = undefined;
     this.trigger();
   }
 

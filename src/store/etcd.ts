@@ -52,6 +52,8 @@ const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 const RETRY_MIN_MS = 25;
 const RETRY_MAX_MS = 1_000;
 const WATCH_RECONNECT_MAX_MS = 2_000;
+/** HTTP/2 flow-control window of each gRPC stream and of the connection (see start()). */
+const FLOW_CONTROL_WINDOW_BYTES = 16 * 1024 * 1024;
 
 /** `etcd://HOST:PORT[,HOST:PORT...][/KEY-PREFIX]` as store options. */
 export function parseEtcdUrl(url: string): EtcdStoreOptions {
@@ -126,6 +128,11 @@ export class EtcdStore implements Store {
         // Notice a member that vanished without closing its connections (not only on loopback).
         'grpc.keepalive_time_ms': 30_000,
         'grpc.keepalive_timeout_ms': 10_000,
+        // HTTP/2's default 64 KiB flow-control window lets etcd send a stream only 64 KiB per
+        // round trip through our event loop: under load (event-loop turns of tens of ms) every
+        // watch, multiplexed on one stream, fell seconds behind the writes. Go's gRPC, the client
+        // of kube-apiserver, grows its windows up to 16 MiB by bandwidth-delay estimation.
+        'grpc-node.flow_control_window': FLOW_CONTROL_WINDOW_BYTES,
       },
     });
     try {
