@@ -1,15 +1,17 @@
 // `npm run bench -- endpoints [--sizes 1x3,10000x100000] [--rate 100] [--seconds 30]`:
 // Endpoints/EndpointSlice convergence latency. For each size S×P, S Services each select P/S pods
-// in one namespace; the API server runs alone (`kubelite up --disable ...`) and the controllers
-// run as `kubelite controllers` in a process of their own, so that their CPU can be read from
-// /proc. Then pods' Ready conditions are flipped at --rate changes/s through pods/status, and for
+// in one namespace; the API server runs alone (`kubelite up --disable ...`) and, once every object
+// is written, the controllers start as `kubelite controllers` in a process of their own (so that
+// their CPU and memory can be read from /proc) and their initial sync is timed. Then pods' Ready
+// conditions are flipped at --rate changes/s through pods/status, and for
 // each change the time from the status write being acknowledged to a watcher having seen both
 // the Endpoints and the EndpointSlices of its Service reflect it. Also: controller CPU per change
 // and the bytes of the objects written per change (Endpoints vs EndpointSlices), from the watch.
 import { parseArgs } from 'node:util';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { progress, summarize, startKubelite, httpClient, ROOT, type HttpClient } from './lib.js';
 
 const args = parseArgs({
@@ -18,18 +20,30 @@ const args = parseArgs({
     sizes: { type: 'string', default: '1x3,10000x100000' },
     rate: { type: 'string', default: '100' },
     seconds: { type: 'string', default: '30' },
+    // Extra flags for `kubelite controllers`, e.g. `--controllers-args='--controllers endpoint,endpointslice'`.
+    'controllers-args': { type: 'string', default: '' },
+    // Write a V8 CPU profile of the controllers process into this directory.
+    'cpu-prof': { type: 'string' },
   },
   allowPositionals: true,
 });
 const SIZES = String(args.values.sizes).split(',').map((s) => s.split('x').map(Number) as [number, number]);
 const RATE = Number(args.values.rate);
 const SECONDS = Number(args.values.seconds);
+const CONTROLLERS_ARGS = String(args.values['controllers-args']).split(/\s+/).filter(Boolean);
+const CPU_PROF = args.values['cpu-prof'] as string | undefined;
 const NS = 'bench';
 
 function cpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+/** Resident set size of a process, MiB. */
+function rssMiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Math.round(Number(m[1]) / 1024) : NaN;
 }
 
 /** The i-th pod's IP: stored data only (nothing connects to it), unique, inside 127.244.0.0/14. */
@@ -64,6 +78,8 @@ class View {
   endpoints = new Map<string, Set<string>>();
   slices = new Map<string, Map<string, Set<string>>>(); // service → slice name → ready IPs
   epBytes = 0; epWrites = 0; sliceBytes = 0; sliceWrites = 0;
+  /** Ready addresses over all Endpoints, and over all slices: kept as events come (not recounted per event). */
+  readyInEndpoints = 0; readyInSlices = 0;
   waiters = new Set<() => void>();
 
   onEndpoints(line: string): void {
@@ -73,6 +89,7 @@ class View {
     if (ev.type !== 'DELETED') { this.epBytes += Buffer.byteLength(JSON.stringify(o)); this.epWrites++; }
     const ips = new Set<string>();
     if (ev.type !== 'DELETED') for (const s of o.subsets ?? []) for (const a of s.addresses ?? []) ips.add(a.ip);
+    this.readyInEndpoints += ips.size - (this.endpoints.get(o.metadata.name)?.size ?? 0);
     this.endpoints.set(o.metadata.name, ips);
     this.wake();
   }
@@ -86,8 +103,13 @@ class View {
     if (ev.type !== 'DELETED') { this.sliceBytes += Buffer.byteLength(JSON.stringify(o)); this.sliceWrites++; }
     let m = this.slices.get(svc);
     if (!m) this.slices.set(svc, (m = new Map()));
+    this.readyInSlices -= m.get(o.metadata.name)?.size ?? 0;
     if (ev.type === 'DELETED') m.delete(o.metadata.name);
-    else m.set(o.metadata.name, new Set((o.endpoints ?? []).filter((e: any) => e.conditions?.ready !== false).flatMap((e: any) => e.addresses)));
+    else {
+      const ips = new Set<string>((o.endpoints ?? []).filter((e: any) => e.conditions?.ready !== false).flatMap((e: any) => e.addresses));
+      m.set(o.metadata.name, ips);
+      this.readyInSlices += ips.size;
+    }
     this.wake();
   }
 
@@ -121,10 +143,7 @@ class View {
   }
 
   totalReady(): { ep: number; slices: number } {
-    let ep = 0, slices = 0;
-    for (const s of this.endpoints.values()) ep += s.size;
-    for (const m of this.slices.values()) for (const s of m.values()) slices += s.size;
-    return { ep, slices };
+    return { ep: this.readyInEndpoints, slices: this.readyInSlices };
   }
 }
 
@@ -136,31 +155,29 @@ async function readyPatch(c: HttpClient, i: number, ready: boolean): Promise<voi
 
 async function run(services: number, pods: number): Promise<Record<string, number | string>> {
   const k = await startKubelite(undefined, ['--disable', 'controllers,scheduler,nodes,proxy']);
-  const ctl = spawn(process.execPath, [path.join(ROOT, 'bin/kubelite'), 'controllers', '--kubeconfig', path.join(k.dataDir, 'kubeconfig'),
-    '--leader-elect', 'false', '--disable', 'scheduler'], { stdio: ['ignore', 'ignore', 'inherit'] });
   const c = httpClient(k, 64);
+  let ctl: ChildProcess | undefined;
   try {
     await must(c.request('POST', '/api/v1/namespaces', JSON.stringify({ metadata: { name: NS } })), [201], 'namespace');
     // The pods' nodes must exist: the EndpointSlice controller skips pods on unknown nodes, as upstream.
     for (let n = 0; n < 100; n++) {
       await must(c.request('POST', '/api/v1/nodes', JSON.stringify({ metadata: { name: `node-${n}` } })), [201], 'node');
+      const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+      await must(c.request('PATCH', `/api/v1/nodes/node-${n}/status`, JSON.stringify({
+        status: { conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', lastHeartbeatTime: now, lastTransitionTime: now }] },
+      }), 'application/strategic-merge-patch+json'), [200], 'node status');
     }
     await parallel(32, services, async (s) => {
       await must(c.request('POST', `/api/v1/namespaces/${NS}/services`, JSON.stringify({
         metadata: { name: `svc-${s}` }, spec: { selector: { app: `svc-${s}` }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
       })), [201], 'service');
     }, 'services');
+    const created0 = Date.now();
     await parallel(64, pods, async (i) => {
       await must(c.request('POST', `/api/v1/namespaces/${NS}/pods`, JSON.stringify({
         metadata: { name: `pod-${i}`, labels: { app: `svc-${i % services}` } },
         spec: {
           nodeName: `node-${i % 100}`, containers: [{ name: 'web', image: 'nginx:1.27', ports: [{ containerPort: 8080 }] }],
-          // The nodes have no agents, so node lifecycle marks them Unknown and taints them after its
-          // start-up grace period; the pods must not be evicted in the middle of the measurement.
-          tolerations: [
-            { key: 'node.kubernetes.io/unreachable', operator: 'Exists', effect: 'NoExecute' },
-            { key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute' },
-          ],
         },
       })), [201], 'pod');
       const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
@@ -170,15 +187,27 @@ async function run(services: number, pods: number): Promise<Record<string, numbe
           conditions: [cond('PodScheduled'), cond('Initialized'), cond('ContainersReady'), cond('Ready')] },
       }), 'application/strategic-merge-patch+json'), [200], 'pod status');
     }, 'pods (create + Ready)');
+    const createS = (Date.now() - created0) / 1000;
 
     const view = new View();
     const w1 = c.stream(`/api/v1/namespaces/${NS}/endpoints?watch=true&allowWatchBookmarks=true`, (l) => view.onEndpoints(l));
     const w2 = c.stream(`/apis/discovery.k8s.io/v1/namespaces/${NS}/endpointslices?watch=true&allowWatchBookmarks=true`, (l) => view.onSlice(l));
-    progress('waiting for every pod to be in its Service\'s Endpoints and EndpointSlices');
+    // The controllers start once every object exists: their initial sync at full size (what a
+    // controller-manager restart does) is the convergence measured, and creating the pods does
+    // not pay for an Endpoints and a slice write per pod on the way.
+    progress('starting the controllers; waiting for every pod to be in its Service\'s Endpoints and EndpointSlices');
+    const nodeArgs = CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF] : [];
     const t0 = Date.now();
+    // The bench's nodes have no agents: they reported Ready once and the grace period outlasts the
+    // run, so that node lifecycle neither taints them nor marks their pods NotReady.
+    const proc = ctl = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'bin/kubelite'), 'controllers', '--kubeconfig', path.join(k.dataDir, 'kubeconfig'),
+      '--leader-elect', 'false', '--disable', 'scheduler', '--node-monitor-grace-period', '24h', ...CONTROLLERS_ARGS], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const waiting = setInterval(() => progress(`ready in Endpoints / slices: ${JSON.stringify(view.totalReady())}, controllers RSS ${rssMiB(proc.pid!)} MiB`), 10_000);
     const converged = await view.until(() => { const t = view.totalReady(); return t.ep === pods && t.slices === pods; }, 600_000);
+    clearInterval(waiting);
     if (!converged) throw new Error(`did not converge: ${JSON.stringify(view.totalReady())}`);
     const initialS = (Date.now() - t0) / 1000;
+    const rssConverged = { api: rssMiB(k.proc.pid!), ctl: rssMiB(proc.pid!) };
 
     progress(`flipping Ready on random pods, ${RATE}/s for ${SECONDS} s`);
     const ready = new Array<boolean>(pods).fill(true);
@@ -186,7 +215,7 @@ async function run(services: number, pods: number): Promise<Record<string, numbe
     const fromAck: number[] = [], fromSend: number[] = [];
     let timeouts = 0;
     const bytes0 = { ep: view.epBytes, epW: view.epWrites, sl: view.sliceBytes, slW: view.sliceWrites };
-    const cpu0 = cpuSeconds(ctl.pid!);
+    const cpu0 = cpuSeconds(proc.pid!), apiCpu0 = cpuSeconds(k.proc.pid!);
     const inflight: Promise<void>[] = [];
     const total = RATE * SECONDS;
     const start = performance.now();
@@ -212,25 +241,34 @@ async function run(services: number, pods: number): Promise<Record<string, numbe
       })());
     }
     await Promise.all(inflight);
-    const cpu = cpuSeconds(ctl.pid!) - cpu0;
+    const cpu = cpuSeconds(proc.pid!) - cpu0, apiCpu = cpuSeconds(k.proc.pid!) - apiCpu0;
     w1.close(); w2.close();
     const a = summarize(fromAck), s = summarize(fromSend);
     const epW = view.epWrites - bytes0.epW, slW = view.sliceWrites - bytes0.slW;
     return {
       size: `${services} Services × ${pods} pods`,
+      podsCreateS: Number(createS.toFixed(1)),
+      // From the controllers' start (every object written) until every pod is in its Endpoints and slices.
       initialConvergenceS: Number(initialS.toFixed(1)),
       changes: total, timeouts,
       p50AckMs: Number(a.p50.toFixed(2)), p99AckMs: Number(a.p99.toFixed(2)),
       p50SendMs: Number(s.p50.toFixed(2)), p99SendMs: Number(s.p99.toFixed(2)),
       controllerCpuMsPerChange: Number(((cpu * 1000) / total).toFixed(2)),
+      // The API server's, for the status writes and everything the controllers write and watch.
+      apiCpuMsPerChange: Number(((apiCpu * 1000) / total).toFixed(2)),
       endpointsWritesPerChange: Number((epW / total).toFixed(2)),
       endpointsBytesPerChange: Math.round((view.epBytes - bytes0.ep) / total),
       sliceWritesPerChange: Number((slW / total).toFixed(2)),
       sliceBytesPerChange: Math.round((view.sliceBytes - bytes0.sl) / total),
+      apiRssMiB: Math.max(rssConverged.api, rssMiB(k.proc.pid!)),
+      controllersRssMiB: Math.max(rssConverged.ctl, rssMiB(proc.pid!)),
+      loadavg1m: Number(loadavg()[0].toFixed(2)),
     };
   } finally {
     c.close();
-    ctl.kill('SIGTERM');
+    // Wait for the controllers to exit (their CPU profile is written on exit), then the server.
+    const proc = ctl;
+    if (proc && proc.exitCode === null) await new Promise<void>((r) => { proc.once('exit', () => r()); proc.kill('SIGTERM'); });
     await k.stop();
     k.remove();
   }

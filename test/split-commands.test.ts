@@ -90,3 +90,35 @@ describe('controllers, scheduler and node agents as separate processes', () => {
     assert.equal(JSON.parse(await c.k('get', 'pods', '-o', 'json')).items.length, 5);
   });
 });
+
+describe('kubelite controllers --controllers: only the named controllers run', () => {
+  let c: Cluster;
+  let p: Proc | undefined;
+  before(async () => { c = await startCluster(); });
+  after(async () => {
+    await p?.kill('SIGKILL');
+    await c?.cleanup();
+  });
+
+  test('an unknown name is refused with the known ones', async () => {
+    const bad = run(['controllers', '--kubeconfig', c.kubeconfig, '--controllers', 'endpoint,nosuch']);
+    const code = await new Promise((resolve) => bad.proc.once('exit', resolve));
+    assert.notEqual(code, 0);
+    assert.match(bad.logs(), /"nosuch" is not in the list of known controllers \(.*endpoints-controller/);
+  });
+
+  test('endpoint only: a Service gets its Endpoints, a Deployment gets no ReplicaSet', async () => {
+    p = run(['controllers', '--kubeconfig', c.kubeconfig, '--controllers', 'endpoint', '--disable', 'scheduler']);
+    await c.k('create', 'service', 'clusterip', 'web', '--tcp=80:8080');
+    await c.k('create', 'deployment', 'web', '--image=nginx');
+    await until('the Endpoints of web', async () => {
+      const r = await c.request('GET', '/api/v1/namespaces/default/endpoints/web');
+      return r.status === 200 ? true : undefined;
+    });
+    // The Endpoints controller has acted; give the absent deployment controller the same chance.
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(JSON.parse(await c.k('get', 'rs', '-o', 'json')).items.length, 0, 'no deployment controller');
+    const slices = JSON.parse(await c.k('get', 'endpointslices', '-l', 'kubernetes.io/service-name=web', '-o', 'json'));
+    assert.equal(slices.items.length, 0, 'no EndpointSlice controller');
+  });
+});

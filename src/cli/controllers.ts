@@ -32,6 +32,16 @@ Flags:
       --leader-elect-retry-period DURATION
                             Time between attempts to acquire or renew (default 2s)
       --disable LIST        Groups not to run, comma-separated: controllers, scheduler
+      --controllers LIST    Controllers to run, comma-separated, as kube-controller-manager's
+                            flag: '*' for all, NAME to enable one, -NAME to disable one (default
+                            '*'). Names (upstream's, or their old short aliases): endpoints-
+                            controller (endpoint), endpointslice-controller (endpointslice),
+                            endpointslice-mirroring-controller (endpointslicemirroring),
+                            deployment-controller (deployment), replicaset-controller
+                            (replicaset), garbage-collector-controller (garbagecollector),
+                            namespace-controller (namespace), node-ipam-controller (nodeipam),
+                            node-lifecycle-controller (nodelifecycle), taint-eviction-controller,
+                            pod-garbage-collector-controller (podgc)
       --cluster-cidr CIDR   Pod network; each node gets a slice of it (default 127.244.0.0/16)
       --node-cidr-mask-size N
                             Size of each node's pod CIDR (default 24)
@@ -48,11 +58,50 @@ export const CONTROLLERS_OPTIONS: ParseArgsConfig['options'] = {
   'leader-elect-renew-deadline': { type: 'string' },
   'leader-elect-retry-period': { type: 'string' },
   disable: { type: 'string' },
+  controllers: { type: 'string' },
   'cluster-cidr': { type: 'string' },
   'node-cidr-mask-size': { type: 'string' },
   'node-monitor-grace-period': { type: 'string' },
   'log-level': { type: 'string' },
 };
+
+/** The controllers `kubelite controllers` runs, by upstream's names, with the aliases upstream still accepts. */
+export const CONTROLLER_ALIASES: Readonly<Record<string, string[]>> = {
+  'endpoints-controller': ['endpoint'],
+  'endpointslice-controller': ['endpointslice'],
+  'endpointslice-mirroring-controller': ['endpointslicemirroring'],
+  'deployment-controller': ['deployment'],
+  'replicaset-controller': ['replicaset'],
+  'garbage-collector-controller': ['garbagecollector'],
+  'namespace-controller': ['namespace'],
+  'node-ipam-controller': ['nodeipam'],
+  'node-lifecycle-controller': ['nodelifecycle'],
+  'taint-eviction-controller': [],
+  'pod-garbage-collector-controller': ['podgc'],
+};
+
+/**
+ * kube-controller-manager's --controllers: items are `*` (every controller), `NAME` (enable it)
+ * or `-NAME` (disable it); as upstream's IsControllerEnabled, `-NAME` wins, then `NAME`, then
+ * `*`. Returns the canonical names of the controllers to run.
+ */
+export function parseControllers(list: string): Set<string> {
+  const canonical = new Map<string, string>();
+  for (const [name, aliases] of Object.entries(CONTROLLER_ALIASES)) for (const n of [name, ...aliases]) canonical.set(n, name);
+  const enabled = new Set<string>(), disabled = new Set<string>();
+  let all = false;
+  for (const raw of list.split(',').map((x) => x.trim()).filter(Boolean)) {
+    if (raw === '*') {
+      all = true;
+      continue;
+    }
+    const off = raw.startsWith('-');
+    const name = canonical.get(off ? raw.slice(1) : raw);
+    if (!name) throw new Error(`--controllers: "${raw}" is not in the list of known controllers (${Object.keys(CONTROLLER_ALIASES).join(', ')})`);
+    (off ? disabled : enabled).add(name);
+  }
+  return new Set(Object.keys(CONTROLLER_ALIASES).filter((n) => !disabled.has(n) && (enabled.has(n) || all)));
+}
 
 /** The Lease each group is elected on, named as upstream's components name theirs. */
 const LEASES: Partial<Record<Component, string>> = { controllers: 'kube-controller-manager', scheduler: 'kube-scheduler' };
@@ -74,6 +123,7 @@ export async function runControllers(values: Record<string, unknown>): Promise<v
   const options = {
     server: kc.server, caPem: kc.caPem ?? '', token: kc.token ?? '',
     nodes: [], nodePods: 0, podStartDelayMs: 0, podStartJitterMs: 0,
+    controllers: parseControllers(str('controllers', '*')),
     clusterCIDR: str('cluster-cidr', '127.244.0.0/16'),
     nodeCIDRMaskSize: parseCount('node-cidr-mask-size', str('node-cidr-mask-size', '24')),
     nodeMonitorGracePeriodMs: parseDuration('node-monitor-grace-period', str('node-monitor-grace-period', '50s')),

@@ -1,7 +1,7 @@
 // Shared informers: every component in one process that watches a resource shares one informer
 // (one list, one watch, one cache), as client-go's SharedInformerFactory does.
 import type { RestClient } from './rest.js';
-import { Informer } from './informer.js';
+import { Informer, dropManagedFields } from './informer.js';
 import { EventRecorder, type EventSource } from './events.js';
 import { RESOURCES, type ResourceType } from '../api/resources.js';
 import type { KObject } from '../api/types.js';
@@ -11,13 +11,16 @@ export class InformerFactory {
 
   constructor(readonly client: RestClient) {}
 
-  /** The shared informer of a resource, by plural name (`pods`, `deployments`, ...), all namespaces. */
+  /**
+   * The shared informer of a resource, by plural name (`pods`, `deployments`, ...), all
+   * namespaces. Its cache keeps objects without managedFields, as upstream's components do.
+   */
   informer<T extends KObject = KObject>(plural: string): Informer<T> {
     let inf = this.informers.get(plural);
     if (!inf) {
       const r = RESOURCES.find((x) => x.plural === plural);
       if (!r) throw new Error(`unknown resource ${plural}`);
-      inf = new Informer(this.client, r);
+      inf = new Informer(this.client, r, { transform: dropManagedFields });
       this.informers.set(plural, inf);
     }
     return inf as unknown as Informer<T>;

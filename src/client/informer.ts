@@ -8,13 +8,18 @@ import type { ResourceType } from '../api/resources.js';
 import type { KObject } from '../api/types.js';
 import { logger } from '../util/log.js';
 
-export interface InformerOptions {
+export interface InformerOptions<T extends KObject = KObject> {
   /** Watch one namespace only (namespaced resources). */
   namespace?: string;
   labelSelector?: string;
   fieldSelector?: string;
   /** Call update handlers for every cached object this often (0 = never). */
   resyncMs?: number;
+  /**
+   * Applied to every object before it is cached and handed to handlers (client-go's
+   * TransformFunc): lets a process keep less of each object, e.g. dropManagedFields.
+   */
+  transform?: (obj: T) => T;
 }
 
 export interface Handlers<T> {
@@ -25,7 +30,21 @@ export interface Handlers<T> {
 
 export type IndexFunc<T> = (obj: T) => string[];
 
+/**
+ * The object without metadata.managedFields, as kube-controller-manager's informers keep them
+ * (its TransformFunc trims them): no controller reads them, and they are often the largest part
+ * of a small object. A new metadata object rather than `delete`, which would leave the object
+ * in V8's slow dictionary mode.
+ */
+export function dropManagedFields<T extends KObject>(obj: T): T {
+  if (obj.metadata?.managedFields === undefined) return obj;
+  const { managedFields: _dropped, ...metadata } = obj.metadata;
+  obj.metadata = metadata;
+  return obj;
+}
+
 const log = logger('informer');
+const NO_OBJECTS: ReadonlyMap<string, never> = new Map<string, never>();
 
 /** `namespace/name`, or `name` for cluster-scoped objects: the key controllers queue. */
 export function keyOf(obj: { metadata: { name?: string; namespace?: string } }): string {
@@ -55,7 +74,13 @@ interface ListResponse<T> {
 export class Informer<T extends KObject = KObject> {
   private readonly store = new Map<string, T>();
   private readonly indexers = new Map<string, IndexFunc<T>>();
-  private readonly indices = new Map<string, Map<string, Set<string>>>();
+  /**
+   * Per index, per value, the objects under it by key. The entries hold the objects themselves, so
+   * that reading an index costs no lookup in the store (a 100,000-entry Map is slow to probe), and
+   * an update that keeps an object's index values replaces it in place instead of removing and
+   * re-adding its key (which leaves holes that every later iteration of the entry skips over).
+   */
+  private readonly indices = new Map<string, Map<string, Map<string, T>>>();
   private readonly handlers: Handlers<T>[] = [];
   private resourceVersion = '';
   private watch?: WatchHandle;
@@ -65,7 +90,7 @@ export class Informer<T extends KObject = KObject> {
   private resyncTimer?: NodeJS.Timeout;
   private running?: Promise<void>;
 
-  constructor(private readonly client: RestClient, readonly resource: ResourceType, private readonly opts: InformerOptions = {}) {
+  constructor(private readonly client: RestClient, readonly resource: ResourceType, private readonly opts: InformerOptions<T> = {}) {
     this.addIndex('namespace', (o) => [o.metadata.namespace ?? '']);
   }
 
@@ -76,9 +101,9 @@ export class Informer<T extends KObject = KObject> {
 
   addIndex(name: string, fn: IndexFunc<T>): this {
     this.indexers.set(name, fn);
-    const index = new Map<string, Set<string>>();
+    const index = new Map<string, Map<string, T>>();
     this.indices.set(name, index);
-    for (const [key, obj] of this.store) for (const v of fn(obj)) this.indexAdd(index, v, key);
+    for (const [key, obj] of this.store) for (const v of fn(obj)) this.indexSet(index, v, key, obj);
     return this;
   }
 
@@ -91,13 +116,8 @@ export class Informer<T extends KObject = KObject> {
   }
 
   /** The objects under an index value, without building an array (large indexes, hot paths). */
-  *iterateIndex(name: string, value: string): IterableIterator<T> {
-    const keys = this.indices.get(name)?.get(value);
-    if (!keys) return;
-    for (const k of keys) {
-      const o = this.store.get(k);
-      if (o) yield o;
-    }
+  iterateIndex(name: string, value: string): IterableIterator<T> {
+    return (this.indices.get(name)?.get(value) ?? NO_OBJECTS).values() as IterableIterator<T>;
   }
 
   /** Number of objects under an index value. */
@@ -106,14 +126,8 @@ export class Informer<T extends KObject = KObject> {
   }
 
   byIndex(name: string, value: string): T[] {
-    const keys = this.indices.get(name)?.get(value);
-    if (!keys) return [];
-    const out: T[] = [];
-    for (const k of keys) {
-      const o = this.store.get(k);
-      if (o) out.push(o);
-    }
-    return out;
+    const objects = this.indices.get(name)?.get(value);
+    return objects ? [...objects.values()] : [];
   }
 
   get hasSynced(): boolean {
@@ -180,7 +194,8 @@ export class Informer<T extends KObject = KObject> {
     let rv = '';
     do {
       const page = await this.client.get<ListResponse<T>>(path, { ...this.query(), limit: 500, continue: cont });
-      for (const o of page.items) {
+      for (const item of page.items) {
+        const o = this.opts.transform ? this.opts.transform(item) : item;
         o.kind ??= this.resource.kind;
         o.apiVersion ??= this.resource.group ? `${this.resource.group}/${this.resource.version}` : this.resource.version;
         items.push(o);
@@ -226,9 +241,9 @@ export class Informer<T extends KObject = KObject> {
         this.watch?.stop();
         return;
       }
-      const o = ev.object;
-      if (o.metadata?.resourceVersion) this.resourceVersion = o.metadata.resourceVersion;
+      if (ev.object.metadata?.resourceVersion) this.resourceVersion = ev.object.metadata.resourceVersion;
       if (ev.type === 'BOOKMARK') return;
+      const o = this.opts.transform ? this.opts.transform(ev.object) : ev.object;
       o.kind ??= this.resource.kind;
       const key = keyOf(o);
       const old = this.store.get(key);
@@ -259,37 +274,37 @@ export class Informer<T extends KObject = KObject> {
     }
   }
 
-  private indexAdd(index: Map<string, Set<string>>, value: string, key: string): void {
-    let s = index.get(value);
-    if (!s) index.set(value, (s = new Set()));
-    s.add(key);
+  private indexSet(index: Map<string, Map<string, T>>, value: string, key: string, obj: T): void {
+    let objects = index.get(value);
+    if (!objects) index.set(value, (objects = new Map()));
+    objects.set(key, obj);
+  }
+
+  private indexDelete(index: Map<string, Map<string, T>>, value: string, key: string): void {
+    const objects = index.get(value);
+    objects?.delete(key);
+    if (objects?.size === 0) index.delete(value);
   }
 
   private put(key: string, obj: T): void {
     const old = this.store.get(key);
-    if (old) this.unindex(key, old);
     this.store.set(key, obj);
     for (const [name, fn] of this.indexers) {
       const index = this.indices.get(name)!;
-      for (const v of fn(obj)) this.indexAdd(index, v, key);
+      const values = fn(obj);
+      // Most updates (status, say) keep every index value: the entries just take the new object.
+      if (old) for (const v of fn(old)) if (!values.includes(v)) this.indexDelete(index, v, key);
+      for (const v of values) this.indexSet(index, v, key, obj);
     }
   }
 
   private remove(key: string): void {
     const old = this.store.get(key);
     if (!old) return;
-    this.unindex(key, old);
     this.store.delete(key);
-  }
-
-  private unindex(key: string, obj: T): void {
     for (const [name, fn] of this.indexers) {
       const index = this.indices.get(name)!;
-      for (const v of fn(obj)) {
-        const s = index.get(v);
-        s?.delete(key);
-        if (s && s.size === 0) index.delete(v);
-      }
+      for (const v of fn(old)) this.indexDelete(index, v, key);
     }
   }
 }

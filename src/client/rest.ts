@@ -68,9 +68,12 @@ function queryString(q: Query | undefined): string {
 export class RestClient {
   private readonly agent: https.Agent | http.Agent;
   private readonly base: URL;
+  /** The server as request options: parsing a URL for every request showed in profiles. */
+  private readonly endpoint: { hostname: string; port: string };
 
   constructor(readonly config: ClientConfig) {
     this.base = new URL(config.server);
+    this.endpoint = { hostname: this.base.hostname.replace(/^\[(.*)\]$/, '$1'), port: this.base.port };
     this.agent = this.base.protocol === 'https:'
       ? new https.Agent({ keepAlive: true, maxSockets: 32, ca: config.caPem, rejectUnauthorized: !config.insecure })
       : new http.Agent({ keepAlive: true, maxSockets: 32 });
@@ -98,9 +101,8 @@ export class RestClient {
     const headers = this.headers(payload === undefined ? {} : {
       'Content-Type': opts.contentType ?? 'application/json', 'Content-Length': String(Buffer.byteLength(payload)),
     });
-    const url = new URL(path + queryString(opts.query), this.base);
     return new Promise<T>((resolve, reject) => {
-      const req = this.transport().request(url, { method, headers, agent: this.agent }, (res) => {
+      const req = this.transport().request({ ...this.endpoint, path: path + queryString(opts.query), method, headers, agent: this.agent }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {

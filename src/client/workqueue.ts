@@ -11,8 +11,39 @@ export interface RateLimit {
 
 export const DEFAULT_RATE_LIMIT: RateLimit = { baseMs: 5, maxMs: 60_000 };
 
+/**
+ * First in, first out, with O(1) removal from the front: Array.shift() copies the whole array
+ * once it is large (V8 cannot trim large arrays in place), and a queue can hold every Service.
+ */
+class Fifo {
+  private items: string[] = [];
+  private head = 0;
+
+  push(key: string): void {
+    this.items.push(key);
+  }
+
+  shift(): string | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const key = this.items[this.head++];
+    // Drop the consumed front once it is most of the array: amortised O(1) per key.
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return key;
+  }
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+}
+
 export class WorkQueue {
-  private readonly queue: string[] = [];
+  private readonly queue = new Fifo();
   /** Keys waiting in `queue` or added while being processed. */
   private readonly dirty = new Set<string>();
   private readonly processing = new Set<string>();
