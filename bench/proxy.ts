@@ -6,10 +6,13 @@
 //   - HAProxy (Debian), TCP mode, roundrobin over the three backends;
 //   - kubelite's userspace proxy: `kubelite up` serving the API only plus a standalone
 //     `kubelite proxy`, carrying a selectorless Service's ClusterIP to an EndpointSlice of the three;
-//   - kubelite's nftables mode: not implemented yet, printed as such.
-// Then network-programming latency: N times, one EndpointSlice write makes a fresh backend the
-// only ready endpoint of a second Service (the previous one unready), and the time from the write
-// being acknowledged to the first connection through the ClusterIP answered by the new backend.
+//   - kubelite's nftables mode (root only): the userspace proxy is stopped and
+//     `kubelite proxy --proxy-mode nftables` programs a third Service, the same three nginx
+//     backends on a second port (see nftBackendPort), into the kernel.
+// Network-programming latency, per mode (userspace, then nftables): N times, one EndpointSlice
+// write makes a fresh backend the only ready endpoint of a second Service (the previous one
+// unready), and the time from the write being acknowledged to the first connection through the
+// ClusterIP answered by the new backend.
 import { parseArgs } from 'node:util';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,6 +20,7 @@ import { tmpdir, loadavg, cpus } from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
 import { progress, summarize, startKubelite, httpClient, freePort, ROOT, type HttpClient } from './lib.js';
+import { deleteTable, nftablesUnavailable } from '../src/proxy/nftables.js';
 
 const args = parseArgs({
   args: process.argv.slice(2),
@@ -36,6 +40,7 @@ const HAPROXY_IP = '127.0.3.1';
 // Inside kubelite's default service CIDR 127.96.0.0/12, away from the addresses it allocates first.
 const THROUGHPUT_CLUSTER_IP = '127.100.0.10';
 const PROGRAMMING_CLUSTER_IP = '127.100.0.11';
+const NFTABLES_CLUSTER_IP = '127.100.0.12';
 const SERVICE_PORT = 8080;
 const NS = 'default';
 const MANAGED_BY = 'bench.kubelite.io';
@@ -105,7 +110,7 @@ async function fetchOnce(host: string, port: number, request = 'GET / HTTP/1.1\r
   });
 }
 
-async function startNginx(port: number): Promise<void> {
+async function startNginx(ports: number[]): Promise<void> {
   const dir = tempDir('bench-nginx-');
   // One worker: the backends are the same for every proxy, and the proxies need the cores more.
   writeFileSync(path.join(dir, 'nginx.conf'), `
@@ -123,7 +128,7 @@ http {
   uwsgi_temp_path ${dir}/uwsgi;
   scgi_temp_path ${dir}/scgi;
   server {
-${BACKEND_IPS.map((ip) => `    listen ${ip}:${port} backlog=4096;`).join('\n')}
+${BACKEND_IPS.flatMap((ip) => ports.map((port) => `    listen ${ip}:${port} backlog=4096;`)).join('\n')}
     location / { default_type text/plain; return 200 "hello from $server_addr\\n"; }
   }
 }
@@ -131,7 +136,7 @@ ${BACKEND_IPS.map((ip) => `    listen ${ip}:${port} backlog=4096;`).join('\n')}
   const nginx = startProcess('/usr/sbin/nginx', ['-p', dir, '-e', `${dir}/error.log`, '-c', `${dir}/nginx.conf`], 'nginx');
   await waitFor('nginx', async () => {
     if (nginx.proc.exitCode !== null) throw new Error(`nginx exited: ${nginx.stderr()}`);
-    return (await Promise.all(BACKEND_IPS.map((ip) => canConnect(ip, port)))).every(Boolean);
+    return (await Promise.all(BACKEND_IPS.flatMap((ip) => ports.map((port) => canConnect(ip, port))))).every(Boolean);
   });
 }
 
@@ -223,6 +228,34 @@ async function startIdentifyingBackends(n: number, port: number): Promise<void> 
   cleanups.push(() => { for (const s of servers) s.close(); });
 }
 
+/**
+ * N endpoint changes of the programming Service, each making backend `first + i` the only ready
+ * endpoint; the time from each write acknowledged to the first connection it answers.
+ */
+async function measureProgramming(c: HttpClient, idPort: number, first: number): Promise<number[]> {
+  const r = await c.request('GET', `${SLICES}/bench-programming-bench`);
+  let slice = r.status === 200 ? JSON.parse(r.body) : undefined;
+  if (!slice) {
+    slice = JSON.parse(await must(c.request('POST', SLICES, sliceBody('bench-programming', idPort, [{ ip: programmingBackendIP(first), ready: true }])), [201], 'create slice'));
+  } else {
+    const body = sliceBody('bench-programming', idPort, [{ ip: programmingBackendIP(first), ready: true }], slice.metadata.resourceVersion);
+    slice = JSON.parse(await must(c.request('PUT', `${SLICES}/bench-programming-bench`, body), [200], 'update slice'));
+  }
+  await timeUntilRoutedTo(first, performance.now());
+  const samples: number[] = [];
+  for (let i = first + 1; i <= first + CHANGES; i++) {
+    // The new backend is the only ready endpoint, so the next connection must go to it.
+    const body = sliceBody('bench-programming', idPort, [{ ip: programmingBackendIP(i - 1), ready: false }, { ip: programmingBackendIP(i), ready: true }], slice.metadata.resourceVersion);
+    const w = await c.request('PUT', `${SLICES}/bench-programming-bench`, body);
+    const acked = performance.now();
+    if (w.status !== 200) throw new Error(`update slice: ${w.status} ${w.body.slice(0, 300)}`);
+    slice = JSON.parse(w.body);
+    samples.push(await timeUntilRoutedTo(i, acked));
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  return samples;
+}
+
 /** Connect through the ClusterIP until a connection is answered by backend i; ms since `since`. */
 async function timeUntilRoutedTo(i: number, since: number): Promise<number> {
   const want = `backend-${i}\n`;
@@ -247,10 +280,15 @@ async function main(): Promise<void> {
   const loadBefore = loadavg();
   progress(`load average at start: ${loadBefore.map((l) => l.toFixed(2)).join(' ')} (${cpus().length} cores)`);
   const backendPort = await freePort();
+  // The nftables run reaches the same nginx on a port of its own. The client's TCP timestamps
+  // depend on the destination address it sees (the ClusterIP there, the backend elsewhere), so
+  // the backends' TIME_WAIT sockets from earlier runs would reject its reused ports (PAWS) on
+  // the shared port, an artefact of running the paths one after the other from one client address.
+  const nftBackendPort = await freePort();
   const haproxyPort = await freePort();
 
   progress('starting nginx backends, HAProxy, kubelite (API only) and kubelite proxy');
-  await startNginx(backendPort);
+  await startNginx([backendPort, nftBackendPort]);
   await startHaproxy(haproxyPort, backendPort);
   const k = await startKubelite(undefined, ['--disable', 'controllers,scheduler,nodes,proxy']);
   cleanups.push(() => k.remove());
@@ -273,30 +311,44 @@ async function main(): Promise<void> {
     { name: 'kubelite userspace', host: THROUGHPUT_CLUSTER_IP, port: SERVICE_PORT },
   ];
   const results = new Map<string, { keepAlive: WrkResult; newConn: WrkResult }>();
-  for (const t of targets) {
+  const measure = (t: { name: string; host: string; port: number }) => {
     progress(`wrk ${t.name}: keep-alive, ${SECONDS}s, ${CONNECTIONS} connections`);
     const keepAlive = wrk(t.host, t.port, false);
     progress(`wrk ${t.name}: new connection per request`);
     const newConn = wrk(t.host, t.port, true);
     results.set(t.name, { keepAlive, newConn });
-  }
+  };
+  for (const t of targets) measure(t);
 
-  progress(`network programming: ${CHANGES} endpoint changes`);
+  progress(`network programming (userspace): ${CHANGES} endpoint changes`);
   const idPort = await freePort();
-  await startIdentifyingBackends(CHANGES + 1, idPort);
+  await startIdentifyingBackends(2 * CHANGES + 2, idPort);
   await createService(c, 'bench-programming', PROGRAMMING_CLUSTER_IP);
-  let slice = JSON.parse(await must(c.request('POST', SLICES, sliceBody('bench-programming', idPort, [{ ip: programmingBackendIP(0), ready: true }])), [201], 'create slice'));
-  await timeUntilRoutedTo(0, performance.now());
-  const programming: number[] = [];
-  for (let i = 1; i <= CHANGES; i++) {
-    // The new backend is the only ready endpoint, so the next connection must go to it.
-    const body = sliceBody('bench-programming', idPort, [{ ip: programmingBackendIP(i - 1), ready: false }, { ip: programmingBackendIP(i), ready: true }], slice.metadata.resourceVersion);
-    const r = await c.request('PUT', `${SLICES}/bench-programming-bench`, body);
-    const acked = performance.now();
-    if (r.status !== 200) throw new Error(`update slice: ${r.status} ${r.body.slice(0, 300)}`);
-    slice = JSON.parse(r.body);
-    programming.push(await timeUntilRoutedTo(i, acked));
-    await new Promise((res) => setTimeout(res, 50));
+  const programming = await measureProgramming(c, idPort, 0);
+
+  // nftables mode: the same ClusterIPs, now DNATed by the kernel. The userspace proxy stops
+  // first, so that nothing answers them until the nftables proxy has programmed them.
+  const nftSkip = process.getuid?.() !== 0 ? 'needs root' : await nftablesUnavailable();
+  let nftProgramming: number[] | undefined;
+  const nftName = 'kubelite nftables';
+  if (!nftSkip) {
+    await stopProcess(proxy.proc);
+    progress('starting kubelite proxy --proxy-mode nftables');
+    // Should the proxy not get to delete its table (killed), the bench does.
+    cleanups.push(() => deleteTable('nft', 'kubelite'));
+    const nftProxy = startProcess(process.execPath, [path.join(ROOT, 'bin/kubelite'), 'proxy', '--proxy-mode', 'nftables', '--kubeconfig', path.join(k.dataDir, 'kubeconfig'),
+      '--metrics-bind-address', '', '--log-level', 'warn'], 'kubelite proxy --proxy-mode nftables');
+    await createService(c, 'bench-nftables', NFTABLES_CLUSTER_IP);
+    await must(c.request('POST', SLICES, sliceBody('bench-nftables', nftBackendPort, BACKEND_IPS.map((ip) => ({ ip, ready: true })))), [201], 'create slice');
+    await waitFor('the ClusterIP to answer through nftables', async () => {
+      if (nftProxy.proc.exitCode !== null) throw new Error(`kubelite proxy exited: ${nftProxy.stderr()}`);
+      return (await fetchOnce(NFTABLES_CLUSTER_IP, SERVICE_PORT).catch(() => '')).startsWith('HTTP/1.1 200');
+    });
+    measure({ name: nftName, host: NFTABLES_CLUSTER_IP, port: SERVICE_PORT });
+    progress(`network programming (nftables): ${CHANGES} endpoint changes`);
+    nftProgramming = await measureProgramming(c, idPort, CHANGES + 1);
+  } else {
+    progress(`nftables mode skipped: ${nftSkip}`);
   }
   const prog = summarize(programming);
   const loadAfter = loadavg();
@@ -313,15 +365,30 @@ async function main(): Promise<void> {
     const errs = r.keepAlive.errors + r.newConn.errors;
     lines.push(`| ${t.name} | ${fmtRps(r.keepAlive.rps)} | ${fmtMs(r.keepAlive.p99Ms)} | ${fmtRps(r.newConn.rps)} | ${fmtMs(r.newConn.p99Ms)} |${errs ? ` (${errs} errors)` : ''}`);
   }
-  lines.push('| kubelite nftables | not implemented | | | |');
+  const nft = results.get(nftName);
+  if (nft) {
+    const errs = nft.keepAlive.errors + nft.newConn.errors;
+    lines.push(`| ${nftName} | ${fmtRps(nft.keepAlive.rps)} | ${fmtMs(nft.keepAlive.p99Ms)} | ${fmtRps(nft.newConn.rps)} | ${fmtMs(nft.newConn.p99Ms)} |${errs ? ` (${errs} errors)` : ''}`);
+  } else {
+    lines.push(`| ${nftName} | skipped: ${nftSkip} | | | |`);
+  }
   lines.push('');
   const direct = results.get(targets[0]!.name)!, ha = results.get(targets[1]!.name)!, us = results.get(targets[2]!.name)!;
   lines.push(`userspace / HAProxy keep-alive: ${ratio(us.keepAlive.rps, ha.keepAlive.rps)} (target ≥ 1.0×)`);
   lines.push(`userspace / HAProxy new-conn:   ${ratio(us.newConn.rps, ha.newConn.rps)} (target ≥ 0.8×)`);
   lines.push(`userspace / direct keep-alive:  ${ratio(us.keepAlive.rps, direct.keepAlive.rps)}, new-conn ${ratio(us.newConn.rps, direct.newConn.rps)} (anchor: upstream's old userspace proxy 0.36×)`);
   lines.push(`HAProxy / direct keep-alive:    ${ratio(ha.keepAlive.rps, direct.keepAlive.rps)}, new-conn ${ratio(ha.newConn.rps, direct.newConn.rps)}`);
-  lines.push('nftables / direct: not implemented (target ≥ 0.95×)');
-  lines.push(`network programming (slice write acked → first connection answered by the new endpoint), ${prog.n} changes: p50 ${fmtMs(prog.p50)} ms, p99 ${fmtMs(prog.p99)} ms, max ${fmtMs(Math.max(...programming))} ms (target p99 ≤ 50 ms)`);
+  if (nft) {
+    lines.push(`nftables / direct keep-alive:   ${ratio(nft.keepAlive.rps, direct.keepAlive.rps)}, new-conn ${ratio(nft.newConn.rps, direct.newConn.rps)} (target ≥ 0.95×)`);
+  } else {
+    lines.push(`nftables / direct: skipped (${nftSkip}) (target ≥ 0.95×)`);
+  }
+  lines.push(`network programming (slice write acked → first connection answered by the new endpoint), ${prog.n} changes:`);
+  lines.push(`  userspace: p50 ${fmtMs(prog.p50)} ms, p99 ${fmtMs(prog.p99)} ms, max ${fmtMs(Math.max(...programming))} ms (target p99 ≤ 50 ms)`);
+  if (nftProgramming) {
+    const np = summarize(nftProgramming);
+    lines.push(`  nftables:  p50 ${fmtMs(np.p50)} ms, p99 ${fmtMs(np.p99)} ms, max ${fmtMs(Math.max(...nftProgramming))} ms (target p99 ≤ 50 ms)`);
+  }
   lines.push(`load average: start ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, end ${loadAfter.map((l) => l.toFixed(2)).join(' ')}`);
   console.log(lines.join('\n'));
 }

@@ -1,3 +1,7 @@
 // The names of `kubelite up`'s components, apart from their code so that checking flags does not load it.
 export type Component = 'controllers' | 'scheduler' | 'nodes' | 'proxy';
 export const COMPONENTS: Component[] = ['controllers', 'scheduler', 'nodes', 'proxy'];
+
+/** The service proxy's modes: userspace (sockets, no root) or nftables (kernel rules, root). */
+export const PROXY_MODES = ['userspace', 'nftables'] as const;
+export type ProxyMode = (typeof PROXY_MODES)[number];

@@ -1,11 +1,13 @@
 // `kubelite proxy`: the service proxy as a process of its own, pointed at the API with a
 // kubeconfig (kube-proxy's place). Userspace mode: sockets on every Service frontend, no root.
+// nftables mode: kernel rules in table `ip kubelite`, root.
 import http from 'node:http';
 import type { ParseArgsConfig } from 'node:util';
 import { RestClient } from '../client/rest.js';
 import { readKubeconfig } from '../client/kubeconfig.js';
 import { controllerContext } from '../client/factory.js';
 import { logger, setLogLevel } from '../util/log.js';
+import { PROXY_MODES, type ProxyMode } from './components-list.js';
 import { kubeconfigPath, onShutdown, parseDuration } from './flags.js';
 import type { BalanceMode } from '../proxy/balancer.js';
 
@@ -22,14 +24,24 @@ below 1024 need root (or CAP_NET_BIND_SERVICE); without it they fail with a mess
 while the other Services keep working. Service cluster IPs in 127.0.0.0/8 (kubelite's default
 127.96.0.0/12) work on Linux without configuration.
 
+nftables mode (--proxy-mode nftables) needs root (CAP_NET_ADMIN) and the nft command (Debian
+package nftables). It programs the table "ip kubelite" as kube-proxy's nftables mode does:
+DNAT in the output and prerouting hooks to the endpoints, chosen per new connection with
+numgen (inc for round-robin, random for random), ClientIP affinity through timed sets, and a
+reject for Services without usable endpoints. Changes rewrite only the changed Service's
+rules; the table is deleted on exit (SIGINT/SIGTERM) and a table left by a crashed run is
+replaced at start. Established connections keep their endpoint across changes (conntrack).
+
 Flags:
       --kubeconfig PATH     Kubeconfig (default $KUBECONFIG, else ~/.kube/config)
-      --proxy-mode MODE     userspace (default)
+      --proxy-mode MODE     userspace (default) or nftables
+      --nftables-table NAME nftables: the table to own, family ip (default kubelite; another
+                            name lets several proxies share a host, e.g. in tests)
       --balance POLICY      How a new connection picks an endpoint: round-robin (default) or
                             random; sessionAffinity: ClientIP Services pin each client first
       --node-ip IP          The address NodePorts listen on (default 127.0.0.1)
       --udp-idle-timeout DURATION
-                            A UDP flow with no traffic for this long ends (default 30s)
+                            userspace: a UDP flow with no traffic for this long ends (default 30s)
       --metrics-bind-address HOST:PORT
                             Serve /metrics and /healthz here (default 127.0.0.1:10249; "" for none)
       --log-level LEVEL     trace, debug, info, warn or error (default info)
@@ -39,6 +51,7 @@ Flags:
 export const PROXY_OPTIONS: ParseArgsConfig['options'] = {
   kubeconfig: { type: 'string' },
   'proxy-mode': { type: 'string' },
+  'nftables-table': { type: 'string' },
   balance: { type: 'string' },
   'node-ip': { type: 'string' },
   'udp-idle-timeout': { type: 'string' },
@@ -48,12 +61,18 @@ export const PROXY_OPTIONS: ParseArgsConfig['options'] = {
 
 const BALANCE_MODES: BalanceMode[] = ['round-robin', 'random'];
 
+/** The running proxy, whichever mode: what the command needs of it. */
+interface RunningProxy {
+  readonly metrics: { registry: { metrics(): Promise<string>; contentType: string } };
+  stop(): void | Promise<void>;
+}
+
 export async function runProxy(values: Record<string, unknown>, _positionals: string[] = []): Promise<void> {
   if (values['log-level']) setLogLevel(String(values['log-level']));
   const log = logger('proxy');
   const str = (k: string, d: string) => (values[k] === undefined ? d : String(values[k]));
-  const mode = str('proxy-mode', 'userspace');
-  if (mode !== 'userspace') throw new Error(`--proxy-mode: unsupported mode "${mode}" (supported: userspace)`);
+  const mode = str('proxy-mode', 'userspace') as ProxyMode;
+  if (!PROXY_MODES.includes(mode)) throw new Error(`--proxy-mode: unsupported mode "${mode}" (supported: ${PROXY_MODES.join(', ')})`);
   const balance = str('balance', 'round-robin') as BalanceMode;
   if (!BALANCE_MODES.includes(balance)) throw new Error(`--balance: unknown policy "${balance}" (known: ${BALANCE_MODES.join(', ')})`);
   const nodeIP = str('node-ip', '127.0.0.1');
@@ -66,9 +85,25 @@ export async function runProxy(values: Record<string, unknown>, _positionals: st
   // kube-proxy's User-Agent, so that field managers and audit read as upstream's.
   const client = new RestClient({ ...kc, userAgent: 'kube-proxy/v1.32.4 (linux/amd64) kubelite/0.1.0' });
   const ctx = controllerContext(client);
-  const { UserspaceProxy } = await import('../proxy/userspace.js');
-  const proxy = new UserspaceProxy(ctx, { mode: balance, nodeIP, udpIdleTimeoutMs, log });
-  await proxy.start();
+  let proxy: RunningProxy;
+  if (mode === 'nftables') {
+    const { NftablesProxy } = await import('../proxy/nftables.js');
+    const nft = new NftablesProxy(ctx, { mode: balance, nodeIP, log, table: str('nftables-table', 'kubelite') });
+    try {
+      await nft.start();
+    } catch (e) {
+      // Not root or no nft: say so and leave, rather than run without programming anything.
+      ctx.informers.stop();
+      client.close();
+      throw e;
+    }
+    proxy = nft;
+  } else {
+    const { UserspaceProxy } = await import('../proxy/userspace.js');
+    const userspace = new UserspaceProxy(ctx, { mode: balance, nodeIP, udpIdleTimeoutMs, log });
+    await userspace.start();
+    proxy = userspace;
+  }
 
   let metricsServer: http.Server | undefined;
   if (metricsMatch) {
@@ -95,7 +130,7 @@ export async function runProxy(values: Record<string, unknown>, _positionals: st
   }
   log.info({ server: kc.server, mode, balance, nodeIP }, 'proxy running');
   onShutdown(log, async () => {
-    proxy.stop();
+    await proxy.stop();
     metricsServer?.close();
     ctx.informers.stop();
     client.close();
