@@ -6,6 +6,17 @@
 // graceful deletion (stop the containers within the grace period, post the final status, then
 // delete the pod with grace 0 and a UID precondition).
 //
+// Deletion without dropped requests: upstream's kubelet stops a deleted pod's containers at once,
+// while service proxies learn from the EndpointSlices a moment later that the pod is leaving, so
+// connections they send it meanwhile fail (users add preStop sleeps against it). Here a deleted
+// pod goes on running — drained: the runtime tells its clients to reconnect elsewhere — while an
+// EndpointSlice still offers it as a ready endpoint, and for a drain period (endpointDrainMs)
+// after the slices show it terminating, time for every proxy to apply that; only then are its
+// containers stopped (SIGTERM and preStop hooks for the process runtime), with what is left of
+// the grace period. The grace period bounds the wait, so a pod that no slice stops offering (no
+// endpoint controller runs) is stopped when it ends; a pod that no slice offered as serving
+// during its deletion, or one deleted with grace 0, stops at once, as upstream's.
+//
 // Every simulated node is this machine: InternalIP 127.0.0.1, host OS facts from here.
 import os from 'node:os';
 import { readFileSync } from 'node:fs';
@@ -13,6 +24,7 @@ import { createHash } from 'node:crypto';
 import type { ContainerStatus, Node, NodeCondition, NodeStatus, Pod, PodStatus, Taint } from 'kubernetes-types/core/v1.js';
 import type { Lease } from 'kubernetes-types/coordination/v1.js';
 import type { RuntimeClass } from 'kubernetes-types/node/v1.js';
+import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
 import { RestClient, isAlreadyExists, isConflict, isNotFound } from '../client/rest.js';
 import { Informer, keyOf, splitKey } from '../client/informer.js';
 import { WorkQueue } from '../client/workqueue.js';
@@ -80,6 +92,16 @@ export interface NodeAgentOptions {
    * Without it the agent watches `spec.nodeName=<node>` as the kubelet does.
    */
   sharedPods?: Informer<Pod & KObject>;
+  /**
+   * A shared informer of all EndpointSlices (many agents in one process); otherwise the agent
+   * watches them itself. It tells when a deleted pod is no longer offered to service proxies.
+   */
+  sharedEndpointSlices?: Informer<EndpointSlice & KObject>;
+  /**
+   * How long a deleted pod goes on serving after the EndpointSlices show it terminating, for the
+   * service proxies to stop sending it new connections (default 1 s; see the top of this file).
+   */
+  endpointDrainMs?: number;
   /** Events per second to the API and burst (kubelet --event-qps 50, --event-burst 100); more are dropped. */
   eventQPS?: number;
   eventBurst?: number;
@@ -87,12 +109,27 @@ export interface NodeAgentOptions {
 
 type PodObject = Pod & KObject;
 type NodeObject = Node & KObject;
+type SliceObject = EndpointSlice & KObject;
 
 const log = logger('node-agent');
 const POD_RESOURCE = RESOURCES.find((r) => r.plural === 'pods')!;
 const NODE_RESOURCE = RESOURCES.find((r) => r.plural === 'nodes')!;
 const RUNTIMECLASS_RESOURCE = RESOURCES.find((r) => r.plural === 'runtimeclasses')!;
+const ENDPOINTSLICE_RESOURCE = RESOURCES.find((r) => r.plural === 'endpointslices')!;
 export const NODE_NAME_INDEX = 'spec.nodeName';
+/** EndpointSlices by the `namespace/name` of the pods their endpoints refer to. */
+const SLICE_POD_INDEX = 'node-agent/endpoint-pods';
+const DEFAULT_ENDPOINT_DRAIN_MS = 1000;
+
+/** The `namespace/name` of the pods a slice's endpoints refer to. */
+function endpointPods(slice: SliceObject): string[] {
+  const out: string[] = [];
+  for (const e of slice.endpoints ?? []) {
+    const ref = e.targetRef;
+    if (ref?.kind === 'Pod' && ref.name) out.push(`${ref.namespace ?? slice.metadata.namespace}/${ref.name}`);
+  }
+  return out;
+}
 
 const rfc3339 = (d = new Date()) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 /** MicroTime, as Leases carry it. */
@@ -184,6 +221,14 @@ interface PodRecord {
   podIPs: string[];
   /** stop() was called on the runtime. */
   stopping: boolean;
+  /** When the pod's containers must have stopped, as last asked of the runtime (ms since epoch). */
+  stopDeadline?: number;
+  /** A deletion was seen: when its grace period ends (ms since epoch). */
+  graceDeadline?: number;
+  /** Since when (ms since epoch) no EndpointSlice has offered the deleted pod as ready: its drain. */
+  unroutedSince?: number;
+  /** An EndpointSlice offered the pod to proxies as serving during its deletion. */
+  wasEndpoint: boolean;
   /** The sandbox is gone: its IP has been released. */
   released: boolean;
   deadlineExceeded: boolean;
@@ -209,6 +254,10 @@ export class NodeAgent implements Reconciler, ContainerLogSource {
   /** Runtimes by RuntimeClass handler, the default one included. */
   private readonly runtimes = new Map<string, Runtime>();
   private readonly runtimeClasses: Informer<RuntimeClass & KObject>;
+  private readonly slices: Informer<SliceObject>;
+  private readonly endpointDrainMs: number;
+  /** Deleted pods (keys) that go on serving until proxies stop sending them connections. */
+  private readonly draining = new Set<string>();
   /** Pods waiting for their RuntimeClass (or its handler): retried when RuntimeClasses change. */
   private readonly waitingForRuntimeClass = new Set<string>();
   private readonly kubeletServer: KubeletServer;
@@ -258,6 +307,8 @@ export class NodeAgent implements Reconciler, ContainerLogSource {
     for (const h of DEFAULT_HANDLERS) this.runtimes.set(h, this.runtime);
     for (const [h, rt] of Object.entries(opts.runtimes ?? {})) this.runtimes.set(h, rt);
     this.runtimeClasses = opts.sharedRuntimeClasses ?? new Informer<RuntimeClass & KObject>(this.client, RUNTIMECLASS_RESOURCE);
+    this.slices = opts.sharedEndpointSlices ?? new Informer<SliceObject>(this.client, ENDPOINTSLICE_RESOURCE);
+    this.endpointDrainMs = opts.endpointDrainMs ?? DEFAULT_ENDPOINT_DRAIN_MS;
     this.hostIP = opts.hostIP ?? '127.0.0.1';
     this.kubeletServer = opts.kubeletServer ?? new KubeletServer({ host: this.hostIP, token: this.client.config.token ?? '' });
     // Quantities as the API stores them ("2000" reads back as "2k"), so that status compares equal.
@@ -301,7 +352,20 @@ export class NodeAgent implements Reconciler, ContainerLogSource {
       delete: (p) => mine(p) && this.queue.add(keyOf(p)),
     });
     this.runtimeClasses.on({ add: () => this.runtimeClassesChanged(), update: () => this.runtimeClassesChanged() });
-    await Promise.all([this.nodes.start(), this.pods.start(), this.runtimeClasses.start()]);
+    this.slices.addIndex(SLICE_POD_INDEX, endpointPods);
+    const sliceChanged = (s: SliceObject) => {
+      if (!this.draining.size) return;
+      for (const key of endpointPods(s)) if (this.draining.has(key)) this.queue.add(key);
+    };
+    this.slices.on({
+      add: sliceChanged,
+      update: (o, s) => {
+        sliceChanged(o);
+        sliceChanged(s);
+      },
+      delete: sliceChanged,
+    });
+    await Promise.all([this.nodes.start(), this.pods.start(), this.runtimeClasses.start(), this.slices.start()]);
     this.setupIPAM();
     // A shared informer that synced earlier told nobody here about the pods it holds.
     for (const p of this.podsHere()) this.queue.add(keyOf(p));
@@ -322,6 +386,7 @@ export class NodeAgent implements Reconciler, ContainerLogSource {
     if (!this.opts.sharedPods) this.pods.stop();
     this.nodes.stop();
     if (!this.opts.sharedRuntimeClasses) this.runtimeClasses.stop();
+    if (!this.opts.sharedEndpointSlices) this.slices.stop();
     for (const r of this.records.values()) if (r.deadlineTimer) clearTimeout(r.deadlineTimer);
     for (const rt of new Set(this.runtimes.values())) rt.close();
     this.kubeletServer.unregister(this);
@@ -631,13 +696,10 @@ export class NodeAgent implements Reconciler, ContainerLogSource {
     const base = this.currentStatus(pod);
     const terminationGrace = (pod.spec?.terminationGracePeriodSeconds ?? 30);
     if (deleting) {
-      // A later delete may shorten the grace period; the runtime only ever brings the end forward.
-      rec.stopping = true;
-      void rec.runtime.stop(uid, pod.metadata.deletionGracePeriodSeconds ?? terminationGrace);
+      this.terminate(key, rec, pod, pod.metadata.deletionGracePeriodSeconds ?? terminationGrace);
     } else if (rec.deadlineExceeded && !rec.stopping) {
-      rec.stopping = true;
       this.event(this.podRef(pod), 'Normal', DEADLINE_EXCEEDED_REASON, DEADLINE_EXCEEDED_MESSAGE);
-      void rec.runtime.stop(uid, terminationGrace);
+      this.stopContainers(rec, Date.now() + terminationGrace * 1000);
     }
     const rs = rec.runtime.status(uid);
     const status = buildPodStatus(pod, base, {
@@ -646,8 +708,7 @@ export class NodeAgent implements Reconciler, ContainerLogSource {
     });
     if (!rec.stopping && (status.phase === 'Succeeded' || status.phase === 'Failed')) {
       // The pod finished by itself: stop what still runs (sidecars) and tear the sandbox down.
-      rec.stopping = true;
-      void rec.runtime.stop(uid, terminationGrace);
+      this.stopContainers(rec, Date.now() + terminationGrace * 1000);
     }
     if (rs?.stopped && !rec.released) {
       rec.released = true;
@@ -656,6 +717,77 @@ export class NodeAgent implements Reconciler, ContainerLogSource {
     await this.syncPodStatus(pod, status);
     // The kubelet deletes a terminating pod once its containers have stopped and its final status is posted.
     if (deleting && rs?.stopped) await this.deletePod(pod);
+  }
+
+  /**
+   * A pod being deleted. Its grace period runs from when the agent first sees the deletion (a
+   * later delete may only shorten it). While a service proxy may still send it new connections it
+   * goes on serving, drained; then its containers are stopped with what is left of the grace period.
+   */
+  private terminate(key: string, rec: PodRecord, pod: PodObject, graceSeconds: number): void {
+    const now = Date.now();
+    const deadline = now + Math.max(0, graceSeconds) * 1000;
+    if (rec.graceDeadline === undefined || deadline < rec.graceDeadline) rec.graceDeadline = deadline;
+    if (!rec.stopping) {
+      const waitMs = Math.min(this.drainWaitMs(rec, pod, now), rec.graceDeadline - now);
+      if (waitMs > 0) {
+        this.draining.add(key);
+        rec.runtime.drain?.(rec.uid);
+        // Slice changes wake the pod earlier (see start()).
+        this.queue.addAfter(key, waitMs);
+        return;
+      }
+      this.draining.delete(key);
+    }
+    this.stopContainers(rec, rec.graceDeadline);
+  }
+
+  /**
+   * How much longer a deleted pod must go on serving: without end while an EndpointSlice offers it
+   * as ready (it is not marked terminating yet), then the drain period. A pod no slice offered
+   * as serving during its deletion never had connections sent by a proxy: it stops at once.
+   */
+  private drainWaitMs(rec: PodRecord, pod: PodObject, now: number): number {
+    const offered = this.endpointState(pod);
+    if (offered === 'ready') {
+      rec.wasEndpoint = true;
+      rec.unroutedSince = undefined;
+      return Infinity;
+    }
+    if (offered === 'serving') rec.wasEndpoint = true;
+    if (!rec.wasEndpoint) return 0;
+    rec.unroutedSince ??= now;
+    return rec.unroutedSince + this.endpointDrainMs - now;
+  }
+
+  /**
+   * How the EndpointSlices offer a pod to service proxies: `ready` while some endpoint of it is
+   * ready and not terminating (the endpoint controller has not acted on the deletion yet);
+   * `serving` while one is still serving (proxies use those only when no endpoint is ready);
+   * otherwise `none`.
+   */
+  private endpointState(pod: PodObject): 'ready' | 'serving' | 'none' {
+    const { namespace, name, uid } = pod.metadata;
+    let state: 'serving' | 'none' = 'none';
+    for (const slice of this.slices.byIndex(SLICE_POD_INDEX, keyOf(pod))) {
+      for (const e of slice.endpoints ?? []) {
+        const ref = e.targetRef;
+        if (ref?.kind !== 'Pod' || ref.name !== name || (ref.namespace ?? slice.metadata.namespace) !== namespace) continue;
+        if (ref.uid && ref.uid !== uid) continue; // an earlier pod of the same name
+        const ready = e.conditions?.ready !== false;
+        if (ready && !e.conditions?.terminating) return 'ready';
+        if (e.conditions?.serving ?? ready) state = 'serving';
+      }
+    }
+    return state;
+  }
+
+  /** Ask the runtime to stop the pod's containers by `deadline`; a later call may only bring it forward. */
+  private stopContainers(rec: PodRecord, deadline: number): void {
+    rec.stopping = true;
+    if (rec.stopDeadline !== undefined && rec.stopDeadline <= deadline) return;
+    rec.stopDeadline = deadline;
+    void rec.runtime.stop(rec.uid, Math.max(0, deadline - Date.now()) / 1000);
   }
 
   /** Admission: a sandbox (IPs) and the runtime's start. Undefined when there is no IP to give yet. */
@@ -684,7 +816,7 @@ export class NodeAgent implements Reconciler, ContainerLogSource {
         return undefined;
       }
     }
-    const rec: PodRecord = { uid, runtime, podIPs, stopping: false, released: !!pod.spec?.hostNetwork, deadlineExceeded: false };
+    const rec: PodRecord = { uid, runtime, podIPs, stopping: false, wasEndpoint: false, released: !!pod.spec?.hostNetwork, deadlineExceeded: false };
     this.records.set(key, rec);
     runtime.start(pod, { podIPs, hostIP: this.hostIP }, this.listener(key, pod));
     const deadline = pod.spec?.activeDeadlineSeconds;
@@ -730,6 +862,7 @@ export class NodeAgent implements Reconciler, ContainerLogSource {
     this.releaseIP(rec.uid);
     this.records.delete(key);
     this.waitingForRuntimeClass.delete(key);
+    this.draining.delete(key);
     this.synced.delete(rec.uid);
     this.deleted.delete(rec.uid);
   }

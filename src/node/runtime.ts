@@ -49,6 +49,13 @@ export interface Runtime {
    */
   start(pod: Pod, sandbox: Sandbox, listener: RuntimeListener): void;
   /**
+   * The pod is being deleted but goes on running until no service proxy sends it new
+   * connections (the agent calls stop() then). A runtime that can tells the pod's clients to
+   * reconnect elsewhere meanwhile (the simulated one answers HTTP with `Connection: close`);
+   * the others leave it out: their processes learn of the deletion from SIGTERM.
+   */
+  drain?(uid: string): void;
+  /**
    * Stop every container of the pod: ask them to stop, wait up to `graceSeconds`, then kill what
    * is left. Resolves once nothing runs; status() then shows every container terminated.
    */

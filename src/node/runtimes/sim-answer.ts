@@ -10,9 +10,11 @@
 //   client's sending side does).
 // - UDP: each datagram comes back prefixed with `<pod name>: `.
 //
-// Listeners close, and open connections are cut, when the pod's containers have stopped (after
-// its grace period), as a process that exits. hostNetwork pods do not answer: every simulated
-// node shares 127.0.0.1, where their ports would collide.
+// A pod being deleted is first drained (drain()): it goes on answering, but every HTTP response
+// says `Connection: close`, so that keep-alive clients open their next connection through the
+// proxy, which no longer sends new connections here. Listeners close, and open connections are
+// cut, when the pod's containers have stopped, as a process that exits. hostNetwork pods do not
+// answer: every simulated node shares 127.0.0.1, where their ports would collide.
 import net from 'node:net';
 import dgram from 'node:dgram';
 import http from 'node:http';
@@ -54,6 +56,8 @@ interface AnsweringPod {
   /** `TCP/8080` → its listener. */
   listeners: Map<string, net.Server | dgram.Socket>;
   sockets: Set<net.Socket>;
+  /** Being deleted: HTTP connections end after the response they carry. */
+  draining: boolean;
 }
 
 /** Whether a Service's selector picks the pod (a Service without selector picks none). */
@@ -83,6 +87,8 @@ export class PodAnswerer {
         'Content-Type': 'text/plain; charset=utf-8',
         [POD_NAME_HEADER]: name,
         [POD_NAMESPACE_HEADER]: p?.namespace ?? '',
+        // Node's server closes the connection once this response is sent.
+        ...(p?.draining ? { Connection: 'close' } : {}),
       });
       res.end(`${name}\n`);
     });
@@ -106,13 +112,23 @@ export class PodAnswerer {
     if (this.closed || this.pods.has(uid) || pod.spec?.hostNetwork || !ip) return;
     const p: AnsweringPod = {
       uid, pod, ip, name: pod.metadata?.name ?? '', namespace: pod.metadata?.namespace ?? '',
-      listeners: new Map(), sockets: new Set(),
+      listeners: new Map(), sockets: new Set(), draining: false,
     };
     this.pods.set(uid, p);
     let ns = this.byNamespace.get(p.namespace);
     if (!ns) this.byNamespace.set(p.namespace, (ns = new Set()));
     ns.add(uid);
     this.sync(p);
+  }
+
+  /**
+   * The pod is being deleted: keep answering, but end each HTTP connection after its next
+   * response, so that keep-alive clients move to other pods before this one stops. Idle
+   * connections are left alone: closing one races with a request the client may be sending.
+   */
+  drain(uid: string): void {
+    const p = this.pods.get(uid);
+    if (p) p.draining = true;
   }
 
   /** Stop answering: close the listeners and cut open connections, as an exiting process does. */

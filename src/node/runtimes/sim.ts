@@ -71,6 +71,8 @@ interface SimPod {
   listener: RuntimeListener;
   containers: SimContainer[];
   sandboxReady: boolean;
+  /** Being deleted and still running: see Runtime.drain. */
+  draining: boolean;
   stopping: boolean;
   stopped: boolean;
   startTimer?: NodeJS.Timeout;
@@ -135,7 +137,7 @@ export class SimRuntime implements Runtime {
       },
     });
     const p: SimPod = {
-      uid, pod, ip: sandbox.podIPs[0] ?? '', listener, sandboxReady: false, stopping: false, stopped: false, stopWaiters: [],
+      uid, pod, ip: sandbox.podIPs[0] ?? '', listener, sandboxReady: false, draining: false, stopping: false, stopped: false, stopWaiters: [],
       containers: [
         ...inits.map((c) => make(c, isSidecar(c) ? 'sidecar' : 'init', `spec.initContainers{${c.name}}`)),
         ...(pod.spec?.containers ?? []).map((c) => make(c, 'regular', `spec.containers{${c.name}}`)),
@@ -300,6 +302,14 @@ export class SimRuntime implements Runtime {
     }, delay);
   }
 
+  /** HTTP answers of a pod being deleted carry `Connection: close` (src/node/runtimes/sim-answer.ts). */
+  drain(uid: string): void {
+    const p = this.pods.get(uid);
+    if (!p || p.draining) return;
+    p.draining = true;
+    this.answerer?.drain(uid);
+  }
+
   stop(uid: string, graceSeconds: number): Promise<void> {
     const p = this.pods.get(uid);
     if (!p || p.stopped) return Promise.resolve();
@@ -382,8 +392,10 @@ export class SimRuntime implements Runtime {
   private syncAnswer(p: SimPod): void {
     if (!this.answerer) return;
     const running = !p.stopped && p.sandboxReady && p.containers.some((c) => c.kind === 'regular' && c.status.state?.running);
-    if (running) this.answerer.open(p.pod, p.ip);
-    else this.answerer.close(p.uid);
+    if (running) {
+      this.answerer.open(p.pod, p.ip);
+      if (p.draining) this.answerer.drain(p.uid);
+    } else this.answerer.close(p.uid);
   }
 
   private clearTimers(p: SimPod): void {
