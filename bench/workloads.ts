@@ -1,9 +1,13 @@
 // `npm run bench -- workloads [--replicas 10000,100000] [--nodes 100]`: one `apply` of a
 // Deployment with N replicas over simulated nodes; time until every pod is Ready (the
-// Deployment's status.readyReplicas), pods/s, and the kubelite process's peak RSS and CPU time.
+// Deployment's status.readyReplicas), pods/s, and the kubelite process's peak RSS and CPU time:
+// in all and per pod, and that of its main thread (the API server; the components run on threads
+// of their own). CPU per pod is the figure to compare on a shared machine, where wall time
+// depends on what else runs (the load average is printed with it).
 // Anchor: kwok reports 10,000 pods Running within 60 s on a CI runner.
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { progress, startKubelite, httpClient } from './lib.js';
 
 const args = parseArgs({
@@ -15,14 +19,18 @@ const SIZES = String(args.values.replicas).split(',').map(Number);
 const NODES = Number(args.values.nodes);
 const TIMEOUT_S = Number(args.values.timeout);
 
-/** Peak resident set size and CPU seconds (user + system) of a process, from /proc. */
-function usage(pid: number): { peakRssBytes: number; cpuSeconds: number } {
+/** Peak resident set size and CPU seconds (user + system) of a process and of its main thread, from /proc. */
+function usage(pid: number): { peakRssBytes: number; cpuSeconds: number; mainThreadCpuSeconds: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const hwm = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) * 1024;
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return { peakRssBytes: hwm, cpuSeconds: cpuOf(`/proc/${pid}/stat`), mainThreadCpuSeconds: cpuOf(`/proc/${pid}/task/${pid}/stat`) };
+}
+
+function cpuOf(statPath: string): number {
+  const stat = readFileSync(statPath, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15)
-  return { peakRssBytes: hwm, cpuSeconds: ticks / 100 };
+  return ticks / 100;
 }
 
 async function run(replicas: number): Promise<Record<string, number>> {
@@ -46,6 +54,7 @@ async function run(replicas: number): Promise<Record<string, number>> {
     await new Promise((r) => setTimeout(r, 500));
   }
   const before = usage(k.proc.pid!);
+  const loadBefore = loadavg()[0]!;
   progress(`apply a Deployment with ${replicas} replicas`);
   const t0 = performance.now();
   const created = await c.request('POST', '/apis/apps/v1/namespaces/default/deployments', JSON.stringify({
@@ -68,10 +77,12 @@ async function run(replicas: number): Promise<Record<string, number>> {
   }
   const seconds = (performance.now() - t0) / 1000;
   const after = usage(k.proc.pid!);
+  const loadAfter = loadavg()[0]!;
   c.close();
   await k.stop();
   k.remove();
-  return { replicas, nodes: NODES, seconds, podsPerSecond: replicas / seconds, peakRssMiB: after.peakRssBytes / 2 ** 20, cpuSeconds: after.cpuSeconds - before.cpuSeconds };
+  return { replicas, nodes: NODES, seconds, podsPerSecond: replicas / seconds, peakRssMiB: after.peakRssBytes / 2 ** 20,
+    cpuSeconds: after.cpuSeconds - before.cpuSeconds, apiThreadCpuSeconds: after.mainThreadCpuSeconds - before.mainThreadCpuSeconds, loadBefore, loadAfter };
 }
 
 async function main(): Promise<void> {
@@ -80,7 +91,9 @@ async function main(): Promise<void> {
     const r = await run(n);
     results.push(r);
     process.stdout.write(`${n} pods over ${r.nodes} nodes: all Ready in ${r.seconds.toFixed(1)} s (${r.podsPerSecond.toFixed(0)} pods/s), ` +
-      `peak RSS ${r.peakRssMiB.toFixed(0)} MiB, CPU ${r.cpuSeconds.toFixed(1)} s (${(r.cpuSeconds / r.seconds * 100).toFixed(0)} % of one core)\n`);
+      `peak RSS ${r.peakRssMiB.toFixed(0)} MiB, CPU ${r.cpuSeconds.toFixed(1)} s (${(r.cpuSeconds / r.seconds * 100).toFixed(0)} % of one core; ` +
+      `${(r.cpuSeconds / n * 1000).toFixed(2)} ms per pod, of which the API server's thread ${(r.apiThreadCpuSeconds / n * 1000).toFixed(2)} ms), ` +
+      `load average ${r.loadBefore.toFixed(1)} → ${r.loadAfter.toFixed(1)}\n`);
   }
   process.stdout.write(JSON.stringify(results) + '\n');
 }

@@ -2,6 +2,9 @@
 // one node agent per node. Each is an API client (HTTPS to the API server, like any other
 // client); groups get their own connection pools and shared informers so that pod-status
 // traffic of many nodes does not delay controllers, or the other way round.
+// `up` runs each group on a worker thread of its own (startComponentThreads), so that the API
+// server's event loop serves requests while the components compute on the other core.
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { RestClient } from '../client/rest.js';
 import { controllerContext } from '../client/factory.js';
 import { startController, type Reconciler } from '../client/controller.js';
@@ -23,11 +26,12 @@ import type { BalanceMode } from '../proxy/balancer.js';
 import { KubeletServer } from '../node/kubelet-server.js';
 import { PROCESS_RUNTIME_HANDLER, ProcessRuntime } from '../node/runtimes/process.js';
 import type { Runtime } from '../node/runtime.js';
-import type { Logger } from '../util/log.js';
-import type { Component } from './components-list.js';
+import { logger, rootLogger, setLogLevel, type Logger } from '../util/log.js';
+import { COMPONENTS, type Component, type ProxyMode } from './components-list.js';
 import type { Pod, Service } from 'kubernetes-types/core/v1.js';
 import type { KObject } from '../api/types.js';
 import type { RuntimeClass } from 'kubernetes-types/node/v1.js';
+import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
 
 
 export interface ComponentOptions {
@@ -35,6 +39,8 @@ export interface ComponentOptions {
   caPem: string;
   token: string;
   enabled: Set<Component>;
+  /** Of the controllers group, the controllers to run by upstream's names (default: all). */
+  controllers?: Set<string>;
   nodes: string[];
   clusterCIDR: string;
   nodeCIDRMaskSize: number;
@@ -54,6 +60,8 @@ export interface ComponentOptions {
   simAnswer?: boolean;
   /** How the proxy picks an endpoint for a new connection (default round-robin). */
   balance?: BalanceMode;
+  /** userspace (default: sockets, no root) or nftables (kernel rules in table `ip kubelite`, root). */
+  proxyMode?: ProxyMode;
   log: Logger;
 }
 
@@ -84,18 +92,19 @@ export async function startComponents(o: ComponentOptions): Promise<RunningCompo
 
   if (o.enabled.has('controllers')) {
     const ctx = controllerContext(newClient('kube-controller-manager'));
-    await run(new NodeIPAMController(ctx, { clusterCIDR: o.clusterCIDR, nodeCIDRMaskSize: o.nodeCIDRMaskSize }), 1);
-    await run(new DeploymentController(ctx), 5);
-    await run(new ReplicaSetController(ctx), 5);
+    const on = (name: string) => !o.controllers || o.controllers.has(name);
+    if (on('node-ipam-controller')) await run(new NodeIPAMController(ctx, { clusterCIDR: o.clusterCIDR, nodeCIDRMaskSize: o.nodeCIDRMaskSize }), 1);
+    if (on('deployment-controller')) await run(new DeploymentController(ctx), 5);
+    if (on('replicaset-controller')) await run(new ReplicaSetController(ctx), 5);
     // Upstream's worker counts (--concurrent-endpoint-syncs, --concurrent-service-endpoint-syncs, mirroring).
-    await run(new EndpointsController(ctx), ENDPOINTS_CONTROLLER_WORKERS);
-    await run(new EndpointSliceController(ctx), 5);
-    await run(new EndpointSliceMirroringController(ctx), 5);
-    await run(new GarbageCollector(ctx), 20);
-    await run(new NamespaceController(ctx), 10);
-    await run(new NodeLifecycleController(ctx, { nodeMonitorGracePeriodMs: o.nodeMonitorGracePeriodMs }), 2);
-    await run(new TaintEvictionController(ctx), 2);
-    await run(new PodGCController(ctx), 1);
+    if (on('endpoints-controller')) await run(new EndpointsController(ctx), ENDPOINTS_CONTROLLER_WORKERS);
+    if (on('endpointslice-controller')) await run(new EndpointSliceController(ctx), 5);
+    if (on('endpointslice-mirroring-controller')) await run(new EndpointSliceMirroringController(ctx), 5);
+    if (on('garbage-collector-controller')) await run(new GarbageCollector(ctx), 20);
+    if (on('namespace-controller')) await run(new NamespaceController(ctx), 10);
+    if (on('node-lifecycle-controller')) await run(new NodeLifecycleController(ctx, { nodeMonitorGracePeriodMs: o.nodeMonitorGracePeriodMs }), 2);
+    if (on('taint-eviction-controller')) await run(new TaintEvictionController(ctx), 2);
+    if (on('pod-garbage-collector-controller')) await run(new PodGCController(ctx), 1);
     stops.push(() => ctx.informers.stop());
     o.log.info({ component: 'controllers' }, 'controllers running');
   }
@@ -113,6 +122,8 @@ export async function startComponents(o: ComponentOptions): Promise<RunningCompo
     const sharedPods = ctx.informers.informer<Pod & KObject>('pods');
     const sharedServices = ctx.informers.informer<Service & KObject>('services');
     const sharedRuntimeClasses = ctx.informers.informer<RuntimeClass & KObject>('runtimeclasses');
+    // Deleted pods serve until the slices show them terminating (src/node/agent.ts): one watch for all.
+    const sharedEndpointSlices = ctx.informers.informer<EndpointSlice & KObject>('endpointslices');
     // One endpoint (port) for the logs of every node of this process.
     const kubeletServer = new KubeletServer({ host: '127.0.0.1', token: o.token });
     await kubeletServer.listen();
@@ -122,7 +133,7 @@ export async function startComponents(o: ComponentOptions): Promise<RunningCompo
       const runtimes: Record<string, Runtime> = {};
       if (handlers.includes(PROCESS_RUNTIME_HANDLER)) runtimes[PROCESS_RUNTIME_HANDLER] = new ProcessRuntime();
       await run(new NodeAgent({
-        nodeName, client: nodeClient, sharedPods, sharedRuntimeClasses, kubeletServer, runtimes,
+        nodeName, client: nodeClient, sharedPods, sharedRuntimeClasses, sharedEndpointSlices, kubeletServer, runtimes,
         capacity: { pods: String(o.nodePods) },
         sim: { startDelayMs: o.podStartDelayMs, startJitterMs: o.podStartJitterMs, answer: o.simAnswer ?? true, services: sharedServices },
       }), 4);
@@ -133,10 +144,13 @@ export async function startComponents(o: ComponentOptions): Promise<RunningCompo
 
   if (o.enabled.has('proxy')) {
     const ctx = controllerContext(newClient('kube-proxy'));
-    const proxy = new UserspaceProxy(ctx, { mode: o.balance ?? 'round-robin', log: o.log.child({ component: 'proxy' }) });
+    const opts = { mode: o.balance ?? 'round-robin', log: o.log.child({ component: 'proxy' }) } as const;
+    const mode = o.proxyMode ?? 'userspace';
+    // nftables is loaded only when chosen; it needs root and the nft command (start() says so).
+    const proxy = mode === 'nftables' ? new (await import('../proxy/nftables.js')).NftablesProxy(ctx, opts) : new UserspaceProxy(ctx, opts);
     await proxy.start();
     stops.push(() => proxy.stop(), () => ctx.informers.stop());
-    o.log.info({ component: 'proxy', balance: o.balance ?? 'round-robin' }, 'service proxy running');
+    o.log.info({ component: 'proxy', mode, balance: opts.mode }, 'service proxy running');
   }
 
   return {
@@ -146,3 +160,104 @@ export async function startComponents(o: ComponentOptions): Promise<RunningCompo
     },
   };
 }
+
+/** ComponentOptions as they cross to a worker thread: plain data; the thread makes its own logger. */
+type ThreadOptions = Omit<ComponentOptions, 'log'> & { logLevel: string };
+
+/** What a component thread tells `up`. */
+type ThreadMessage = { type: 'started' } | { type: 'failed'; message: string; stack?: string };
+
+/** Marks workerData of the threads started below (this module is also loaded on other threads). */
+const THREAD_MARK = 'kubeliteComponentThread';
+
+/** How long a stopped thread may linger (a handle left open) before it exits anyway. */
+const THREAD_EXIT_GRACE_MS = 2_000;
+
+/**
+ * Start each enabled group (controllers, scheduler, nodes, proxy) on a worker thread of its own:
+ * the same startComponents as in-process, run inside the thread. Resolves once every thread has
+ * started its components (rejects if one could not). A thread that dies afterwards (an uncaught
+ * error, or exiting while not asked to) is reported to `onCrash` — `up` logs it and exits.
+ */
+export async function startComponentThreads(o: ComponentOptions, onCrash: (group: Component, error: Error) => void): Promise<RunningComponents> {
+  const { log, ...plain } = o;
+  const groups = COMPONENTS.filter((g) => o.enabled.has(g) && (g !== 'nodes' || o.nodes.length > 0));
+  let stopping = false;
+  const threads = groups.map((group) => {
+    const data: ThreadOptions = { ...plain, enabled: new Set([group]), logLevel: rootLogger.level };
+    // This module is its own chunk in the bundle and its own file in tsc's output, so its URL
+    // is a loadable entry point in both; the mark below makes it start the thread's group.
+    const worker = new Worker(new URL(import.meta.url), { workerData: { [THREAD_MARK]: data } });
+    let startedOk = false;
+    let startFailed: (e: Error) => void = () => {};
+    const started = new Promise<void>((resolve, reject) => {
+      startFailed = reject;
+      worker.on('message', (m: ThreadMessage) => {
+        if (m.type === 'started') {
+          startedOk = true;
+          resolve();
+        } else if (m.type === 'failed') reject(Object.assign(new Error(m.message), { stack: m.stack ?? m.message }));
+      });
+    });
+    started.catch(() => {}); // awaited below
+    // Listening from the start: a thread may die while others are still starting.
+    const died = (e: Error) => {
+      if (stopping) return;
+      if (startedOk) onCrash(group, e);
+      else startFailed(e);
+    };
+    worker.on('error', died);
+    worker.on('exit', (code) => died(new Error(`the ${group} thread exited unexpectedly with code ${code}`)));
+    return { group, worker, started };
+  });
+  const stopThread = async (t: (typeof threads)[number]): Promise<void> => {
+    const exited = new Promise<void>((resolve) => t.worker.once('exit', () => resolve()));
+    t.worker.postMessage({ type: 'stop' });
+    await exited;
+  };
+  try {
+    await Promise.all(threads.map((t) => t.started));
+  } catch (e) {
+    stopping = true;
+    await Promise.all(threads.map((t) => t.worker.terminate()));
+    throw e;
+  }
+  log.debug({ threads: groups }, 'component threads running');
+  return {
+    async stop() {
+      stopping = true;
+      // Reverse start order, as in-process: the proxy and node agents stop before the controllers.
+      for (const t of [...threads].reverse()) await stopThread(t);
+    },
+  };
+}
+
+/** The worker side: start this thread's group, report, and stop it when `up` says so. */
+async function serveThread(data: ThreadOptions): Promise<void> {
+  const port = parentPort!;
+  const { logLevel, ...options } = data;
+  setLogLevel(logLevel);
+  const send = (m: ThreadMessage) => port.postMessage(m);
+  let running: RunningComponents;
+  try {
+    running = await startComponents({ ...options, log: logger('components') });
+  } catch (e) {
+    const err = e instanceof Error ? e : new Error(String(e));
+    send({ type: 'failed', message: err.message, stack: err.stack });
+    return;
+  }
+  send({ type: 'started' });
+  port.on('message', (m: { type: string }) => {
+    if (m.type !== 'stop') return;
+    void running.stop()
+      .catch((e: unknown) => logger('components').error({ err: e }, 'stopping failed'))
+      .finally(() => {
+        // Closing the port lets the thread end once its last handles are gone; a handle that
+        // lingers does not hold up the shutdown.
+        port.close();
+        setTimeout(() => process.exit(0), THREAD_EXIT_GRACE_MS).unref();
+      });
+  });
+}
+
+if (!isMainThread && workerData?.[THREAD_MARK]) void serveThread(workerData[THREAD_MARK] as ThreadOptions);

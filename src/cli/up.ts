@@ -5,16 +5,17 @@ import type { ParseArgsConfig } from 'node:util';
 import { openStore } from '../store/index.js';
 import { writeKubeconfig } from '../client/kubeconfig.js';
 import { logger, setLogLevel } from '../util/log.js';
-import { COMPONENTS, type Component } from './components-list.js';
+import { COMPONENTS, PROXY_MODES, type Component, type ProxyMode } from './components-list.js';
 import { onShutdown, parseBool, parseCount, parseDuration } from './flags.js';
 
 export const UP_HELP = `Usage: kubelite up [flags]
 
-Run a kubelite cluster in one process: the API server on the embedded SQLite store, the
-controllers (deployment, replicaset, endpoints, endpointslice, endpointslice mirroring, garbage
-collector, namespace, node IPAM, node lifecycle, taint eviction, pod GC), the scheduler, one
-node agent per node and the service proxy (userspace: listens on every ClusterIP:port and
-127.0.0.1:NodePort).
+Run a kubelite cluster in one process: the API server on the embedded SQLite store and, on
+threads of their own, the controllers (deployment, replicaset, endpoints, endpointslice,
+endpointslice mirroring, garbage collector, namespace, node IPAM, node lifecycle, taint
+eviction, pod GC), the scheduler, one node agent per node and the service proxy (userspace:
+listens on every ClusterIP:port and 127.0.0.1:NodePort; or nftables rules, as root). If one of these threads crashes,
+kubelite logs it and exits with code 1.
 On first start the data directory is created with a CA, a serving certificate, an admin
 token (tokens.csv) and a kubeconfig. Stop with Ctrl-C (SIGINT) or SIGTERM.
 
@@ -56,6 +57,8 @@ Flags:
       --disable LIST        Components not to run, comma-separated: controllers, scheduler, nodes, proxy
       --balance POLICY      How the proxy picks an endpoint for a new connection: round-robin
                             (default) or random (sessionAffinity: ClientIP pins clients either way)
+      --proxy-mode MODE     userspace (default; no root) or nftables (root and the nft command:
+                            DNAT rules in table "ip kubelite", deleted on exit)
       --sim-answer BOOL     Simulated pods answer HTTP/TCP/UDP on their ports (default true; a
                             socket per pod port, so turn it off for very many pods)
       --history-retention-time DURATION
@@ -109,6 +112,7 @@ export const UP_OPTIONS: ParseArgsConfig['options'] = {
   'default-toleration-seconds': { type: 'string' },
   disable: { type: 'string' },
   balance: { type: 'string' },
+  'proxy-mode': { type: 'string' },
   'sim-answer': { type: 'string' },
 };
 
@@ -158,8 +162,10 @@ export async function runUp(values: Record<string, unknown>): Promise<void> {
     nodeMonitorGracePeriodMs: parseDuration('node-monitor-grace-period', str('node-monitor-grace-period', '50s')),
     simAnswer: parseBool('sim-answer', values['sim-answer']),
     balance: str('balance', 'round-robin') as 'round-robin' | 'random',
+    proxyMode: str('proxy-mode', 'userspace') as ProxyMode,
   };
   if (!['round-robin', 'random'].includes(components.balance)) throw new Error(`--balance: unknown policy "${components.balance}" (known: round-robin, random)`);
+  if (!PROXY_MODES.includes(components.proxyMode)) throw new Error(`--proxy-mode: unsupported mode "${components.proxyMode}" (supported: ${PROXY_MODES.join(', ')})`);
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   // Start the store's writer thread first: it boots on the other core while this thread loads
   // the API server's code (a separate chunk of the bundle).
@@ -184,9 +190,17 @@ export async function runUp(values: Record<string, unknown>): Promise<void> {
   await writeKubeconfig(kubeconfig, { name: 'kubelite', server: api.url, caPem: api.credentials.caPem, token: api.adminToken });
   // Ready only now: whoever sees /readyz succeed can also read the kubeconfig.
   api.server.setReady(true);
-  // The components are API clients like any other; they start once the API answers.
-  const { startComponents } = await import('./components.js');
-  const running = await startComponents({ ...components, server: api.url, caPem: api.credentials.caPem, token: api.adminToken, log: logger('components') });
+  // The components are API clients like any other; they start once the API answers, each group
+  // on a thread of its own so that they do not take the API server's event loop. A group whose
+  // thread dies takes the cluster down (logged, exit code 1) rather than leaving it half working.
+  const { startComponentThreads } = await import('./components.js');
+  const running = await startComponentThreads(
+    { ...components, server: api.url, caPem: api.credentials.caPem, token: api.adminToken, log: logger('components') },
+    (group, err) => {
+      log.error({ group, err }, 'component thread crashed; exiting');
+      process.exit(1);
+    },
+  );
   const ms = Math.round(performance.now() - t0);
   process.stdout.write(
     `kubelite is running: API server ${api.url}, data in ${dataDir}\n` +

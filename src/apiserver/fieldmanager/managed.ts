@@ -174,16 +174,13 @@ const STRIP = FieldSet.of(
  * The fields each endpoint resets (upstream's strategies' GetResetFields): no manager owns them
  * through that endpoint, and changes there conflict with no one.
  */
-const RESET_FIELDS: Record<string, Partial<Record<'' | 'status' | 'finalize', FieldSet>>> = {
-  Namespace: { '': FieldSet.of(path('status')), status: FieldSet.of(path('spec')), finalize: FieldSet.of(path('status')) },
-  Node: { '': FieldSet.of(path('status')), status: FieldSet.of(path('spec')) },
-  Pod: {
-    '': FieldSet.of(path('status')),
-    status: FieldSet.of(path('spec'), path('metadata', 'deletionTimestamp'), path('metadata', 'ownerReferences')),
-  },
-  Service: { '': FieldSet.of(path('status')), status: FieldSet.of(path('spec')) },
-  Deployment: { '': FieldSet.of(path('status')), status: FieldSet.of(path('spec'), path('metadata', 'labels')) },
-  ReplicaSet: { '': FieldSet.of(path('status')), status: FieldSet.of(path('spec')) },
+const RESET_PATHS: Record<string, Partial<Record<'' | 'status' | 'finalize', string[][]>>> = {
+  Namespace: { '': [['status']], status: [['spec']], finalize: [['status']] },
+  Node: { '': [['status']], status: [['spec']] },
+  Pod: { '': [['status']], status: [['spec'], ['metadata', 'deletionTimestamp'], ['metadata', 'ownerReferences']] },
+  Service: { '': [['status']], status: [['spec']] },
+  Deployment: { '': [['status']], status: [['spec'], ['metadata', 'labels']] },
+  ReplicaSet: { '': [['status']], status: [['spec']] },
 };
 
 export interface KindContext {
@@ -193,11 +190,37 @@ export interface KindContext {
   subresource?: string;
   /** Reset fields of the endpoint written to. */
   ignored?: FieldSet;
+  /** The same fields as paths of field names, to leave them out before comparing. */
+  ignoredPaths?: string[][];
 }
 
+/** The reset fields of each kind and endpoint, as a set and as paths; built once. */
+const RESET = new Map(Object.entries(RESET_PATHS).flatMap(([kind, bySub]) => Object.entries(bySub).map(
+  ([sub, paths]) => [`${kind}/${sub}`, { paths, set: FieldSet.of(...paths.map((p) => path(...p))) }] as const,
+)));
+
 export function kindContext(apiVersion: string, kind: string, subresource?: string): KindContext {
-  const ignored = RESET_FIELDS[kind]?.[(subresource ?? '') as '' | 'status' | 'finalize'];
-  return { apiVersion, kind, type: typeForKind(apiVersion, kind), subresource: subresource || undefined, ignored };
+  const reset = RESET.get(`${kind}/${subresource ?? ''}`);
+  return { apiVersion, kind, type: typeForKind(apiVersion, kind), subresource: subresource || undefined, ignored: reset?.set, ignoredPaths: reset?.paths };
+}
+
+/**
+ * `v` without the fields at `paths`, copied along each path (`v` itself is not changed). Both
+ * sides of a comparison lose them, so it skips subtrees whose changes would be dropped anyway
+ * (the pod spec on every status write).
+ */
+function withoutPaths(v: unknown, paths: string[][] | undefined): unknown {
+  return paths ? paths.reduce((acc, p) => withoutPath(acc, p, 0), v) : v;
+}
+
+function withoutPath(v: unknown, p: string[], i: number): unknown {
+  const name = p[i]!;
+  if (!isMap(v) || !(name in v)) return v;
+  if (i === p.length - 1) {
+    const { [name]: _removed, ...rest } = v;
+    return rest;
+  }
+  return { ...v, [name]: withoutPath(v[name], p, i + 1) };
 }
 
 // ---- ownership changes ----
@@ -209,7 +232,7 @@ export function kindContext(apiVersion: string, kind: string, subresource?: stri
  * object no longer has leave every other manager. Managers left without fields are dropped.
  */
 export function takeOwnership(ctx: KindContext, live: unknown, next: unknown, managed: Managed, workflowId: string, force: boolean): Comparison {
-  const cmp = compare(ctx.type, live, next);
+  const cmp = compare(ctx.type, withoutPaths(live, ctx.ignoredPaths), withoutPaths(next, ctx.ignoredPaths));
   if (ctx.ignored) {
     cmp.removed = cmp.removed.recursiveDifference(ctx.ignored);
     cmp.modified = cmp.modified.recursiveDifference(ctx.ignored);

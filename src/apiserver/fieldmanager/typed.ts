@@ -173,8 +173,25 @@ export function typeForKind(apiVersion: string, kind: string): TypeRef {
  * it gets no `.` of its own in managedFields, as upstream shows after a create.
  */
 export function zeroObject(apiVersion: string, kind: string): Json {
-  const node = schemaForKind(apiVersion, kind);
-  return node ? zeroStruct(node, 0) : {};
+  const key = `${apiVersion}/${kind}`;
+  let zero = ZERO_OBJECTS.get(key);
+  if (!zero) {
+    const node = schemaForKind(apiVersion, kind);
+    zero = deepFreeze(node ? zeroStruct(node, 0) : {});
+    ZERO_OBJECTS.set(key, zero);
+  }
+  return zero;
+}
+
+/**
+ * Every create compares against its kind's empty object; building it walks the schema, so each is
+ * built once and shared, frozen (comparisons only read it; a write to it would throw).
+ */
+const ZERO_OBJECTS = new Map<string, Json>();
+
+function deepFreeze(v: Json): Json {
+  for (const x of Object.values(v)) if (isMap(x)) deepFreeze(x);
+  return Object.freeze(v);
 }
 
 function zeroStruct(node: SchemaNode, depth: number): Json {
