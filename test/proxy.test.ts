@@ -25,8 +25,14 @@ import { endpointsByPort, usableEndpoints, type ProxyEndpoint } from '../src/pro
 
 const NS = '/api/v1/namespaces/default';
 const SLICES = '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices';
-/** Addresses of this run: a random /24 of the service CIDR, unlikely to meet another cluster's allocations. */
-const SVC_NET = `127.${100 + Math.floor(Math.random() * 12)}.${1 + Math.floor(Math.random() * 254)}`;
+/**
+ * ClusterIPs of this run, chosen by the test: the second /24 of the cluster's own service CIDR
+ * (test/helpers/networks.ts), clear of the first addresses the allocator hands out.
+ */
+function serviceNet(c: Cluster): string {
+  const [a, b, cc] = c.networks!.serviceCIDR.split('/')[0]!.split('.');
+  return `${a}.${b}.${Number(cc) + 1}`;
+}
 const BACKEND_NET = `127.77.${1 + Math.floor(Math.random() * 254)}`;
 const A = `${BACKEND_NET}.1`, B = `${BACKEND_NET}.2`, C = `${BACKEND_NET}.3`;
 const NAMES: Record<string, string> = { [A]: 'a', [B]: 'b', [C]: 'c' };
@@ -252,7 +258,7 @@ for (const tcpImplementation of ['handles', 'net'] as const) describe(`userspace
   let proxy: UserspaceProxy;
   const servers: { close(): void }[] = [];
   let nextIP = 1;
-  const svcIP = () => `${SVC_NET}.${nextIP++}`;
+  const svcIP = () => `${serviceNet(c)}.${nextIP++}`;
 
   const statusOf = (servicePort: string, address?: string): ListenerStatus | undefined =>
     proxy.status().find((s) => s.servicePort === servicePort && (!address || s.address === address));
@@ -263,7 +269,7 @@ for (const tcpImplementation of ['handles', 'net'] as const) describe(`userspace
     }, `${servicePort} programmed with ${endpoints.join(',') || 'no endpoints'}`);
 
   before(async () => {
-    c = await startCluster();
+    c = await startCluster({ isolatedNetwork: true });
     client = await RestClient.fromKubeconfig(c.kubeconfig, 'proxy-test');
     ctx = controllerContext(client);
     // Three HTTP backends that answer with their name, each on its own address.
@@ -531,7 +537,7 @@ describe('userspace proxy without root', () => {
   const backend = http.createServer((_req, res) => res.end('low-or-high\n'));
 
   before(async () => {
-    c = await startCluster();
+    c = await startCluster({ isolatedNetwork: true });
     await listen(backend, A, HTTP_PORT + 1);
   });
 
@@ -543,7 +549,7 @@ describe('userspace proxy without root', () => {
   });
 
   test('a port below 1024 fails with a clear message while the other services work', { skip: unprivilegedStart <= 80 ? 'unprivileged ports start at or below 80 here' : false }, async () => {
-    const low = `${SVC_NET}.200`, high = `${SVC_NET}.201`;
+    const low = `${serviceNet(c)}.200`, high = `${serviceNet(c)}.201`;
     await createService(c, 'low', { ip: low, ports: [{ name: 'http', port: 80, targetPort: HTTP_PORT + 1 }] });
     await createService(c, 'high', { ip: high, ports: [{ name: 'http', port: 8080, targetPort: HTTP_PORT + 1 }] });
     for (const s of ['low', 'high']) await putSlice(c, s, [{ ip: A }], [{ name: 'http', port: HTTP_PORT + 1 }]);

@@ -1,10 +1,10 @@
-// The seed's load-distribution scenario with kubectl and curl on `kubelite up` (all components,
-// userspace proxy): requests to the Service's ClusterIP are spread over the three pods; with
+// The seed's load-distribution scenario with kubectl and curl on `kubelite up` (all components),
+// once with each proxy mode (userspace, nftables): requests to the Service's ClusterIP are spread over the three pods; with
 // `sessionAffinity: ClientIP`, each client address sticks to one pod while different clients
 // spread; a pod being deleted receives nothing once it is terminating.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { startCluster, ROOT, type Cluster } from './helpers/cluster.js';
 
@@ -28,12 +28,16 @@ async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 60_0
   }
 }
 
-describe('the seed: traffic to the Service is spread over its pods', { skip: process.getuid?.() !== 0 && 'port 80 needs root' }, () => {
+/** nftables mode needs root (checked above) and the nft command (Debian nftables; .ci/run installs it). */
+const nftMissing = spawnSync('nft', ['--version']).status !== 0 && 'the nft command is missing';
+
+for (const mode of ['userspace', 'nftables'] as const) {
+describe(`the seed: traffic to the Service is spread over its pods (${mode} proxy)`, { skip: (process.getuid?.() !== 0 && 'port 80 and nftables need root') || (mode === 'nftables' && nftMissing) }, () => {
   let c: Cluster;
   let url = '';
   let pods: string[] = [];
   before(async () => {
-    c = await startCluster({ components: true, args: ['--pod-start-delay', '100ms'] });
+    c = await startCluster({ components: true, args: ['--pod-start-delay', '100ms', '--proxy-mode', mode] });
     await c.k('apply', '-f', path.join(ROOT, 'examples/nginx-deploy.yaml'));
     const ip = JSON.parse(await c.k('get', 'svc', 'nginx-svc-clusterip', '-o', 'json')).spec.clusterIP;
     url = `http://${ip}/`;
@@ -95,3 +99,4 @@ describe('the seed: traffic to the Service is spread over its pods', { skip: pro
     for (let i = 0; i < 30; i++) assert.notEqual(await curl(url), victim);
   });
 });
+}

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import https from 'node:https';
 import YAML from 'yaml';
+import { reserveNetworks } from './networks.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const KUBELITE = path.join(ROOT, 'bin/kubelite');
@@ -24,6 +25,8 @@ export interface Cluster {
   token: string;
   caPem: string;
   proc: ChildProcess;
+  /** The ranges reserved for this cluster (isolatedNetwork), as passed to `up`. */
+  networks?: { podCIDR: string; serviceCIDR: string };
   /** Everything the server wrote to stderr so far (structured logs). */
   logs(): string;
   kubectl(args: string[], opts?: { input?: string; env?: Record<string, string> }): Promise<KubectlResult>;
@@ -45,6 +48,13 @@ interface StartOpts {
    * API alone, or run the components they test in the test process.
    */
   components?: boolean;
+  /**
+   * Give the cluster a pod CIDR and a service CIDR of its own (test/helpers/networks.ts), unless
+   * `args` names them. On by default with `components`; tests that run a proxy or pods
+   * themselves turn it on. Off, the cluster uses kubelite's default ranges, as the tests that
+   * name addresses in them expect.
+   */
+  isolatedNetwork?: boolean;
 }
 
 async function launch(dataDir: string, args: string[], env: Record<string, string>): Promise<{ proc: ChildProcess; url: string; kubeconfig: string; stderr: () => string }> {
@@ -76,7 +86,18 @@ export async function startCluster(o: StartOpts = {}): Promise<Cluster> {
   const dataDir = o.dataDir ?? mkdtempSync(path.join(tmpdir(), 'kubelite-test-'));
   const cacheDir = mkdtempSync(path.join(tmpdir(), 'kubectl-cache-'));
   const args = [...(o.components ? [] : ['--disable', 'controllers,scheduler,nodes,proxy']), ...(o.args ?? [])];
-  let run = await launch(dataDir, args, o.env ?? {});
+  const networks = (o.isolatedNetwork ?? o.components) ? reserveNetworks() : undefined;
+  if (networks) {
+    if (!args.includes('--cluster-cidr')) args.push('--cluster-cidr', networks.podCIDR);
+    if (!args.includes('--service-cidr')) args.push('--service-cidr', networks.serviceCIDR);
+  }
+  let run: Awaited<ReturnType<typeof launch>>;
+  try {
+    run = await launch(dataDir, args, o.env ?? {});
+  } catch (e) {
+    networks?.release();
+    throw e;
+  }
   const readCreds = () => {
     const kc = YAML.parse(readFileSync(run.kubeconfig, 'utf8'));
     const cluster = kc.clusters.find((c: any) => c.name === 'kubelite').cluster;
@@ -92,6 +113,7 @@ export async function startCluster(o: StartOpts = {}): Promise<Cluster> {
     get token() { return creds.token; },
     get caPem() { return creds.caPem; },
     get proc() { return run.proc; },
+    networks: networks && { podCIDR: args[args.indexOf('--cluster-cidr') + 1]!, serviceCIDR: args[args.indexOf('--service-cidr') + 1]! },
     logs: () => run.stderr(),
     kubectl(args, opts = {}) {
       return new Promise((resolve) => {
@@ -150,6 +172,7 @@ export async function startCluster(o: StartOpts = {}): Promise<Cluster> {
       await c.stop();
       rmSync(cacheDir, { recursive: true, force: true });
       if (!o.dataDir) rmSync(dataDir, { recursive: true, force: true });
+      networks?.release();
     },
   };
   return c;
