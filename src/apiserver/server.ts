@@ -314,7 +314,7 @@ export class ApiServer {
       if (chunk.length < WRITE_CHUNK) continue;
       const more = res.write(chunk);
       chunk = '';
-      if (!more && !res.destroyed) await new Promise((resolve) => { res.once('drain', resolve); res.once('close', resolve); });
+      if (!more && !res.destroyed) await drainedOrClosed(res);
       if (res.destroyed) return;
     }
     res.end(chunk);
@@ -667,3 +667,18 @@ export class ApiServer {
   }
 }
 
+/**
+ * Wait until a response can take more bytes, or is gone. Both listeners are removed whichever
+ * fires: a large LIST waits here many times on one response, and listeners left behind pile up.
+ */
+function drainedOrClosed(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
