@@ -53,6 +53,12 @@ export interface RunningApiServer {
   url: string;
   credentials: ServingCredentials;
   adminToken: string;
+  /**
+   * Take this server out of the `kubernetes` Endpoints now (its Lease goes), before the slower
+   * parts of a shutdown: as upstream's pre-shutdown hook, so clients stop being sent here even if
+   * the process is killed before stop() ends. stop() does it too.
+   */
+  leave(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -129,6 +135,7 @@ export async function startApiServer(o: StartOptions): Promise<RunningApiServer>
   return {
     server, store, address, credentials, adminToken: tokens.adminToken,
     url: `https://${clientHost}:${address.port}`,
+    leave: () => kubernetesService.stop(),
     async stop() {
       // Leave the `kubernetes` Endpoints while the store is still there.
       await kubernetesService.stop();

@@ -210,6 +210,7 @@ export async function runUp(values: Record<string, unknown>): Promise<void> {
   log.info({ url: api.url, dataDir, kubeconfig, ms }, 'ready');
 
   onShutdown(log, async () => {
+    await api.leave();
     await running.stop();
     await api.stop();
   });
