@@ -15,15 +15,13 @@
 // entries are not cleared (no conntrack tool), so a UDP flow keeps its endpoint until it idles out.
 import { isIPv4 } from 'node:net';
 import { Counter } from 'prom-client';
-import type { Service } from 'kubernetes-types/core/v1.js';
-import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
 import type { ControllerContext } from '../client/factory.js';
 import { keyOf, type Informer } from '../client/informer.js';
-import type { KObject } from '../api/types.js';
 import { logger, type Logger } from '../util/log.js';
 import type { BalanceMode } from './balancer.js';
-import { ANNOTATION_TRIGGER_TIME, LABEL_SERVICE_NAME, skipReason } from './endpoints.js';
+import { skipReason } from './endpoints.js';
 import { ProxyMetrics } from './metrics.js';
+import { watchServices, SLICES_BY_SERVICE, type ServiceObject, type SliceObject } from './watch.js';
 import {
   DEFAULT_TABLE, MAPS, buildServiceRules, emptyRules, frontendClaim, fullSyncScript, isServicePortObject, partialSyncScript,
   type ExistingObjects, type ServicePortStatus, type ServiceRules,
@@ -53,10 +51,7 @@ export interface NftServicePortStatus extends ServicePortStatus {
   state: 'dnat' | 'reject';
 }
 
-type ServiceObject = Service & KObject;
-type SliceObject = EndpointSlice & KObject;
 
-const SLICE_INDEX = 'kubelite-nftables/service';
 /** Kernels before 6.2 may still see a chain as referenced for a moment after its map element went. */
 const STALE_CHAIN_DELAY_MS = 1000;
 const RETRY_MIN_MS = 1000;
@@ -132,33 +127,12 @@ export class NftablesProxy {
   async start(): Promise<void> {
     const unavailable = await nftablesUnavailable(this.nft);
     if (unavailable) throw new NftError(unavailable);
-    this.slices.addIndex(SLICE_INDEX, (s) => {
-      const name = s.metadata.labels?.[LABEL_SERVICE_NAME];
-      return name ? [`${s.metadata.namespace}/${name}`] : [];
-    });
-    this.services.on({
-      add: (s) => this.enqueue(keyOf(s)),
-      update: (_, s) => this.enqueue(keyOf(s)),
-      delete: (s) => this.enqueue(keyOf(s)),
-    });
-    const sliceChanged = (s: SliceObject) => {
-      const name = s.metadata.labels?.[LABEL_SERVICE_NAME];
-      if (!name) return; // upstream ignores slices that name no Service
-      const key = `${s.metadata.namespace}/${name}`;
-      const trigger = Date.parse(s.metadata.annotations?.[ANNOTATION_TRIGGER_TIME] ?? '');
-      if (!Number.isNaN(trigger) && this.synced) {
+    watchServices(this.services, this.slices, (key, trigger) => {
+      if (trigger !== undefined && this.synced) {
         const pending = this.pendingTrigger.get(key);
         if (pending === undefined || trigger < pending) this.pendingTrigger.set(key, trigger);
       }
       this.enqueue(key);
-    };
-    this.slices.on({
-      add: sliceChanged,
-      update: (old, s) => {
-        if (old.metadata.labels?.[LABEL_SERVICE_NAME] !== s.metadata.labels?.[LABEL_SERVICE_NAME]) sliceChanged(old);
-        sliceChanged(s);
-      },
-      delete: sliceChanged,
     });
     await Promise.all([this.services.start(), this.slices.start()]);
     if (this.stopped) return;
@@ -270,7 +244,7 @@ export class NftablesProxy {
       waiting.add(key);
       return true;
     };
-    return buildServiceRules(svc, this.slices.byIndex(SLICE_INDEX, key), { mode: this.mode, nodeIP: this.nodeIP, taken });
+    return buildServiceRules(svc, this.slices.byIndex(SLICES_BY_SERVICE, key), { mode: this.mode, nodeIP: this.nodeIP, taken });
   }
 
   /** Move the frontend claims of one Service from `old` to `next`; wake the Services waiting for released ones. */

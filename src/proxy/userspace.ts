@@ -17,18 +17,16 @@
 // kube-proxy clears their conntrack entries.
 import dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
-import type { Service } from 'kubernetes-types/core/v1.js';
-import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
 import type { ControllerContext } from '../client/factory.js';
 import { keyOf, type Informer } from '../client/informer.js';
-import type { KObject } from '../api/types.js';
 import { logger, type Logger } from '../util/log.js';
 import { Balancer, type BalanceMode } from './balancer.js';
 import {
-  ANNOTATION_TRIGGER_TIME, LABEL_SERVICE_NAME, affinityTimeoutMs, endpointsByPort, familyOf, frontends, joinHostPort,
+  affinityTimeoutMs, endpointsByPort, familyOf, frontends, joinHostPort,
   portKey, skipReason, usableEndpoints, type IPFamily, type ProxyEndpoint, type ProxyProtocol,
 } from './endpoints.js';
 import { ProxyMetrics } from './metrics.js';
+import { watchServices, SLICES_BY_SERVICE, type ServiceObject, type SliceObject } from './watch.js';
 import { createTcpFrontend, DEFAULT_TCP_IMPLEMENTATION, type Relayed, type TcpFrontend, type TcpImplementation } from './tcp.js';
 import { UdpRelay } from './udp.js';
 
@@ -60,8 +58,6 @@ export interface ListenerStatus {
   error?: string;
 }
 
-type ServiceObject = Service & KObject;
-type SliceObject = EndpointSlice & KObject;
 
 interface Listener {
   key: string;
@@ -87,7 +83,6 @@ interface Listener {
   backoffMs: number;
 }
 
-const SLICE_INDEX = 'kubelite-proxy/service';
 const RETRY_MIN_MS = 1000;
 const RETRY_MAX_MS = 60_000;
 
@@ -165,33 +160,12 @@ export class UserspaceProxy {
 
   /** Start watching; resolves once the caches have synced and every Service has been programmed. */
   async start(): Promise<void> {
-    this.slices.addIndex(SLICE_INDEX, (s) => {
-      const name = s.metadata.labels?.[LABEL_SERVICE_NAME];
-      return name ? [`${s.metadata.namespace}/${name}`] : [];
-    });
-    this.services.on({
-      add: (s) => this.enqueue(keyOf(s)),
-      update: (_, s) => this.enqueue(keyOf(s)),
-      delete: (s) => this.enqueue(keyOf(s)),
-    });
-    const sliceChanged = (s: SliceObject) => {
-      const name = s.metadata.labels?.[LABEL_SERVICE_NAME];
-      if (!name) return; // upstream ignores slices that name no Service
-      const key = `${s.metadata.namespace}/${name}`;
-      const trigger = Date.parse(s.metadata.annotations?.[ANNOTATION_TRIGGER_TIME] ?? '');
-      if (!Number.isNaN(trigger) && this.synced) {
+    watchServices(this.services, this.slices, (key, trigger) => {
+      if (trigger !== undefined && this.synced) {
         const pending = this.pendingTrigger.get(key);
         if (pending === undefined || trigger < pending) this.pendingTrigger.set(key, trigger);
       }
       this.enqueue(key);
-    };
-    this.slices.on({
-      add: sliceChanged,
-      update: (old, s) => {
-        if (old.metadata.labels?.[LABEL_SERVICE_NAME] !== s.metadata.labels?.[LABEL_SERVICE_NAME]) sliceChanged(old);
-        sliceChanged(s);
-      },
-      delete: sliceChanged,
     });
     await Promise.all([this.services.start(), this.slices.start()]);
     if (this.stopped) return;
@@ -268,7 +242,7 @@ export class UserspaceProxy {
     const balancers = new Map<string, Balancer<ProxyEndpoint>>();
     const wanted = new Map<string, { protocol: ProxyProtocol; family: IPFamily; address: string; port: number; servicePort: string; balancer: Balancer<ProxyEndpoint> }>();
     if (svc && !skip) {
-      const slices = this.slices.byIndex(SLICE_INDEX, key);
+      const slices = this.slices.byIndex(SLICES_BY_SERVICE, key);
       const byFamily = new Map<IPFamily, Map<string, ProxyEndpoint[]>>();
       const affinity = affinityTimeoutMs(svc);
       for (const sp of svc.spec?.ports ?? []) {
