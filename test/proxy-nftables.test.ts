@@ -18,6 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startCluster, type Cluster } from './helpers/cluster.js';
 import { call, until, sleep } from './helpers/run-controllers.js';
+import { createService, putSlice, fetchName, count, sequential, listen } from './helpers/proxy-api.js';
 import { RestClient } from '../src/client/rest.js';
 import { controllerContext, type ControllerContext } from '../src/client/factory.js';
 import { NftablesProxy, nftablesUnavailable, type NftServicePortStatus } from '../src/proxy/nftables.js';
@@ -37,56 +38,6 @@ const TABLE = `kubelite-test-${process.pid}`;
 
 // ---- helpers ------------------------------------------------------------------------------------
 
-interface SvcOpts {
-  ip: string;
-  ports: { name?: string; port: number; targetPort?: number; protocol?: string; nodePort?: number }[];
-  type?: string;
-  affinitySeconds?: number;
-}
-
-async function createService(c: Cluster, name: string, o: SvcOpts): Promise<void> {
-  await call(c, 'POST', `${NS}/services`, {
-    apiVersion: 'v1', kind: 'Service', metadata: { name },
-    spec: {
-      type: o.type ?? 'ClusterIP', clusterIP: o.ip, clusterIPs: [o.ip],
-      ports: o.ports.map((p) => ({ protocol: 'TCP', targetPort: p.port, ...p })),
-      ...(o.affinitySeconds !== undefined ? { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: o.affinitySeconds } } } : {}),
-    },
-  });
-}
-
-interface Ep { ip: string; ready?: boolean; serving?: boolean; terminating?: boolean }
-
-/** Create or replace the one slice of a Service. */
-async function putSlice(c: Cluster, service: string, eps: Ep[], ports: { name?: string; port: number; protocol?: string }[]): Promise<void> {
-  const body = {
-    apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
-    metadata: { name: `${service}-1`, labels: { 'kubernetes.io/service-name': service } },
-    addressType: 'IPv4',
-    endpoints: eps.map((e) => ({
-      addresses: [e.ip],
-      conditions: { ready: e.ready ?? true, serving: e.serving ?? e.ready ?? true, terminating: e.terminating ?? false },
-    })),
-    ports: ports.map((p) => ({ name: p.name ?? '', port: p.port, protocol: p.protocol ?? 'TCP' })),
-  };
-  const r = await c.request('GET', `${SLICES}/${service}-1`);
-  if (r.status === 404) await call(c, 'POST', SLICES, body);
-  else await call(c, 'PUT', `${SLICES}/${service}-1`, { ...body, metadata: { ...body.metadata, resourceVersion: r.json().metadata.resourceVersion } });
-}
-
-/** One HTTP request on a new connection; resolves with the answering backend's name. */
-function fetchName(host: string, port: number, localAddress?: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host, port, path: '/', agent: false, localAddress }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => { body += d; });
-      res.on('end', () => resolve(body.trim()));
-    });
-    req.on('error', reject);
-  });
-}
-
 /** Connect and report how it went: `connected`, or the error code (`ECONNREFUSED`...), or `timeout`. */
 function tryConnect(host: string, port: number): Promise<string> {
   return new Promise((resolve) => {
@@ -100,25 +51,6 @@ function tryConnect(host: string, port: number): Promise<string> {
       resolve('connected');
     });
     s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
-  });
-}
-
-function count(names: string[]): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const n of names) out[n] = (out[n] ?? 0) + 1;
-  return out;
-}
-
-async function sequential<T>(n: number, fn: (i: number) => Promise<T>): Promise<T[]> {
-  const out: T[] = [];
-  for (let i = 0; i < n; i++) out.push(await fn(i));
-  return out;
-}
-
-function listen(server: net.Server, host: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
   });
 }
 
