@@ -9,12 +9,16 @@
 // the Endpoints and the EndpointSlices of its Service reflect it. Also: controller CPU per change
 // and the bytes of the objects written per change (Endpoints vs EndpointSlices), from the watch,
 // and in which second of the run any change over 100 ms happened (a stall bunches them).
+// `--probe DIR` adds, per process and thread, the GC pauses and event-loop stalls of the timed
+// window and how many of the changes over 20 ms overlapped them (bench/stall-probe.ts).
 import { parseArgs } from 'node:util';
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync, mkdirSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { loadavg } from 'node:os';
-import { progress, summarize, startKubelite, httpClient, ROOT, type HttpClient } from './lib.js';
+import { progress, summarize, percentile, startKubelite, httpClient, ROOT, type HttpClient } from './lib.js';
+import type { ProbeEvent } from './stall-probe.js';
 
 const args = parseArgs({
   args: process.argv.slice(2),
@@ -26,6 +30,12 @@ const args = parseArgs({
     'controllers-args': { type: 'string', default: '' },
     // Write a V8 CPU profile of the controllers process into this directory.
     'cpu-prof': { type: 'string' },
+    // Record GC pauses and event-loop stalls of every process and thread into this directory
+    // (bench/stall-probe.ts) and report them for the timed window and for the slow changes.
+    probe: { type: 'string' },
+    // With --probe: also write CPU profiles of the API server and the controllers covering the
+    // timed window only (DIR/<pid>.cpuprofile; the profiler's own cost is in the figures then).
+    'probe-profile': { type: 'boolean', default: false },
   },
   allowPositionals: true,
 });
@@ -34,8 +44,12 @@ const RATE = Number(args.values.rate);
 const SECONDS = Number(args.values.seconds);
 const CONTROLLERS_ARGS = String(args.values['controllers-args']).split(/\s+/).filter(Boolean);
 const CPU_PROF = args.values['cpu-prof'] as string | undefined;
+const PROBE_DIR = args.values.probe ? path.resolve(String(args.values.probe)) : undefined;
+const PROBE_PROFILE = PROBE_DIR !== undefined && args.values['probe-profile'] === true;
 /** A change this much slower than the target (20 ms) is reported with the second it happened in. */
 const SLOW_MS = 100;
+/** The issue's p99 target: changes slower than this are matched with the probe's stalls. */
+const TARGET_MS = 20;
 /** CPU seconds per second (controllers + API server together) below which they count as idle. */
 const SETTLE_IDLE_CPU = 0.05;
 const SETTLE_MAX_MS = 60_000;
@@ -243,6 +257,11 @@ async function run(services: number, pods: number): Promise<Record<string, numbe
     const cpu0 = cpuSeconds(proc.pid!), apiCpu0 = cpuSeconds(k.proc.pid!);
     const inflight: Promise<void>[] = [];
     const total = RATE * SECONDS;
+    /** Wall-clock spans (send → seen) of the changes over TARGET_MS from ack, for the probe's report. */
+    const overTarget: Span[] = [];
+    // With the probe, the API server and the controllers profile their CPU for the timed window only.
+    const toggleProfiles = () => { if (PROBE_PROFILE) for (const pid of [k.proc.pid!, proc.pid!]) process.kill(pid, 'SIGUSR2'); };
+    toggleProfiles();
     const start = performance.now();
     for (let n = 0; n < total; n++) {
       const due = start + (n * 1000) / RATE;
@@ -262,6 +281,7 @@ async function run(services: number, pods: number): Promise<Record<string, numbe
         const seen = performance.now();
         if (!ok) timeouts++;
         else {
+          if (seen - acked > TARGET_MS) overTarget.push({ from: performance.timeOrigin + sent, to: performance.timeOrigin + seen });
           fromAck.push(Math.max(0, seen - acked));
           fromSend.push(seen - sent);
           if (seen - acked > SLOW_MS) {
@@ -273,11 +293,14 @@ async function run(services: number, pods: number): Promise<Record<string, numbe
       })());
     }
     await Promise.all(inflight);
+    toggleProfiles();
+    const window: Span = { from: performance.timeOrigin + start, to: performance.timeOrigin + performance.now() };
     // When the slow changes happened tells a steady cost from a stall (they bunch in one second).
     const slow = [...slowBySecond].sort((x, y) => x[0] - y[0]).map(([sec, n]) => `${sec}s:${n}`);
     progress(`changes over ${SLOW_MS} ms from ack, by second of the run: ${slow.join(' ') || 'none'}`);
     const cpu = cpuSeconds(proc.pid!) - cpu0, apiCpu = cpuSeconds(k.proc.pid!) - apiCpu0;
     w1.close(); w2.close();
+    if (PROBE_DIR) reportStalls(PROBE_DIR, { api: k.proc.pid!, controllers: proc.pid!, bench: process.pid }, window, overTarget);
     const a = summarize(fromAck), s = summarize(fromSend);
     const epW = view.epWrites - bytes0.epW, slW = view.sliceWrites - bytes0.slW;
     return {
@@ -311,7 +334,51 @@ async function run(services: number, pods: number): Promise<Record<string, numbe
   }
 }
 
+interface Span { from: number; to: number }
+
+/** A probe event at least this long counts as a stall that can explain a slow change. */
+const STALL_MS = 5;
+
+/**
+ * Per process and thread, over the timed window: GC pauses (count, p99, max, total) and
+ * event-loop stalls; then, for the changes over TARGET_MS, how many overlapped a stall of
+ * STALL_MS or more in each thread (a change can overlap several).
+ */
+function reportStalls(dir: string, pids: Record<string, number>, window: Span, slow: Span[]): void {
+  const names = new Map(Object.entries(pids).map(([name, pid]) => [pid, name]));
+  const rows: Record<string, number | string>[] = [];
+  for (const file of readdirSync(dir)) {
+    const m = /^(\d+)-(\d+)\.jsonl$/.exec(file);
+    if (!m || !names.has(Number(m[1]))) continue;
+    const thread = `${names.get(Number(m[1]))}${m[2] === '0' ? '' : ` worker ${m[2]}`}`;
+    const events = readFileSync(path.join(dir, file), 'utf8').split('\n').filter(Boolean)
+      .map((l) => JSON.parse(l) as ProbeEvent)
+      .filter((e) => e.ms > 0 && e.t + e.ms >= window.from && e.t <= window.to);
+    const gc = events.filter((e) => e.kind === 'gc').map((e) => e.ms).sort((a, b) => a - b);
+    const lags = events.filter((e) => e.kind === 'lag').map((e) => e.ms).sort((a, b) => a - b);
+    const stalls = events.filter((e) => e.ms >= STALL_MS);
+    const slowHit = slow.filter((s) => stalls.some((e) => e.t <= s.to && e.t + e.ms >= s.from)).length;
+    rows.push({
+      thread,
+      gcPauses: gc.length, gcP99Ms: Number(percentile(gc, 99).toFixed(1)), gcMaxMs: Number((gc.at(-1) ?? 0).toFixed(1)),
+      gcTotalMs: Math.round(gc.reduce((a, b) => a + b, 0)),
+      [`lagsOver${STALL_MS}ms`]: lags.filter((l) => l >= STALL_MS).length, lagMaxMs: Number((lags.at(-1) ?? 0).toFixed(1)),
+      [`slowChangesOverlapping (of ${slow.length})`]: slowHit,
+    });
+  }
+  progress(`GC pauses and event-loop stalls during the timed window (probe in ${dir}):`);
+  console.table(rows);
+}
+
 async function main(): Promise<void> {
+  if (PROBE_DIR) {
+    // Every process started from here (API server, its writer thread, the controllers) loads the probe.
+    mkdirSync(PROBE_DIR, { recursive: true });
+    process.env.KUBELITE_STALL_PROBE_DIR = PROBE_DIR;
+    const probe = pathToFileURL(path.join(path.dirname(new URL(import.meta.url).pathname), 'stall-probe.js')).href;
+    process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --import ${probe}`.trim();
+    await import('./stall-probe.js');
+  }
   const results = [];
   for (const [s, p] of SIZES) {
     progress(`size ${s} × ${p}`);

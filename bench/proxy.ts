@@ -5,27 +5,36 @@
 //   - direct: one backend, no proxy (wrk cannot round-robin over addresses itself);
 //   - HAProxy (Debian), TCP mode, roundrobin over the three backends;
 //   - kubelite's userspace proxy: `kubelite up` serving the API only plus a standalone
-//     `kubelite proxy`, carrying a selectorless Service's ClusterIP to an EndpointSlice of the three;
+//     `kubelite proxy` (its default --workers, one TCP worker process per core, unless
+//     --proxy-workers N), carrying a selectorless Service's ClusterIP to an EndpointSlice of the
+//     three; the CPU its processes use during each wrk run is read from /proc;
 //   - kubelite's nftables mode (root only): the userspace proxy is stopped and
 //     `kubelite proxy --proxy-mode nftables` programs a third Service, the same three nginx
-//     backends on a second port (see nftBackendPort), into the kernel.
+//     backends on a second port (see nftBackendPort), into the kernel;
+//   - two peers of it measured just before, with only a minimal table of the bench's loaded (one
+//     nat output rule: `dnat to numgen inc mod 3 map {...}`, backends on a third port): that
+//     DNAT, the cost of kernel DNAT + conntrack themselves, and direct again with conntrack on
+//     (any nat chain makes the kernel track every connection), the cost of conntrack alone.
+//     The bench changes no sysctl; the ones that bear on new connections are printed.
 // Network-programming latency, per mode (userspace, then nftables): N times, one EndpointSlice
 // write makes a fresh backend the only ready endpoint of a second Service (the previous one
 // unready), and the time from the write being acknowledged to the first connection through the
 // ClusterIP answered by the new backend.
 import { parseArgs } from 'node:util';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, loadavg, cpus } from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
 import { progress, summarize, startKubelite, httpClient, freePort, ROOT, type HttpClient } from './lib.js';
-import { deleteTable, nftablesUnavailable } from '../src/proxy/nftables.js';
+import { deleteTable, nftablesUnavailable, runNft } from '../src/proxy/nftables.js';
 
 const args = parseArgs({
   args: process.argv.slice(2),
   options: {
     seconds: { type: 'string', default: '10' },
+    // The userspace proxy's --workers (default: kubelite proxy's own default, one per core).
+    'proxy-workers': { type: 'string' },
     connections: { type: 'string', default: '50' },
     changes: { type: 'string', default: '50' },
   },
@@ -140,7 +149,8 @@ ${BACKEND_IPS.flatMap((ip) => ports.map((port) => `    listen ${ip}:${port} back
   });
 }
 
-async function startHaproxy(frontendPort: number, backendPort: number): Promise<void> {
+/** Start HAProxy; its process id. */
+async function startHaproxy(frontendPort: number, backendPort: number): Promise<number> {
   const dir = tempDir('bench-haproxy-');
   const cfg = path.join(dir, 'haproxy.cfg');
   // Debian's defaults otherwise (threads: one per core).
@@ -164,6 +174,70 @@ ${BACKEND_IPS.map((ip, i) => `  server b${i} ${ip}:${backendPort}`).join('\n')}
     if (haproxy.proc.exitCode !== null) throw new Error(`haproxy exited: ${haproxy.stderr()}`);
     return await canConnect(HAPROXY_IP, frontendPort);
   });
+  return haproxy.proc.pid!;
+}
+
+// ---- nftables peers ----------------------------------------------------------------------------
+
+const MINIMAL_DNAT_IP = '127.100.0.13';
+/** Unique, as tests may program tables of their own meanwhile (nftables rules are host-wide). */
+const MINIMAL_DNAT_TABLE = `kubelite-bench-dnat-${process.pid}`;
+
+/**
+ * Load the minimal DNAT table (MINIMAL_DNAT_IP:SERVICE_PORT to the backends, round-robin like
+ * kubelite's default); returns what deletes it.
+ */
+async function loadMinimalDnat(backendPort: number): Promise<() => Promise<void>> {
+  const t = `ip ${MINIMAL_DNAT_TABLE}`;
+  const targets = BACKEND_IPS.map((ip, i) => `${i} : ${ip}`).join(', ');
+  await runNft('nft', ['-f', '-'], [
+    `add table ${t}`,
+    `add chain ${t} nat-output { type nat hook output priority -100 ; policy accept ; }`,
+    `add rule ${t} nat-output ip daddr ${MINIMAL_DNAT_IP} tcp dport ${SERVICE_PORT} dnat to numgen inc mod ${BACKEND_IPS.length} map { ${targets} } : ${backendPort}`,
+  ].join('\n') + '\n');
+  return () => deleteTable('nft', MINIMAL_DNAT_TABLE);
+}
+
+/** Kernel settings that bear on a new connection per request, as `name=value` (read, never changed). */
+function connectionSysctls(): string {
+  const names = ['net.ipv4.ip_local_port_range', 'net.ipv4.tcp_tw_reuse', 'net.ipv4.tcp_timestamps', 'net.ipv4.tcp_max_tw_buckets',
+    'net.netfilter.nf_conntrack_max', 'net.netfilter.nf_conntrack_buckets', 'net.netfilter.nf_conntrack_tcp_timeout_time_wait', 'net.netfilter.nf_conntrack_count'];
+  return names.map((n) => {
+    let value = '-';
+    try {
+      value = readFileSync(`/proc/sys/${n.replace(/\./g, '/')}`, 'utf8').trim().replace(/\s+/g, '-');
+    } catch { /* not on this kernel (nf_conntrack not loaded) */ }
+    return `${n.split('.').pop()}=${value}`;
+  }).join(' ');
+}
+
+/** CPU time of this process's reaped children so far (wrk, run synchronously), in clock ticks. */
+function reapedChildrenTicks(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  // cutime and cstime are the 16th and 17th fields; counting starts after the command name.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[13]) + Number(fields[14]);
+}
+
+/** The nginx worker processes (children of the nginx this process started). */
+function nginxWorkers(): number[] {
+  const master = childPids(process.pid).find((p) => {
+    try {
+      return readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'nginx';
+    } catch {
+      return false;
+    }
+  });
+  return master === undefined ? [] : childPids(master);
+}
+
+/**
+ * nftables tables of others (tests, other benches): any nat chain among them makes the kernel
+ * track every connection, the direct rows included, which then no longer measure "no netfilter".
+ */
+async function foreignTables(ours: string[]): Promise<string[]> {
+  const listing = await runNft('nft', ['list', 'tables']).catch(() => '');
+  return listing.split('\n').map((l) => l.trim().replace(/^table /, '')).filter((t) => t && !ours.includes(t));
 }
 
 interface WrkResult { rps: number; p99Ms: number; errors: number }
@@ -272,6 +346,47 @@ async function timeUntilRoutedTo(i: number, since: number): Promise<number> {
   }
 }
 
+/** A process's CPU time so far (user + system, /proc/PID/stat), in clock ticks; 0 once gone. */
+function cpuTicks(pid: number): number {
+  try {
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return 0;
+  }
+}
+
+/** The direct children of a process (the userspace proxy's workers). */
+function childPids(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** CPU used by a proxy's process and its children over a measurement, in % of one core each. */
+interface ProxyCpu { primary: number; workers: number[] }
+const totalCpu = (c: ProxyCpu) => c.primary + c.workers.reduce((a, b) => a + b, 0);
+/** CPU time per request in µs: all of a proxy's processes over the requests it carried. */
+const cpuPerRequest = (c: ProxyCpu, r: WrkResult) => (totalCpu(c) / 100 / r.rps) * 1e6;
+const CLOCK_TICKS_PER_S = 100;
+
+function sampleProxyCpu(pid: number): () => ProxyCpu {
+  const workers = childPids(pid);
+  const start = [pid, ...workers].map(cpuTicks);
+  const t0 = performance.now();
+  return () => {
+    const seconds = (performance.now() - t0) / 1000;
+    const pct = [pid, ...workers].map((p, i) => ((cpuTicks(p) - start[i]!) / CLOCK_TICKS_PER_S / seconds) * 100);
+    return { primary: pct[0]!, workers: pct.slice(1) };
+  };
+}
+
+const fmtCpu = (c: ProxyCpu) => `primary ${c.primary.toFixed(0)}%${c.workers.length ? `, workers ${c.workers.map((w) => `${w.toFixed(0)}%`).join(' + ')}` : ''}`;
+
 const fmtRps = (n: number) => Math.round(n).toLocaleString('en-US');
 const fmtMs = (n: number) => n.toFixed(2);
 const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
@@ -285,18 +400,24 @@ async function main(): Promise<void> {
   // the backends' TIME_WAIT sockets from earlier runs would reject its reused ports (PAWS) on
   // the shared port, an artefact of running the paths one after the other from one client address.
   const nftBackendPort = await freePort();
+  // The minimal-DNAT peer of the nftables run, likewise on a port of its own.
+  const minimalDnatPort = await freePort();
   const haproxyPort = await freePort();
+  const sysctlsAtStart = connectionSysctls();
+  // Before the bench loads any table of its own: all are others'.
+  const tablesAtStart = await foreignTables([]);
 
   progress('starting nginx backends, HAProxy, kubelite (API only) and kubelite proxy');
-  await startNginx([backendPort, nftBackendPort]);
-  await startHaproxy(haproxyPort, backendPort);
+  await startNginx([backendPort, nftBackendPort, minimalDnatPort]);
+  const haproxyPid = await startHaproxy(haproxyPort, backendPort);
   const k = await startKubelite(undefined, ['--disable', 'controllers,scheduler,nodes,proxy']);
   cleanups.push(() => k.remove());
   cleanups.push(() => k.stop());
   const c = httpClient(k, 4);
   cleanups.push(() => c.close());
+  const workersFlag = args.values['proxy-workers'] === undefined ? [] : ['--workers', String(args.values['proxy-workers'])];
   const proxy = startProcess(process.execPath, [path.join(ROOT, 'bin/kubelite'), 'proxy', '--kubeconfig', path.join(k.dataDir, 'kubeconfig'),
-    '--metrics-bind-address', '', '--log-level', 'warn'], 'kubelite proxy');
+    '--metrics-bind-address', '', '--log-level', 'warn', ...workersFlag], 'kubelite proxy');
 
   await createService(c, 'bench-throughput', THROUGHPUT_CLUSTER_IP);
   await must(c.request('POST', SLICES, sliceBody('bench-throughput', backendPort, BACKEND_IPS.map((ip) => ({ ip, ready: true })))), [201], 'create slice');
@@ -311,11 +432,22 @@ async function main(): Promise<void> {
     { name: 'kubelite userspace', host: THROUGHPUT_CLUSTER_IP, port: SERVICE_PORT },
   ];
   const results = new Map<string, { keepAlive: WrkResult; newConn: WrkResult }>();
+  // The userspace proxy's processes: the primary and its TCP workers (none with --workers 1).
+  const proxyWorkers = childPids(proxy.proc.pid!).length;
+  // CPU of the userspace proxy and of HAProxy while they carry load: per request, the one
+  // comparison that holds on a shared machine.
+  const cpuByHost = new Map<string, { keepAlive?: ProxyCpu; newConn?: ProxyCpu }>([[THROUGHPUT_CLUSTER_IP, {}], [HAPROXY_IP, {}]]);
   const measure = (t: { name: string; host: string; port: number }) => {
+    const pid = t.host === THROUGHPUT_CLUSTER_IP ? proxy.proc.pid! : haproxyPid;
+    const cpu = cpuByHost.get(t.host);
     progress(`wrk ${t.name}: keep-alive, ${SECONDS}s, ${CONNECTIONS} connections`);
+    const keepAliveCpu = cpu && sampleProxyCpu(pid);
     const keepAlive = wrk(t.host, t.port, false);
+    if (cpu) cpu.keepAlive = keepAliveCpu!();
     progress(`wrk ${t.name}: new connection per request`);
+    const newConnCpu = cpu && sampleProxyCpu(pid);
     const newConn = wrk(t.host, t.port, true);
+    if (cpu) cpu.newConn = newConnCpu!();
     results.set(t.name, { keepAlive, newConn });
   };
   for (const t of targets) measure(t);
@@ -331,8 +463,36 @@ async function main(): Promise<void> {
   const nftSkip = process.getuid?.() !== 0 ? 'needs root' : await nftablesUnavailable();
   let nftProgramming: number[] | undefined;
   const nftName = 'kubelite nftables';
+  const directAgainName = 'direct, again (no netfilter)';
+  const minimalName = 'minimal DNAT (one nat rule)';
+  const conntrackName = 'direct, conntrack on';
+  // The kernel paths' cost per request, in the processes whose context the kernel's loopback work
+  // runs in (wrk and nginx): less sensitive to other load on the machine than requests/s.
+  const pathCpu = new Map<string, { keepAlive: number; newConn: number }>();
+  const pathTicks = () => reapedChildrenTicks() + nginxWorkers().reduce((sum, p) => sum + cpuTicks(p), 0);
+  const measureKernelPath = (t: { name: string; host: string; port: number }) => {
+    const run = (newConnection: boolean) => {
+      progress(`wrk ${t.name}: ${newConnection ? 'new connection per request' : `keep-alive, ${SECONDS}s, ${CONNECTIONS} connections`}`);
+      const before = pathTicks();
+      const r = wrk(t.host, t.port, newConnection);
+      return { r, us: ((pathTicks() - before) / CLOCK_TICKS_PER_S) * 1e6 / (r.rps * SECONDS) };
+    };
+    const keepAlive = run(false), newConn = run(true);
+    results.set(t.name, { keepAlive: keepAlive.r, newConn: newConn.r });
+    pathCpu.set(t.name, { keepAlive: keepAlive.us, newConn: newConn.us });
+  };
   if (!nftSkip) {
     await stopProcess(proxy.proc);
+    // Peers next to the nftables run in time: direct once more while no table of ours is
+    // loaded, then with the minimal table alone.
+    measureKernelPath({ name: directAgainName, host: BACKEND_IPS[0]!, port: backendPort });
+    progress(`loading the minimal DNAT table ${MINIMAL_DNAT_TABLE}`);
+    const unloadMinimal = await loadMinimalDnat(minimalDnatPort);
+    cleanups.push(unloadMinimal); // deleting twice is harmless
+    await waitFor('the minimal DNAT to answer', async () => (await fetchOnce(MINIMAL_DNAT_IP, SERVICE_PORT).catch(() => '')).startsWith('HTTP/1.1 200'));
+    measureKernelPath({ name: conntrackName, host: BACKEND_IPS[0]!, port: backendPort });
+    measureKernelPath({ name: minimalName, host: MINIMAL_DNAT_IP, port: SERVICE_PORT });
+    await unloadMinimal();
     progress('starting kubelite proxy --proxy-mode nftables');
     // Should the proxy not get to delete its table (killed), the bench does.
     cleanups.push(() => deleteTable('nft', 'kubelite'));
@@ -344,7 +504,7 @@ async function main(): Promise<void> {
       if (nftProxy.proc.exitCode !== null) throw new Error(`kubelite proxy exited: ${nftProxy.stderr()}`);
       return (await fetchOnce(NFTABLES_CLUSTER_IP, SERVICE_PORT).catch(() => '')).startsWith('HTTP/1.1 200');
     });
-    measure({ name: nftName, host: NFTABLES_CLUSTER_IP, port: SERVICE_PORT });
+    measureKernelPath({ name: nftName, host: NFTABLES_CLUSTER_IP, port: SERVICE_PORT });
     progress(`network programming (nftables): ${CHANGES} endpoint changes`);
     nftProgramming = await measureProgramming(c, idPort, CHANGES + 1);
   } else {
@@ -352,11 +512,12 @@ async function main(): Promise<void> {
   }
   const prog = summarize(programming);
   const loadAfter = loadavg();
+  const otherTables = [...new Set([...tablesAtStart, ...(await foreignTables(['ip kubelite']))])];
 
   const haproxyThreads = cpus().length;
   const lines: string[] = [];
   lines.push(`proxy benchmark, ${new Date().toISOString()}, ${cpus().length} cores; wrk -t2 -c${CONNECTIONS} -d${SECONDS}s --latency; backends: nginx (1 worker) on ${BACKEND_IPS.join(', ')}`);
-  lines.push(`HAProxy ${execFileSync('/usr/sbin/haproxy', ['-v'], { encoding: 'utf8' }).split('\n')[0]!.split(' ')[2]} with Debian defaults (nbthread: one per core, ${haproxyThreads}); kubelite proxy: one Node.js ${process.version} process`);
+  lines.push(`HAProxy ${execFileSync('/usr/sbin/haproxy', ['-v'], { encoding: 'utf8' }).split('\n')[0]!.split(' ')[2]} with Debian defaults (nbthread: one per core, ${haproxyThreads}); kubelite proxy: Node.js ${process.version}, ${proxyWorkers ? `${proxyWorkers} TCP worker processes (--workers ${proxyWorkers})` : 'one process (--workers 1)'}`);
   lines.push('');
   lines.push('| path | keep-alive req/s | keep-alive p99 ms | new-conn req/s | new-conn p99 ms |');
   lines.push('|---|---|---|---|---|');
@@ -366,9 +527,13 @@ async function main(): Promise<void> {
     lines.push(`| ${t.name} | ${fmtRps(r.keepAlive.rps)} | ${fmtMs(r.keepAlive.p99Ms)} | ${fmtRps(r.newConn.rps)} | ${fmtMs(r.newConn.p99Ms)} |${errs ? ` (${errs} errors)` : ''}`);
   }
   const nft = results.get(nftName);
+  const minimal = results.get(minimalName), conntrack = results.get(conntrackName), directAgain = results.get(directAgainName);
   if (nft) {
-    const errs = nft.keepAlive.errors + nft.newConn.errors;
-    lines.push(`| ${nftName} | ${fmtRps(nft.keepAlive.rps)} | ${fmtMs(nft.keepAlive.p99Ms)} | ${fmtRps(nft.newConn.rps)} | ${fmtMs(nft.newConn.p99Ms)} |${errs ? ` (${errs} errors)` : ''}`);
+    for (const name of [directAgainName, conntrackName, minimalName, nftName]) {
+      const r = results.get(name)!;
+      const errs = r.keepAlive.errors + r.newConn.errors;
+      lines.push(`| ${name} | ${fmtRps(r.keepAlive.rps)} | ${fmtMs(r.keepAlive.p99Ms)} | ${fmtRps(r.newConn.rps)} | ${fmtMs(r.newConn.p99Ms)} |${errs ? ` (${errs} errors)` : ''}`);
+    }
   } else {
     lines.push(`| ${nftName} | skipped: ${nftSkip} | | | |`);
   }
@@ -376,10 +541,28 @@ async function main(): Promise<void> {
   const direct = results.get(targets[0]!.name)!, ha = results.get(targets[1]!.name)!, us = results.get(targets[2]!.name)!;
   lines.push(`userspace / HAProxy keep-alive: ${ratio(us.keepAlive.rps, ha.keepAlive.rps)} (target ≥ 1.0×)`);
   lines.push(`userspace / HAProxy new-conn:   ${ratio(us.newConn.rps, ha.newConn.rps)} (target ≥ 0.8×)`);
+  const usCpu = cpuByHost.get(THROUGHPUT_CLUSTER_IP)!, haCpu = cpuByHost.get(HAPROXY_IP)!;
+  if (usCpu.keepAlive && usCpu.newConn && haCpu.keepAlive && haCpu.newConn) {
+    lines.push(`userspace proxy CPU (% of one core): keep-alive ${fmtCpu(usCpu.keepAlive)}; new-conn ${fmtCpu(usCpu.newConn)}; HAProxy ${totalCpu(haCpu.keepAlive).toFixed(0)}% / ${totalCpu(haCpu.newConn).toFixed(0)}%`);
+    const perReq = (c: { keepAlive?: ProxyCpu; newConn?: ProxyCpu }, r: { keepAlive: WrkResult; newConn: WrkResult }) =>
+      `${cpuPerRequest(c.keepAlive!, r.keepAlive).toFixed(1)} / ${cpuPerRequest(c.newConn!, r.newConn).toFixed(1)}`;
+    lines.push(`CPU µs per request (keep-alive / new-conn): userspace ${perReq(usCpu, us)}, HAProxy ${perReq(haCpu, ha)}`);
+  }
   lines.push(`userspace / direct keep-alive:  ${ratio(us.keepAlive.rps, direct.keepAlive.rps)}, new-conn ${ratio(us.newConn.rps, direct.newConn.rps)} (anchor: upstream's old userspace proxy 0.36×)`);
   lines.push(`HAProxy / direct keep-alive:    ${ratio(ha.keepAlive.rps, direct.keepAlive.rps)}, new-conn ${ratio(ha.newConn.rps, direct.newConn.rps)}`);
   if (nft) {
     lines.push(`nftables / direct keep-alive:   ${ratio(nft.keepAlive.rps, direct.keepAlive.rps)}, new-conn ${ratio(nft.newConn.rps, direct.newConn.rps)} (target ≥ 0.95×)`);
+    if (minimal && conntrack && directAgain) {
+      // Against the peers measured next to it ("direct, again"), and in CPU per request as well.
+      const cpu = (name: string) => pathCpu.get(name)!;
+      const both = (a: string, b: string, ra: { keepAlive: WrkResult; newConn: WrkResult }, rb: { keepAlive: WrkResult; newConn: WrkResult }) =>
+        `keep-alive ${ratio(ra.keepAlive.rps, rb.keepAlive.rps)}, new-conn ${ratio(ra.newConn.rps, rb.newConn.rps)}; CPU/request ${ratio(cpu(a).keepAlive, cpu(b).keepAlive)}, ${ratio(cpu(a).newConn, cpu(b).newConn)}`;
+      lines.push(`nftables / direct again:        ${both(nftName, directAgainName, nft, directAgain)}`);
+      lines.push(`nftables / minimal DNAT:        ${both(nftName, minimalName, nft, minimal)} (kubelite's table over the least DNAT)`);
+      lines.push(`minimal DNAT / direct again:    ${both(minimalName, directAgainName, minimal, directAgain)} (kernel DNAT + conntrack)`);
+      lines.push(`conntrack on / direct again:    ${both(conntrackName, directAgainName, conntrack, directAgain)} (conntrack alone)`);
+      lines.push(`wrk + nginx CPU µs per request, keep-alive / new-conn: ${[directAgainName, conntrackName, minimalName, nftName].map((n) => `${n} ${cpu(n).keepAlive.toFixed(1)} / ${cpu(n).newConn.toFixed(1)}`).join('; ')}`);
+    }
   } else {
     lines.push(`nftables / direct: skipped (${nftSkip}) (target ≥ 0.95×)`);
   }
@@ -390,6 +573,8 @@ async function main(): Promise<void> {
     lines.push(`  nftables:  p50 ${fmtMs(np.p50)} ms, p99 ${fmtMs(np.p99)} ms, max ${fmtMs(Math.max(...nftProgramming))} ms (target p99 ≤ 50 ms)`);
   }
   lines.push(`load average: start ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, end ${loadAfter.map((l) => l.toFixed(2)).join(' ')}`);
+  lines.push(`sysctls (unchanged by the bench) at start: ${sysctlsAtStart}; conntrack entries at end: ${connectionSysctls().split(' ').pop()!.split('=')[1]}`);
+  if (otherTables.length) lines.push(`WARNING: nftables tables of others were loaded (${otherTables.join(', ')}): conntrack may have been on for every row`);
   console.log(lines.join('\n'));
 }
 

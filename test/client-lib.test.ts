@@ -3,6 +3,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startCluster, type Cluster } from './helpers/cluster.js';
+import { until } from './helpers/wait.js';
 import { RestClient, type Query, type WatchEvent, type WatchHandle } from '../src/client/rest.js';
 import { Informer, keyOf } from '../src/client/informer.js';
 import { WorkQueue } from '../src/client/workqueue.js';
@@ -11,13 +12,6 @@ import { RESOURCES } from '../src/api/resources.js';
 
 const PODS = RESOURCES.find((r) => r.plural === 'pods')!;
 const pod = (name: string, labels: Record<string, string> = {}) => ({ metadata: { name, labels }, spec: { containers: [{ name: 'c', image: 'nginx' }] } });
-const until = async (cond: () => boolean, what: string, ms = 10_000) => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-};
 
 describe('work queue', () => {
   test('a key is queued once, and once more if added while processed', async () => {

@@ -4,18 +4,9 @@
 import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startCluster, type Cluster } from './helpers/cluster.js';
+import { until } from './helpers/wait.js';
 import { startComponentThreads } from '../src/cli/components.js';
 import { logger } from '../src/util/log.js';
-
-async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 describe('component threads of kubelite up', () => {
   let c: Cluster | undefined;
@@ -24,11 +15,11 @@ describe('component threads of kubelite up', () => {
   test('the components work from their threads, and SIGTERM stops all of them', async () => {
     c = await startCluster({ components: true, args: ['--nodes', 'n1,n2', '--pod-start-delay', '0ms'] });
     await c.k('create', 'deployment', 'web', '--image', 'nginx:1.27', '--replicas', '3');
-    const ready = await until('3 Ready pods', async () => {
+    const ready = await until(async () => {
       const out = await c!.k('get', 'pods', '-l', 'app=web', '-o', 'jsonpath={range .items[*]}{.spec.nodeName} {.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}');
       const lines = out.trim().split('\n').filter((l) => l.endsWith(' True'));
       return lines.length === 3 ? lines : undefined;
-    });
+    }, '3 Ready pods');
     assert.ok(ready.every((l) => /^n[12] True$/.test(l)), ready.join('; '));
     // One start line from each group, each written from its thread.
     for (const group of ['controllers', 'scheduler', 'nodes', 'proxy']) {

@@ -10,7 +10,8 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { EndpointSubset, Pod, Service } from 'kubernetes-types/core/v1.js';
 import { startCluster, type Cluster } from './helpers/cluster.js';
-import { runControllers, until, getJSON, call, bindPod, sleep, type RunningControllers } from './helpers/run-controllers.js';
+import { runControllers, getJSON, call, bindPod, type RunningControllers } from './helpers/run-controllers.js';
+import { until, sleep } from './helpers/wait.js';
 import { EndpointsController, endpointAddress } from '../src/controllers/endpoints.js';
 import {
   MAX_CAPACITY, TriggerTimeTracker, findPort, formatTriggerTime, repackSubsets, servicesToUpdateOnPodChange, spewEndpointPort,

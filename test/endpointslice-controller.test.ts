@@ -7,7 +7,8 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ContainerPort } from 'kubernetes-types/core/v1.js';
 import { startCluster, type Cluster } from './helpers/cluster.js';
-import { runControllers, until, getJSON, call, sleep, type RunningControllers } from './helpers/run-controllers.js';
+import { runControllers, getJSON, call, type RunningControllers } from './helpers/run-controllers.js';
+import { until, sleep } from './helpers/wait.js';
 import {
   EndpointSliceController, TriggerTimeTracker, planAddressType, addressTypesForService, CONTROLLER_NAME,
   type ServiceObject, type PodObject, type NodeObject, type PlanInput,

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import type { EndpointSubset } from 'kubernetes-types/core/v1.js';
 import { startCluster, ROOT, type Cluster } from './helpers/cluster.js';
-import { runControllers, until, getJSON, call, sleep, type RunningControllers } from './helpers/run-controllers.js';
+import { runControllers, getJSON, call, type RunningControllers } from './helpers/run-controllers.js';
+import { until, sleep } from './helpers/wait.js';
 import {
   EndpointSliceMirroringController, MIRRORING_CONTROLLER_NAME, planMirroring, repackSubsets, shouldMirror, type EndpointsObject,
 } from '../src/controllers/endpointslice-mirroring.js';

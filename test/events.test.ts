@@ -1,10 +1,105 @@
-// The event recorder (src/client/events.ts) against a real server: events as client-go writes
-// them, repeats counted on one object, similar events combined, and kubectl describe showing them.
+// The event recorder (src/client/events.ts): its correlator alone with a fake clock (upstream's
+// aggregation, counting and spam filter), then against a real server: events as client-go writes
+// them, repeats counted on one object, similar events combined, kubectl describe showing them, and
+// the events of a 100-replica Deployment as upstream's components leave them.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startCluster, type Cluster } from './helpers/cluster.js';
 import { RestClient } from '../src/client/rest.js';
-import { EventRecorder } from '../src/client/events.js';
+import { EventCorrelator, EventRecorder, type CoreEvent, type Correlation } from '../src/client/events.js';
+
+/** A core/v1 Event as the recorder makes it, about one pod unless told otherwise. */
+function makeEvent(t: number, reason: string, message: string, o: { name?: string; fieldPath?: string; type?: 'Normal' | 'Warning'; component?: string } = {}): CoreEvent {
+  const stamp = new Date(t).toISOString();
+  const involvedObject: Record<string, string> = { kind: 'Pod', namespace: 'default', name: o.name ?? 'web', uid: `uid-${o.name ?? 'web'}`, apiVersion: 'v1' };
+  if (o.fieldPath) involvedObject.fieldPath = o.fieldPath;
+  return {
+    metadata: { name: `${involvedObject.name}.${t.toString(16)}`, namespace: 'default' }, involvedObject,
+    reason, message, type: o.type ?? 'Normal', source: { component: o.component ?? 'kubelet', host: 'node01' },
+    firstTimestamp: stamp, lastTimestamp: stamp, count: 1, eventTime: null, reportingComponent: o.component ?? 'kubelet', reportingInstance: 'node01',
+  };
+}
+
+function written(r: Correlation): { event: CoreEvent; key: string; update: boolean } {
+  assert.equal(r.skip, false, 'the event was filtered');
+  return r as Extract<Correlation, { skip: false }>;
+}
+
+describe('event correlator (client-go tools/record/events_cache.go)', () => {
+  const MIN = 60_000;
+
+  test('an identical event updates the first one: same name and firstTimestamp, count + 1', () => {
+    let now = 1_000_000;
+    const c = new EventCorrelator(() => now);
+    const first = written(c.correlate(makeEvent(now, 'Pulled', 'Container image "nginx" already present on machine')));
+    assert.equal(first.update, false);
+    now += 5000;
+    const second = written(c.correlate(makeEvent(now, 'Pulled', 'Container image "nginx" already present on machine')));
+    assert.equal(second.update, true);
+    assert.equal(second.key, first.key);
+    assert.equal(second.event.metadata.name, first.event.metadata.name);
+    assert.equal(second.event.firstTimestamp, first.event.firstTimestamp);
+    assert.equal(second.event.lastTimestamp, new Date(now).toISOString());
+    assert.equal(second.event.count, 2);
+    // The field path (another container) or the message makes another event.
+    assert.equal(written(c.correlate(makeEvent(now, 'Pulled', 'Container image "nginx" already present on machine', { fieldPath: 'spec.containers{b}' }))).update, false);
+    assert.equal(written(c.correlate(makeEvent(now, 'Pulled', 'Container image "redis" already present on machine'))).update, false);
+  });
+
+  test('the 10th different message for one object and reason starts a combined event, updated from then on', () => {
+    let now = 1_000_000;
+    const c = new EventCorrelator(() => now);
+    for (let i = 1; i <= 9; i++) {
+      const r = written(c.correlate(makeEvent(now, 'SuccessfulCreate', `Created pod: web-${i}`)));
+      assert.equal(r.event.message, `Created pod: web-${i}`);
+      assert.equal(r.update, false);
+    }
+    // Another reason or another object is another group.
+    assert.equal(written(c.correlate(makeEvent(now, 'SuccessfulDelete', 'Deleted pod: web-1'))).event.message, 'Deleted pod: web-1');
+    assert.equal(written(c.correlate(makeEvent(now, 'SuccessfulCreate', 'Created pod: x-10', { name: 'other' }))).event.message, 'Created pod: x-10');
+    const tenth = written(c.correlate(makeEvent(now, 'SuccessfulCreate', 'Created pod: web-10')));
+    assert.equal(tenth.event.message, '(combined from similar events): Created pod: web-10');
+    assert.equal(tenth.update, false);
+    assert.equal(tenth.event.count, 1);
+    assert.equal(tenth.event.reportingComponent, '', 'upstream builds the combined event without reporting fields');
+    now += 1000;
+    const eleventh = written(c.correlate(makeEvent(now, 'SuccessfulCreate', 'Created pod: web-11')));
+    assert.equal(eleventh.update, true);
+    assert.equal(eleventh.key, tenth.key);
+    assert.equal(eleventh.event.metadata.name, tenth.event.metadata.name);
+    assert.equal(eleventh.event.message, '(combined from similar events): Created pod: web-11');
+    assert.equal(eleventh.event.count, 2);
+  });
+
+  test('the aggregation window slides with each similar event; after 10 quiet minutes a group starts over', () => {
+    let now = 1_000_000;
+    const c = new EventCorrelator(() => now);
+    // Nine messages 6 minutes apart: 48 minutes from first to last, never 10 minutes apart.
+    for (let i = 1; i <= 9; i++, now += 6 * MIN) c.correlate(makeEvent(now, 'Failed', `attempt ${i}`, { type: 'Warning' }));
+    assert.match(written(c.correlate(makeEvent(now, 'Failed', 'attempt 10', { type: 'Warning' }))).event.message, /^\(combined from similar events\): attempt 10$/);
+    now += 10 * MIN + 1;
+    assert.equal(written(c.correlate(makeEvent(now, 'Failed', 'attempt 11', { type: 'Warning' }))).event.message, 'attempt 11');
+  });
+
+  test('the spam filter: 25 events per source and object, then one per 5 minutes; skipped repeats still count', () => {
+    let now = 1_000_000;
+    const c = new EventCorrelator(() => now);
+    for (let i = 1; i <= 25; i++) written(c.correlate(makeEvent(now, 'BackOff', 'Back-off restarting failed container c', { type: 'Warning' })));
+    // Any reason or type about the same object from the same source draws on the same bucket.
+    assert.equal(c.correlate(makeEvent(now, 'BackOff', 'Back-off restarting failed container c', { type: 'Warning' })).skip, true);
+    assert.equal(c.correlate(makeEvent(now, 'Pulled', 'Container image "nginx" already present on machine')).skip, true);
+    // Another object, or another source about this object, has a bucket of its own.
+    assert.equal(c.correlate(makeEvent(now, 'BackOff', 'Back-off restarting failed container c', { type: 'Warning', name: 'other' })).skip, false);
+    assert.equal(c.correlate(makeEvent(now, 'Scheduled', 'Successfully assigned default/web to node01', { component: 'default-scheduler' })).skip, false);
+    now += 5 * MIN - 1000;
+    assert.equal(c.correlate(makeEvent(now, 'BackOff', 'Back-off restarting failed container c', { type: 'Warning' })).skip, true);
+    now += 2000;
+    const next = written(c.correlate(makeEvent(now, 'BackOff', 'Back-off restarting failed container c', { type: 'Warning' })));
+    assert.equal(next.update, true);
+    assert.equal(next.event.count, 28, '25 written, 2 skipped, this one');
+    assert.equal(c.correlate(makeEvent(now, 'BackOff', 'Back-off restarting failed container c', { type: 'Warning' })).skip, true);
+  });
+});
 
 describe('event recorder', () => {
   let c: Cluster;
@@ -60,5 +155,52 @@ describe('event recorder', () => {
     const events = (await client.get<any>('/api/v1/namespaces/default/events', { fieldSelector: 'involvedObject.name=node-e' })).items;
     const total = events.reduce((n: number, e: any) => n + e.count, 0);
     assert.equal(total, 25);
+  });
+});
+
+async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 120_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+describe('events of a 100-replica Deployment', () => {
+  let c: Cluster | undefined;
+  after(async () => { await c?.cleanup(); });
+
+  test('as upstream: one scaling event, the ReplicaSet\'s creations combined and capped at 25, four events per pod', async () => {
+    // Four nodes keep each kubelet's 100 pod events within its event burst (--event-burst 100).
+    c = await startCluster({ components: true, args: ['--nodes', 'n1,n2,n3,n4', '--pod-start-delay', '0ms', '--disable', 'proxy'] });
+    await c.k('create', 'deployment', 'web', '--image', 'nginx:1.27', '--replicas', '100');
+    const podEvents = (events: any[]) => events.filter((e) => e.involvedObject.kind === 'Pod');
+    // Events are written in the background: wait for the last pod's, then for the writes to settle.
+    const events = await until('400 pod events', async () => {
+      const items = JSON.parse(await c!.k('get', 'events', '-o', 'json')).items as any[];
+      return podEvents(items).length >= 400 ? items : undefined;
+    });
+    const pods = JSON.parse(await c.k('get', 'pods', '-l', 'app=web', '-o', 'json')).items as any[];
+    assert.equal(pods.length, 100);
+
+    const byPod = new Map<string, string[]>();
+    for (const e of podEvents(events)) byPod.set(e.involvedObject.name, [...(byPod.get(e.involvedObject.name) ?? []), `${e.source.component} ${e.reason} x${e.count}`]);
+    for (const p of pods) {
+      assert.deepEqual((byPod.get(p.metadata.name) ?? []).sort(), ['default-scheduler Scheduled x1', 'kubelet Created x1', 'kubelet Pulled x1', 'kubelet Started x1'], p.metadata.name);
+    }
+
+    const rsEvents = events.filter((e) => e.involvedObject.kind === 'ReplicaSet');
+    assert.ok(rsEvents.every((e) => e.reason === 'SuccessfulCreate' && e.source.component === 'replicaset-controller'), JSON.stringify(rsEvents.map((e) => e.reason)));
+    const combined = rsEvents.filter((e) => e.message.startsWith('(combined from similar events): Created pod: web-'));
+    assert.equal(combined.length, 1);
+    assert.equal(rsEvents.length, 10, '9 single creations, then the combined event');
+    assert.equal(rsEvents.reduce((n, e) => n + e.count, 0), 25, 'the spam filter lets 25 through');
+    assert.equal(combined[0].count, 16);
+
+    const deployEvents = events.filter((e) => e.involvedObject.kind === 'Deployment');
+    assert.deepEqual(deployEvents.map((e) => `${e.reason} x${e.count}`), ['ScalingReplicaSet x1']);
+    assert.match(deployEvents[0].message, /^Scaled up replica set web-[0-9a-z]+ to 100$/);
   });
 });

@@ -6,7 +6,8 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import YAML from 'yaml';
 import { startCluster, tempFile, type Cluster } from './helpers/cluster.js';
-import { runControllers, until, getJSON, call, bindPod, listPods, sleep, type RunningControllers } from './helpers/run-controllers.js';
+import { runControllers, getJSON, call, bindPod, listPods, type RunningControllers } from './helpers/run-controllers.js';
+import { until, sleep } from './helpers/wait.js';
 import { ReplicaSetController } from '../src/controllers/replicaset.js';
 import { GarbageCollector } from '../src/controllers/garbagecollector.js';
 

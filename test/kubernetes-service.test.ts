@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import { startCluster, type Cluster } from './helpers/cluster.js';
-import { until } from './helpers/run-controllers.js';
+import { until } from './helpers/wait.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { NamespaceCache } from '../src/apiserver/namespaces.js';
 import { Registry, type WriteOptions } from '../src/apiserver/registry.js';

@@ -14,22 +14,13 @@ import type { Endpoints } from 'kubernetes-types/core/v1.js';
 import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
 import { startCluster, type Cluster } from './helpers/cluster.js';
 import { startEtcd, etcdMissing, type EtcdCluster } from './helpers/etcd.js';
+import { until } from './helpers/wait.js';
 import { ApiStatusError, RestClient, type WatchEvent, type WatchHandle } from '../src/client/rest.js';
 
 /** Leases: a simple namespaced kind whose spec.holderIdentity carries the test's data. */
 const LEASES = '/apis/coordination.k8s.io/v1/namespaces/default/leases';
 /** Short, so that a dead server's drop-out is quick to observe. */
 const LEASE_ARGS = ['--apiserver-lease-duration', '3s', '--apiserver-lease-renew-interval', '1s'];
-
-async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const clientOf = (c: Cluster) => new RestClient({ server: c.url, caPem: c.caPem, token: c.token });
 const portOf = (c: Cluster) => Number(new URL(c.url).port);
@@ -52,7 +43,7 @@ function recordWatch(client: RestClient, resourceVersion: string) {
     events,
     handle,
     get ended() { return ended; },
-    waitFor: (what: string, ok: (es: WatchEvent<Lease>[]) => boolean) => until(what, async () => (ok(events) ? true : undefined)),
+    waitFor: (what: string, ok: (es: WatchEvent<Lease>[]) => boolean) => until(async () => (ok(events) ? true : undefined), what),
   };
 }
 
@@ -107,10 +98,10 @@ describe('two API servers on one etcd', { skip }, () => {
   test('the kubernetes Endpoints list both API servers', async () => {
     const both = [`127.0.0.1:${portOf(a)}`, `127.0.0.1:${portOf(b)}`].sort();
     for (const c of [a, b]) {
-      await until(`both servers in the Endpoints read through ${c.url}`, async () => {
+      await until(async () => {
         const eps = await apiEndpoints(clientOf(c));
         return JSON.stringify(eps) === JSON.stringify(both) ? true : undefined;
-      });
+      }, `both servers in the Endpoints read through ${c.url}`);
     }
   });
 
@@ -129,10 +120,10 @@ describe('two API servers on one etcd', { skip }, () => {
 
     await b.restart();
     const both = [`127.0.0.1:${portOf(a)}`, `127.0.0.1:${portOf(b)}`].sort();
-    await until('the restarted B in the Endpoints', async () => {
+    await until(async () => {
       const eps = await apiEndpoints(ca);
       return JSON.stringify(eps) === JSON.stringify(both) ? true : undefined;
-    }, 15_000);
+    }, 'the restarted B in the Endpoints', 15_000);
   });
 
   test('SIGKILL B: it drops out of the Endpoints, A and its watches go on, a re-list on restarted B sees everything', async () => {
@@ -142,10 +133,10 @@ describe('two API servers on one etcd', { skip }, () => {
     try {
       await b.stop('SIGKILL');
       // The lease duration is 3 s; the bound allows for a renewal just before the kill and slow machines.
-      await until('B dropped from the Endpoints', async () => {
+      await until(async () => {
         const eps = await apiEndpoints(ca);
         return JSON.stringify(eps) === JSON.stringify([`127.0.0.1:${portOf(a)}`]) ? true : undefined;
-      }, 15_000);
+      }, 'B dropped from the Endpoints', 15_000);
       const names = ['during-1', 'during-2', 'during-3'];
       for (const name of names) await ca.create(LEASES, { metadata: { name } });
       await onA.waitFor('the watch on A saw the writes', (es) => names.every((n) => es.some((e) => e.type === 'ADDED' && e.object.metadata?.name === n)));
@@ -158,10 +149,10 @@ describe('two API servers on one etcd', { skip }, () => {
       assert.ok(!listedNames.includes('watched'), 'the deleted object stays deleted');
       // The restarted B (on a new port) joins the Endpoints again.
       const both = [`127.0.0.1:${portOf(a)}`, `127.0.0.1:${portOf(b)}`].sort();
-      await until('the restarted B in the Endpoints', async () => {
+      await until(async () => {
         const eps = await apiEndpoints(ca);
         return JSON.stringify(eps) === JSON.stringify(both) ? true : undefined;
-      }, 15_000);
+      }, 'the restarted B in the Endpoints', 15_000);
     } finally {
       onA.handle.stop();
     }
@@ -214,7 +205,7 @@ describe('etcd leader killed during a stream of creates', { skip }, () => {
     await new Promise((r) => setTimeout(r, 6_000));
     // Creates in flight at the kill may wait out the store's request timeout (10 s); the stream
     // goes on until creates begun after the kill are acknowledged again.
-    await until('a create begun after the kill acknowledged', async () => (outcomes.some((o) => o.code === 201 && o.startedAt > killedAt) ? true : undefined), 60_000);
+    await until(async () => (outcomes.some((o) => o.code === 201 && o.startedAt > killedAt) ? true : undefined), 'a create begun after the kill acknowledged', 60_000);
     stop = true;
     await Promise.all(writers);
 
@@ -222,13 +213,8 @@ describe('etcd leader killed during a stream of creates', { skip }, () => {
     const bad = failures.filter((o) => !(o.code === 504 && o.reason === 'Timeout'));
     assert.deepEqual(bad, [], 'every failure is a 504 timeout (never an internal error, a false AlreadyExists or NotFound)');
 
-    const listed = await until('a list after the election', async () => {
-      try {
-        return await client.get<{ items: Lease[] }>(LEASES);
-      } catch {
-        return undefined;
-      }
-    });
+    // until() retries while the list fails (no etcd leader yet).
+    const listed = await until(() => client.get<{ items: Lease[] }>(LEASES), 'a list after the election');
     const present = new Set(listed.items.map((i) => i.metadata?.name));
     const lost = outcomes.filter((o) => o.code === 201 && !present.has(o.name)).map((o) => o.name);
     assert.deepEqual(lost, [], 'every acknowledged create is stored');

@@ -12,35 +12,17 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startCluster, tempFile, type Cluster } from './helpers/cluster.js';
-import { RestClient, type WatchHandle } from '../src/client/rest.js';
-import { controllerContext, type ControllerContext } from '../src/client/factory.js';
-import { startController } from '../src/client/controller.js';
-import { NodeAgent } from '../src/node/agent.js';
-import { NodeIPAMController } from '../src/controllers/nodeipam.js';
+import { tempFile, type Cluster } from './helpers/cluster.js';
+import { startAgentCluster, PODS, type AgentCluster } from './helpers/node-agents.js';
+import { until } from './helpers/wait.js';
+import type { RestClient, WatchHandle } from '../src/client/rest.js';
 import { ProcessRuntime, goDuration } from '../src/node/runtimes/process.js';
 import { expand } from '../src/node/runtimes/container-env.js';
 
-const PODS = '/api/v1/namespaces/default/pods';
 const NODE = 'pnode';
 const NODEJS = process.execPath;
 /** A pod network no other test uses: each pod's server binds its own loopback address. */
 const CLUSTER_CIDR = '127.213.0.0/16';
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** GET http://<ip>:<port><path> → body. */
 function httpGet(ip: string, port: number, p: string): Promise<{ status: number; body: string }> {
@@ -81,47 +63,35 @@ const serverContainer = (name: string, extra: Record<string, unknown> = {}) => (
 });
 
 describe('process runtime', () => {
+  let h: AgentCluster;
   let c: Cluster;
   let client: RestClient;
-  let ctx: ControllerContext;
   let rootDir: string;
-  const stops: (() => void)[] = [];
 
-  const getPod = (name: string) => client.get<any>(`${PODS}/${name}`);
+  const getPod = (name: string) => h.getPod(name);
   const createPod = (name: string, spec: Record<string, unknown>, meta: Record<string, unknown> = {}) =>
     client.create<any>(PODS, { metadata: { name, ...meta }, spec: { nodeName: NODE, runtimeClassName: 'process', ...spec } });
-  const runningReady = async (name: string) => {
-    const p = await getPod(name);
-    return p.status?.phase === 'Running' && p.status.conditions?.find((x: any) => x.type === 'Ready')?.status === 'True' && p;
-  };
+  const runningReady = (name: string) => h.runningReady(name);
   const events = async (name: string) =>
     (await client.get<any>('/api/v1/namespaces/default/events', { fieldSelector: `involvedObject.name=${name}` })).items as any[];
-  const hasEvent = (name: string, reason: string, message: string | RegExp) => waitFor(`${reason} event of ${name}`, async () =>
-    (await events(name)).find((e) => e.reason === reason && (typeof message === 'string' ? e.message === message : message.test(e.message))));
+  const hasEvent = (name: string, reason: string, message: string | RegExp) => until(async () =>
+    (await events(name)).find((e) => e.reason === reason && (typeof message === 'string' ? e.message === message : message.test(e.message))), `${reason} event of ${name}`);
 
   before(async () => {
-    c = await startCluster();
-    client = await RestClient.fromKubeconfig(c.kubeconfig, 'process-runtime-test');
-    ctx = controllerContext(client);
+    h = await startAgentCluster({ userAgent: 'process-runtime-test', ipam: { clusterCIDR: CLUSTER_CIDR } });
+    ({ c, client } = h);
     rootDir = mkdtempSync(path.join(tmpdir(), 'kubelite-process-test-'));
-    const ipam = await startController(new NodeIPAMController(ctx, { clusterCIDR: CLUSTER_CIDR }), 1);
-    stops.push(() => ipam.stop());
-    const agent = new NodeAgent({
-      nodeName: NODE, client, leaseRenewIntervalMs: 1000,
+    await h.startAgent({
+      nodeName: NODE, leaseRenewIntervalMs: 1000,
       runtimes: { process: new ProcessRuntime({ rootDir, backoffBaseMs: 1000, backoffMaxMs: 4000 }) },
       sim: { startDelayMs: 100, startJitterMs: 0 },
     });
-    const ctl = await startController(agent, 4);
-    stops.push(() => ctl.stop());
     await c.k('apply', '-f', tempFile('rc.yaml', 'apiVersion: node.k8s.io/v1\nkind: RuntimeClass\nmetadata:\n  name: process\nhandler: process\n'));
-    await waitFor('the node ready', async () => (await client.get<any>(`/api/v1/nodes/${NODE}`)).status?.conditions?.find((x: any) => x.type === 'Ready')?.status === 'True');
+    await until(async () => (await client.get<any>(`/api/v1/nodes/${NODE}`)).status?.conditions?.find((x: any) => x.type === 'Ready')?.status === 'True', 'the node ready');
   });
 
   after(async () => {
-    for (const s of stops.reverse()) s();
-    ctx?.informers.stop();
-    client?.close();
-    await c?.cleanup();
+    await h?.stop();
     if (rootDir) rmSync(rootDir, { recursive: true, force: true });
   });
 
@@ -169,7 +139,7 @@ describe('process runtime', () => {
         ],
       })],
     }, { labels: { app: 'web' } });
-    const p = await waitFor('web Running and Ready', () => runningReady('web'));
+    const p = await until(() => runningReady('web'), 'web Running and Ready');
     const cs = p.status.containerStatuses[0];
     assert.match(cs.containerID, /^kubelite-process:\/\/[0-9a-f]{64}$/);
     assert.equal(cs.ready, true);
@@ -197,10 +167,10 @@ describe('process runtime', () => {
     const ip = (await getPod('web')).status.podIP;
     await httpGet(ip, 8080, '/one');
     await httpGet(ip, 8080, '/two');
-    const all = await waitFor('both requests logged', async () => {
+    const all = await until(async () => {
       const out = await c.k('logs', 'web');
       return out.includes('request /two') && out;
-    });
+    }, 'both requests logged');
     assert.match(all, /^boot \w+\nrequest \/\nrequest \/env\nrequest \/one\nrequest \/two\n$/);
     assert.equal(await c.k('logs', 'web', '--tail=1'), 'request /two\n');
     assert.match(await c.k('logs', 'web', '--tail=2', '--timestamps'), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z request \/one\n\S+Z request \/two\n$/);
@@ -211,9 +181,9 @@ describe('process runtime', () => {
     let streamed = '';
     follower.stdout.on('data', (d) => { streamed += d; });
     try {
-      await waitFor('the tail line', async () => streamed.includes('request /two'));
+      await until(async () => streamed.includes('request /two'), 'the tail line');
       await httpGet(ip, 8080, '/followed');
-      await waitFor('the new line through -f', async () => streamed.includes('request /followed'));
+      await until(async () => streamed.includes('request /followed'), 'the new line through -f');
       assert.equal(streamed, 'request /two\nrequest /followed\n');
       assert.equal(follower.exitCode, null, 'the stream is still open');
     } finally {
@@ -252,12 +222,12 @@ describe('process runtime', () => {
         },
       ],
     });
-    const p = await waitFor('multi Running and Ready', () => runningReady('multi'));
+    const p = await until(() => runningReady('multi'), 'multi Running and Ready');
     assert.equal(p.status.initContainerStatuses[0].state.terminated.reason, 'Completed');
     assert.equal(p.status.initContainerStatuses[0].state.terminated.exitCode, 0);
     assert.deepEqual(p.status.containerStatuses.map((s: any) => [s.name, s.ready, s.started]), [['side', true, true], ['web', true, true]]);
     assert.equal(await c.k('logs', 'multi', '-c', 'init'), 'init ran\n');
-    assert.equal(await waitFor('side logged', async () => (await c.k('logs', 'multi', '-c', 'side')) || undefined), 'init said yes\n');
+    assert.equal(await until(async () => (await c.k('logs', 'multi', '-c', 'side')) || undefined, 'side logged'), 'init said yes\n');
     const noName = await c.request('GET', `${PODS}/multi/log`);
     assert.equal(noName.status, 400);
     assert.equal(noName.json().message, 'a container name must be specified for pod multi, choose one of: [init web side]');
@@ -270,10 +240,10 @@ describe('process runtime', () => {
         livenessProbe: { httpGet: { path: '/healthz', port: 8080 }, periodSeconds: 1, failureThreshold: 1, initialDelaySeconds: 1 },
       })],
     });
-    const p = await waitFor('live restarted and Ready again', async () => {
+    const p = await until(async () => {
       const x = await runningReady('live');
       return x && x.status.containerStatuses[0].restartCount === 1 && x;
-    });
+    }, 'live restarted and Ready again');
     const last = p.status.containerStatuses[0].lastState.terminated;
     assert.equal(last.exitCode, 143, 'node exits on SIGTERM with 128+15');
     assert.equal(last.reason, 'Error');
@@ -291,10 +261,10 @@ describe('process runtime', () => {
     const created = await createPod('crash', {
       containers: [{ name: 'main', image: 'busybox', command: [NODEJS, '-e', "console.log('crashing'); process.exit(3)"] }],
     });
-    const p = await waitFor('CrashLoopBackOff', async () => {
+    const p = await until(async () => {
       const x = await getPod('crash');
       return x.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'CrashLoopBackOff' && x;
-    });
+    }, 'CrashLoopBackOff');
     const cs = p.status.containerStatuses[0];
     assert.match(cs.state.waiting.message, new RegExp(`^back-off (1s|2s|4s) restarting failed container=main pod=crash_default\\(${created.metadata.uid}\\)$`));
     assert.ok(cs.restartCount >= 1);
@@ -303,10 +273,10 @@ describe('process runtime', () => {
     assert.equal(p.status.phase, 'Running');
     await hasEvent('crash', 'BackOff', `Back-off restarting failed container main in pod crash_default(${created.metadata.uid})`);
     // kubectl shows the waiting reason while the container backs off.
-    await waitFor('kubectl get showing CrashLoopBackOff', async () => /^crash\s+0\/1\s+CrashLoopBackOff\s+\d+ \(\d+s ago\)\s/.test(await c.k('get', 'pod', 'crash', '--no-headers')));
+    await until(async () => /^crash\s+0\/1\s+CrashLoopBackOff\s+\d+ \(\d+s ago\)\s/.test(await c.k('get', 'pod', 'crash', '--no-headers')), 'kubectl get showing CrashLoopBackOff');
     assert.equal(await c.k('logs', 'crash'), 'crashing\n');
     // Waits grow: 1s, 2s, then 4s (the maximum here).
-    await waitFor('a 2s back-off', async () => /^back-off 2s /.test((await getPod('crash')).status.containerStatuses[0].state.waiting?.message ?? ''));
+    await until(async () => /^back-off 2s /.test((await getPod('crash')).status.containerStatuses[0].state.waiting?.message ?? ''), 'a 2s back-off');
   });
 
   test('restartPolicy Never: exit 0 is Succeeded (Completed), exit 2 is Failed (Error) with the log as message', async () => {
@@ -315,11 +285,11 @@ describe('process runtime', () => {
       restartPolicy: 'Never',
       containers: [{ name: 'main', image: 'busybox', terminationMessagePolicy: 'FallbackToLogsOnError', command: [NODEJS, '-e', "console.error('it broke'); process.exit(2)"] }],
     });
-    const ok = await waitFor('ok Succeeded', async () => { const x = await getPod('ok'); return x.status?.phase === 'Succeeded' && x; });
+    const ok = await until(async () => { const x = await getPod('ok'); return x.status?.phase === 'Succeeded' && x; }, 'ok Succeeded');
     assert.equal(ok.status.containerStatuses[0].state.terminated.reason, 'Completed');
     assert.equal(ok.status.containerStatuses[0].state.terminated.exitCode, 0);
     assert.equal(ok.status.containerStatuses[0].restartCount, 0);
-    const fail = await waitFor('fail Failed', async () => { const x = await getPod('fail'); return x.status?.phase === 'Failed' && x; });
+    const fail = await until(async () => { const x = await getPod('fail'); return x.status?.phase === 'Failed' && x; }, 'fail Failed');
     const t = fail.status.containerStatuses[0].state.terminated;
     assert.equal(t.reason, 'Error');
     assert.equal(t.exitCode, 2);
@@ -342,8 +312,8 @@ setInterval(() => {}, 1000);`;
           lifecycle: { preStop: { exec: { command: [NODEJS, '-e', "require('fs').writeFileSync(process.env.MARK_DIR + '/prestop', String(Date.now()))"] } } },
         }],
       });
-      await waitFor('stubborn Running', () => runningReady('stubborn'));
-      await waitFor('the pid file', async () => existsSync(path.join(marks, 'pid')));
+      await until(() => runningReady('stubborn'), 'stubborn Running');
+      await until(async () => existsSync(path.join(marks, 'pid')), 'the pid file');
       const pid = Number(readFileSync(path.join(marks, 'pid'), 'utf8'));
       const seen: any[] = [];
       let gone = false;
@@ -353,7 +323,7 @@ setInterval(() => {}, 1000);`;
       });
       try {
         await c.k('delete', 'pod', 'stubborn', '--wait=false');
-        await waitFor('stubborn deleted', async () => gone);
+        await until(async () => gone, 'stubborn deleted');
       } finally {
         watch.stop();
       }
@@ -372,19 +342,19 @@ setInterval(() => {}, 1000);`;
 
   test('what cannot run: no command, a missing executable, an unknown RuntimeClass handler; pods of the default runtime have empty logs', async () => {
     await createPod('nocmd', { containers: [{ name: 'main', image: 'nginx' }] });
-    const nocmd = await waitFor('CreateContainerError', async () => {
+    const nocmd = await until(async () => {
       const x = await getPod('nocmd');
       return x.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'CreateContainerError' && x;
-    });
+    }, 'CreateContainerError');
     assert.match(nocmd.status.containerStatuses[0].state.waiting.message, /^failed to generate container "[0-9a-f]{64}" spec: failed to generate spec: no command specified$/);
     const waiting = await c.kubectl(['logs', 'nocmd']);
     assert.equal(waiting.stderr, 'Error from server (BadRequest): container "main" in pod "nocmd" is waiting to start: CreateContainerError\n');
 
     await createPod('nobinary', { restartPolicy: 'Never', containers: [{ name: 'main', image: 'nginx', command: ['no-such-binary-kubelite'] }] });
-    const nobinary = await waitFor('StartError', async () => {
+    const nobinary = await until(async () => {
       const x = await getPod('nobinary');
       return x.status?.phase === 'Failed' && x;
-    });
+    }, 'StartError');
     const t = nobinary.status.containerStatuses[0].state.terminated;
     assert.equal(t.reason, 'StartError');
     assert.equal(t.exitCode, 128);
@@ -396,7 +366,7 @@ setInterval(() => {}, 1000);`;
     assert.equal((await getPod('sandboxed')).status.containerStatuses[0].state.waiting.reason, 'ContainerCreating');
 
     await client.create(PODS, { metadata: { name: 'simulated' }, spec: { nodeName: NODE, containers: [{ name: 'main', image: 'nginx' }] } });
-    await waitFor('simulated Running', () => runningReady('simulated'));
+    await until(() => runningReady('simulated'), 'simulated Running');
     assert.equal(await c.k('logs', 'simulated'), '');
   });
 

@@ -17,12 +17,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startCluster, type Cluster } from './helpers/cluster.js';
-import { call, until, sleep } from './helpers/run-controllers.js';
+import { call } from './helpers/run-controllers.js';
+import { until, sleep } from './helpers/wait.js';
 import { createService, putSlice, fetchName, count, sequential, listen } from './helpers/proxy-api.js';
 import { RestClient } from '../src/client/rest.js';
 import { controllerContext, type ControllerContext } from '../src/client/factory.js';
 import { NftablesProxy, nftablesUnavailable, type NftServicePortStatus } from '../src/proxy/nftables.js';
-import { buildServiceRules, emptyRules, partialSyncScript, serviceChainName, fullSyncScript } from '../src/proxy/nftables-rules.js';
+import { buildServiceRules, emptyRules, partialSyncScript, serviceChainName, fullSyncScript, setupScript } from '../src/proxy/nftables-rules.js';
 
 const NS = '/api/v1/namespaces/default';
 const SLICES = '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices';
@@ -151,6 +152,17 @@ describe('nftables rules', () => {
     assert.match(fullSyncScript('t', [], [], { chains: new Set(), sets: new Map() }, true).script, /^add table ip t\ndelete table ip t\n/);
   });
 
+  test('only nat chains are hooked, so established packets run none of our rules', () => {
+    const script = setupScript('t', ['127.0.0.1']);
+    const hooked = script.filter((c) => / hook /.test(c)).map((c) => /^add chain ip t (\S+) \{ type (\w+) hook (\w+)/.exec(c)!.slice(1).join(' '));
+    // conntrack runs nat chains for the first packet of a connection only; a filter chain would
+    // run for every packet of every connection on the host.
+    assert.deepEqual(hooked, ['nat-prerouting nat prerouting', 'nat-output nat output', 'nat-postrouting nat postrouting']);
+    for (const hook of ['nat-output', 'nat-prerouting']) {
+      assert.deepEqual(script.filter((c) => c.startsWith(`add rule ip t ${hook} `)), [`add rule ip t ${hook} jump services`, `add rule ip t ${hook} jump endpoints-check`]);
+    }
+  });
+
   test('a missing nft binary is reported as such', async () => {
     assert.match((await nftablesUnavailable('/nonexistent/nft'))!, /binary was not found \(install the nftables package/);
   });
@@ -214,6 +226,7 @@ describe('nftables proxy', { skip }, () => {
     const listing = nft('list', 'table', 'ip', TABLE);
     assert.doesNotMatch(listing, /leftover-from-a-crash/);
     assert.match(listing, /chain nat-output \{\n\s+type nat hook output priority -100; policy accept;/);
+    assert.doesNotMatch(listing, /type filter hook/);
     assert.match(listing, /map service-ips \{\n\s+type ipv4_addr \. inet_proto \. inet_service : verdict/);
     assert.match(listing, new RegExp(`set nodeport-ips \\{[^}]*elements = \\{ ${NODE_IP.replace(/\./g, '\\.')} \\}`));
   });
@@ -259,6 +272,22 @@ describe('nftables proxy', { skip }, () => {
     await call(c, 'DELETE', `${NS}/services/empty`);
     await until(() => !statusOf('default/empty:http'), 'service removed');
     assert.doesNotMatch(nft('list', 'table', 'ip', TABLE), new RegExp(ip.replace(/\./g, '\\.') + ' '));
+  });
+
+  test('the refusal comes from the table: a listener on the ClusterIP itself is not reached', async () => {
+    // ClusterIPs are local addresses here, so an empty one refuses by itself; a listener on it
+    // shows that the rule (reject from the nat chains) is what refuses.
+    const ip = svcIP();
+    const squatter = net.createServer((s) => s.end());
+    await listen(squatter, ip, 8080);
+    servers.push(squatter);
+    assert.equal(await tryConnect(ip, 8080), 'connected', 'reachable before the Service exists');
+    await createService(c, 'guarded', { ip, ports: [{ name: 'http', port: 8080, targetPort: HTTP_PORT }] });
+    await until(() => statusOf('default/guarded:http')?.state === 'reject', 'rejecting');
+    assert.equal(await tryConnect(ip, 8080), 'ECONNREFUSED');
+    await call(c, 'DELETE', `${NS}/services/guarded`);
+    await until(() => !statusOf('default/guarded:http'), 'service removed');
+    assert.equal(await tryConnect(ip, 8080), 'connected', 'reachable again once the Service is gone');
   });
 
   test('endpoint changes apply live; an established connection to a removed endpoint carries on', async () => {

@@ -4,6 +4,8 @@
 // (round-robin, random), ClientIP affinity and its timeout, refusal without endpoints, live
 // endpoint changes, the terminating-endpoint fallback, UDP, NodePort, half-close, and the
 // message for a port that needs root — checked with a proxy running as an unprivileged user.
+// The suite runs with TCP relayed in the test process (handles, net) and by two worker
+// processes (round-robin is then per worker; spread, shared affinity, crash and stop checked).
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -15,7 +17,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startCluster, type Cluster } from './helpers/cluster.js';
-import { call, until, sleep } from './helpers/run-controllers.js';
+import { call } from './helpers/run-controllers.js';
+import { until, sleep } from './helpers/wait.js';
 import { createService, putSlice, fetchName, count, sequential, listen } from './helpers/proxy-api.js';
 import { RestClient } from '../src/client/rest.js';
 import { controllerContext, type ControllerContext } from '../src/client/factory.js';
@@ -183,7 +186,13 @@ describe('endpoints (kube-proxy rules)', () => {
 
 // ---- the proxy against a real server --------------------------------------------------------
 
-for (const tcpImplementation of ['handles', 'net'] as const) describe(`userspace proxy (TCP relayed with ${tcpImplementation})`, () => {
+const CONFIGS = [
+  { tcpImplementation: 'handles', workers: 1 },
+  { tcpImplementation: 'net', workers: 1 },
+  { tcpImplementation: 'handles', workers: 2 },
+] as const;
+
+for (const { tcpImplementation, workers } of CONFIGS) describe(`userspace proxy (TCP relayed with ${tcpImplementation}, ${workers} process${workers > 1 ? 'es' : ''})`, () => {
   let c: Cluster;
   let client: RestClient;
   let ctx: ControllerContext;
@@ -192,6 +201,15 @@ for (const tcpImplementation of ['handles', 'net'] as const) describe(`userspace
   let nextIP = 1;
   const svcIP = () => `${serviceNet(c)}.${nextIP++}`;
 
+  /**
+   * A closed frontend refuses connections. With workers, the listener is reported closed when the
+   * primary lets go of it; each worker closes its copy when the message reaches it, an IPC hop
+   * later (a connection in between is reset: the balancers the workers have are already empty).
+   */
+  const refused = async (host: string, port: number) => {
+    if (workers === 1) assert.equal(await tryConnect(host, port), 'ECONNREFUSED');
+    else await until(async () => (await tryConnect(host, port)) === 'ECONNREFUSED', `${host}:${port} refused`, 5000);
+  };
   const statusOf = (servicePort: string, address?: string): ListenerStatus | undefined =>
     proxy.status().find((s) => s.servicePort === servicePort && (!address || s.address === address));
   const programmed = (servicePort: string, endpoints: string[], address?: string) =>
@@ -215,12 +233,12 @@ for (const tcpImplementation of ['handles', 'net'] as const) describe(`userspace
       await new Promise<void>((resolve) => u.bind(15353, ip, () => resolve()));
       servers.push(u);
     }
-    proxy = new UserspaceProxy(ctx, { udpIdleTimeoutMs: 60_000, tcpImplementation });
+    proxy = new UserspaceProxy(ctx, { udpIdleTimeoutMs: 60_000, tcpImplementation, workers });
     await proxy.start();
   });
 
   after(async () => {
-    proxy?.stop();
+    await proxy?.stop();
     ctx?.informers.stop();
     client?.close();
     for (const s of servers) s.close();
@@ -233,10 +251,17 @@ for (const tcpImplementation of ['handles', 'net'] as const) describe(`userspace
     await putSlice(c, 'rr', [{ ip: A }, { ip: B }, { ip: C }], [{ name: 'http', port: HTTP_PORT }]);
     await programmed('default/rr:http', [A, B, C].map((x) => `${x}:${HTTP_PORT}`));
     const names = await sequential(30, () => fetchName(ip, 8080));
-    assert.deepEqual(count(names), { a: 10, b: 10, c: 10 });
-    // A strict rotation over the three.
-    assert.equal(new Set(names.slice(0, 3)).size, 3);
-    assert.ok(names.every((n, i) => n === names[i % 3]), names.join(' '));
+    if (workers === 1) {
+      assert.deepEqual(count(names), { a: 10, b: 10, c: 10 });
+      // A strict rotation over the three.
+      assert.equal(new Set(names.slice(0, 3)).size, 3);
+      assert.ok(names.every((n, i) => n === names[i % 3]), names.join(' '));
+    } else {
+      // Each worker rotates on its own: every endpoint's share is within one per worker of the others'.
+      const counts = Object.values(count(names));
+      assert.equal(counts.length, 3, names.join(' '));
+      assert.ok(Math.max(...counts) - Math.min(...counts) <= workers, names.join(' '));
+    }
   });
 
   test('a Service without usable endpoints refuses connections at once, and opens when it gets one', async () => {
@@ -255,7 +280,7 @@ for (const tcpImplementation of ['handles', 'net'] as const) describe(`userspace
     assert.equal(await fetchName(ip, 8080), 'a');
     await putSlice(c, 'empty', [], [{ name: 'http', port: HTTP_PORT }]);
     await programmed('default/empty:http', []);
-    assert.equal(await tryConnect(ip, 8080), 'ECONNREFUSED');
+    await refused(ip, 8080);
     // A deleted Service's frontend goes away.
     await call(c, 'DELETE', `${NS}/services/empty`);
     await until(() => !statusOf('default/empty:http'), 'frontend removed');
@@ -311,9 +336,9 @@ for (const tcpImplementation of ['handles', 'net'] as const) describe(`userspace
     await createService(c, 'retry', { ip, ports: [{ name: 'http', port: 8080, targetPort: HTTP_PORT }] });
     await putSlice(c, 'retry', [{ ip: A }, { ip: dead }], [{ name: 'http', port: HTTP_PORT }]);
     await programmed('default/retry:http', [`${A}:${HTTP_PORT}`, `${dead}:${HTTP_PORT}`]);
-    const before = proxy.metrics.counters.dialErrors;
+    const before = (await proxy.metrics.totals()).dialErrors;
     assert.deepEqual(await sequential(6, () => fetchName(ip, 8080)), Array(6).fill('a'));
-    assert.ok(proxy.metrics.counters.dialErrors > before, 'the refused dials were counted');
+    assert.ok((await proxy.metrics.totals()).dialErrors > before, 'the refused dials were counted');
   });
 
   test('sessionAffinity ClientIP pins each client address to one endpoint; different clients spread', async () => {
@@ -369,7 +394,7 @@ for (const tcpImplementation of ['handles', 'net'] as const) describe(`userspace
     delete svc.spec.ports[0].nodePort;
     await client.update(`${NS}/services/np`, svc);
     await until(() => !statusOf('default/np:http', '127.0.0.1'), 'NodePort frontend removed');
-    assert.equal(await tryConnect('127.0.0.1', nodePort), 'ECONNREFUSED');
+    await refused('127.0.0.1', nodePort);
   });
 
   test('half-close passes through: the client ends its side and still reads the answer', async () => {
@@ -433,6 +458,57 @@ for (const tcpImplementation of ['handles', 'net'] as const) describe(`userspace
     }
   });
 
+  test('connections spread over the workers', { skip: workers === 1 && 'one process' }, async () => {
+    const ip = svcIP();
+    await createService(c, 'spread', { ip, ports: [{ name: 'http', port: 8080, targetPort: HTTP_PORT }] });
+    await putSlice(c, 'spread', [{ ip: A }, { ip: B }, { ip: C }], [{ name: 'http', port: HTTP_PORT }]);
+    await programmed('default/spread:http', [A, B, C].map((x) => `${x}:${HTTP_PORT}`));
+    const before = (await proxy.workerCounters()).map((w) => w.accepted.TCP);
+    assert.equal(before.length, workers);
+    const names = await Promise.all(Array.from({ length: 60 }, () => fetchName(ip, 8080)));
+    assert.deepEqual(Object.keys(count(names)).sort(), ['a', 'b', 'c']);
+    const accepted = (await proxy.workerCounters()).map((w, i) => w.accepted.TCP - before[i]!);
+    assert.equal(accepted.reduce((x, y) => x + y, 0), 60);
+    assert.ok(accepted.every((n) => n > 0), `every worker took connections: ${accepted}`);
+  });
+
+  test('ClientIP affinity is one table across workers: many clients, many concurrent connections each', { skip: workers === 1 && 'one process' }, async () => {
+    const ip = svcIP();
+    await createService(c, 'sticky-many', { ip, ports: [{ name: 'http', port: 8080, targetPort: HTTP_PORT }], affinitySeconds: 10800 });
+    await putSlice(c, 'sticky-many', [{ ip: A }, { ip: B }, { ip: C }], [{ name: 'http', port: HTTP_PORT }]);
+    await programmed('default/sticky-many:http', [A, B, C].map((x) => `${x}:${HTTP_PORT}`));
+    const clients = Array.from({ length: 24 }, (_, i) => `127.0.0.${60 + i}`);
+    const before = (await proxy.workerCounters()).map((w) => w.accepted.TCP);
+    // Three rounds, each with every client's connections at once (they race on both workers).
+    const perClient = new Map<string, string[]>(clients.map((x) => [x, []]));
+    for (let round = 0; round < 3; round++) {
+      await Promise.all(clients.flatMap((clientIP) => Array.from({ length: 4 }, async () => {
+        perClient.get(clientIP)!.push(await fetchName(ip, 8080, clientIP));
+      })));
+    }
+    for (const [clientIP, names] of perClient) assert.equal(new Set(names).size, 1, `${clientIP} went to ${names}`);
+    const firsts = count([...perClient.values()].map((n) => n[0]!));
+    assert.deepEqual(Object.keys(firsts).sort(), ['a', 'b', 'c'], `clients spread: ${JSON.stringify(firsts)}`);
+    const accepted = (await proxy.workerCounters()).map((w, i) => w.accepted.TCP - before[i]!);
+    assert.ok(accepted.every((n) => n > 0), `both workers relayed: ${accepted}`);
+  });
+
+  test('a worker that dies is replaced and the Service keeps answering', { skip: workers === 1 && 'one process' }, async () => {
+    const [victim, ...others] = proxy.workerPids();
+    process.kill(victim!, 'SIGKILL');
+    const pids = await until(() => {
+      const now = proxy.workerPids();
+      return now.length === workers && !now.includes(victim!) && now;
+    }, 'a replacement worker', 15_000);
+    for (const p of others) assert.ok(pids.includes(p), 'the other workers carry on');
+    // Its replacement gets the listeners: every connection is answered, whichever worker takes it.
+    const names = await until(async () => {
+      const before = (await proxy.workerCounters()).map((w) => w.accepted.TCP);
+      return before.length === workers && (await Promise.all(Array.from({ length: 30 }, () => fetchName(statusOf('default/rr:http')!.address, 8080))));
+    }, 'answers after the crash');
+    assert.equal(names.length, 30);
+  });
+
   test('metrics count what went through', async () => {
     const text = await proxy.metrics.registry.metrics();
     const tcp = Number(/kubelite_proxy_connections_total\{protocol="TCP"\} (\d+)/.exec(text)?.[1]);
@@ -442,11 +518,33 @@ for (const tcpImplementation of ['handles', 'net'] as const) describe(`userspace
     assert.match(text, /kubeproxy_sync_proxy_rules_duration_seconds_count [1-9]/);
   });
 
+  test('stop ends the relayed connections and the worker processes', async () => {
+    const held = net.connect({ host: statusOf('default/rr:http')!.address, port: 8080 });
+    held.on('error', () => {});
+    const closed = new Promise<void>((resolve) => held.once('close', () => resolve()));
+    await new Promise<void>((resolve) => {
+      held.once('data', () => resolve());
+      held.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    });
+    const pids = proxy.workerPids();
+    assert.equal(pids.length, workers === 1 ? 0 : workers);
+    await proxy.stop();
+    await closed;
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    for (const pid of pids) assert.equal(alive(pid), false, `worker ${pid} has exited`);
+  });
+
   test('random balancing (another proxy, --balance random) spreads over every endpoint', async () => {
-    proxy.stop();
     ctx.informers.stop();
     ctx = controllerContext(client);
-    proxy = new UserspaceProxy(ctx, { mode: 'random', tcpImplementation });
+    proxy = new UserspaceProxy(ctx, { mode: 'random', tcpImplementation, workers });
     await proxy.start();
     await programmed('default/rr:http', [A, B, C].map((x) => `${x}:${HTTP_PORT}`));
     const names = await sequential(60, () => fetchName(statusOf('default/rr:http')!.address, 8080));

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { startCluster, ROOT, type Cluster } from './helpers/cluster.js';
+import { until } from './helpers/wait.js';
 
 const GOLDEN = path.join(ROOT, 'test/golden/seed');
 /** The one address that is input, not allocated: the seed's hand-written endpoint. */
@@ -40,37 +41,27 @@ describe('the seed transcript, line by line', () => {
   before(async () => { c = await startCluster({ components: true, args: ['--pod-start-delay', '100ms'] }); });
   after(async () => { await c?.cleanup(); });
 
-  async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
-    const end = Date.now() + ms;
-    for (;;) {
-      const v = await f();
-      if (v !== undefined) return v;
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-
   interface PodRow { name: string; ip: string }
   async function runningPods(exclude: string[] = []): Promise<PodRow[]> {
-    return until('three Running pods', async () => {
+    return until(async () => {
       const items = JSON.parse(await c.k('get', 'po', '-o', 'json')).items as any[];
       const ps = items.filter((p) => !exclude.includes(p.metadata.name));
       const ok = ps.length === 3 && ps.every((p) => !p.metadata.deletionTimestamp && p.status.phase === 'Running'
         && p.status.conditions?.some((cd: any) => cd.type === 'Ready' && cd.status === 'True'));
       return ok ? ps.map((p) => ({ name: p.metadata.name, ip: p.status.podIP })) : undefined;
-    });
+    }, 'three Running pods');
   }
 
   /** The Service's endpoints as the slices say (what describe prints), once they equal `ips`. */
   async function endpointsEqual(svc: string, ips: string[]): Promise<void> {
     const want = ips.map((ip) => `${ip}:80`).sort().join(',');
-    await until(`${svc} endpoints = ${want}`, async () => {
+    await until(async () => {
       const ep = JSON.parse(await c.k('get', 'ep', svc, '-o', 'json'));
       const have = (ep.subsets ?? []).flatMap((s: any) => (s.addresses ?? []).map((a: any) => `${a.ip}:80`)).sort().join(',');
       const slices = JSON.parse(await c.k('get', 'endpointslices', '-l', `kubernetes.io/service-name=${svc}`, '-o', 'json')).items;
       const fromSlices = slices.flatMap((s: any) => (s.endpoints ?? []).filter((e: any) => e.conditions?.ready).flatMap((e: any) => e.addresses.map((a: string) => `${a}:80`))).sort().join(',');
       return have === want && fromSlices === want ? true : undefined;
-    });
+    }, `${svc} endpoints = ${want}`);
   }
 
   /** describe svc, with the one line kubectl 1.32 adds over the seed's kubectl checked and removed. */
@@ -129,10 +120,10 @@ describe('the seed transcript, line by line', () => {
   test('hand-written Endpoints for a Service without a selector', async () => {
     await c.k('apply', '-f', path.join(ROOT, 'examples/ep.yaml'));
     // kubectl 1.32's describe reads EndpointSlices: the mirroring controller must have made one.
-    await until('the mirrored EndpointSlice', async () => {
+    await until(async () => {
       const out = await c.k('describe', 'svc', 'harbor-huangxin');
       return /^Endpoints:\s+10\.0\.0\.250:80$/m.test(out) ? true : undefined;
-    });
+    }, 'the mirrored EndpointSlice');
     compare(await describeSvc('harbor-huangxin'), '08-describe-svc-handwritten.txt');
     compare(await c.k('get', 'ep', 'harbor-huangxin'), '09-get-ep-handwritten.txt');
   });

@@ -6,6 +6,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { startCluster, ROOT, type Cluster } from './helpers/cluster.js';
+import { until } from './helpers/wait.js';
 import { ipv4ToInt, parseCIDR4 } from '../src/node/ipam.js';
 
 function inCIDR(ip: string, cidr: string): boolean {
@@ -34,20 +35,10 @@ describe('the seed walk-through', () => {
     });
   }
 
-  async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
-    const end = Date.now() + ms;
-    for (;;) {
-      const v = await f();
-      if (v !== undefined) return v;
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-
-  const running = (n: number, exclude: string[] = []) => until(`${n} running pods`, async () => {
+  const running = (n: number, exclude: string[] = []) => until(async () => {
     const ps = (await pods()).filter((p) => !exclude.includes(p.name));
     return ps.length === n && ps.every((p) => p.status === 'Running' && p.ready === '1/1') ? ps : undefined;
-  });
+  }, `${n} running pods`);
 
   test('apply the unchanged manifest: three pods Running on node01 and node02', async () => {
     assert.equal(await c.k('apply', '-f', MANIFEST), 'service/nginx-svc-clusterip created\ndeployment.apps/deployment-nginx created\n');
@@ -93,20 +84,20 @@ describe('the seed walk-through', () => {
     assert.equal(await c.k('rollout', 'undo', 'deploy/deployment-nginx'), 'deployment.apps/deployment-nginx rolled back\n');
     const undone = await c.kubectl(['rollout', 'status', 'deploy/deployment-nginx', '--timeout=90s']);
     assert.equal(undone.code, 0, undone.stderr);
-    await until('the old template back', async () => {
+    await until(async () => {
       const items = JSON.parse(await c.k('get', 'po', '-o', 'json')).items;
       return items.length === 5 && items.every((p: any) => p.spec.containers[0].image === 'nginx:1.14.1' && !p.metadata.deletionTimestamp) ? true : undefined;
-    });
+    }, 'the old template back');
     const history = await c.k('rollout', 'history', 'deploy/deployment-nginx');
     assert.match(history, /REVISION\s+CHANGE-CAUSE\n2\s+<none>\n3\s+<none>\n/);
   });
 
   test('deleting the Deployment deletes its ReplicaSets and pods', async () => {
     assert.equal(await c.k('delete', 'deploy', 'deployment-nginx'), 'deployment.apps "deployment-nginx" deleted\n');
-    await until('no ReplicaSets and no pods', async () => {
+    await until(async () => {
       const rs = (await c.kubectl(['get', 'rs', '-o', 'name'])).stdout.trim();
       const po = (await c.kubectl(['get', 'po', '-o', 'name'])).stdout.trim();
       return rs === '' && po === '' ? true : undefined;
-    });
+    }, 'no ReplicaSets and no pods');
   });
 });

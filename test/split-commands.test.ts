@@ -5,6 +5,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { startCluster, KUBELITE, type Cluster } from './helpers/cluster.js';
+import { until } from './helpers/wait.js';
 
 interface Proc { proc: ChildProcess; logs(): string; kill(signal?: NodeJS.Signals): Promise<void> }
 
@@ -21,16 +22,6 @@ function run(args: string[]): Proc {
       proc.kill(signal);
     }),
   };
-}
-
-async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 describe('controllers, scheduler and node agents as separate processes', () => {
@@ -57,15 +48,15 @@ describe('controllers, scheduler and node agents as separate processes', () => {
   test('two controllers processes: one holds each Lease; a deployment runs on agent processes', async () => {
     const a = controllers(), b = controllers();
     for (const n of ['node01', 'node02']) procs.push(run(['agent', '--kubeconfig', c.kubeconfig, '--node', n, '--pod-start-delay', '50ms']));
-    const kcm = await until('a kube-controller-manager lease holder', () => holder('kube-controller-manager'));
-    await until('a kube-scheduler lease holder', () => holder('kube-scheduler'));
-    await until('the holder logged its identity', async () => (pidOf(kcm) ? true : undefined));
+    const kcm = await until(() => holder('kube-controller-manager'), 'a kube-controller-manager lease holder');
+    await until(() => holder('kube-scheduler'), 'a kube-scheduler lease holder');
+    await until(async () => (pidOf(kcm) ? true : undefined), 'the holder logged its identity');
     assert.ok([a, b].includes(pidOf(kcm)!), 'the holder is one of the two');
     await c.k('create', 'deployment', 'web', '--image=nginx:1.27', '--replicas=3');
-    await until('3 ready replicas', async () => {
+    await until(async () => {
       const d = JSON.parse(await c.k('get', 'deploy', 'web', '-o', 'json'));
       return d.status?.readyReplicas === 3 ? true : undefined;
-    });
+    }, '3 ready replicas');
     const nodes = JSON.parse(await c.k('get', 'nodes', '-o', 'json')).items;
     assert.deepEqual(nodes.map((n: any) => n.metadata.name).sort(), ['node01', 'node02']);
     assert.ok(nodes.every((n: any) => n.spec.podCIDR), 'node IPAM ran');
@@ -75,16 +66,16 @@ describe('controllers, scheduler and node agents as separate processes', () => {
     const before = await holder('kube-controller-manager');
     const leader = pidOf(before!)!;
     await leader.kill('SIGKILL');
-    const after = await until('a new holder', async () => {
+    const after = await until(async () => {
       const h = await holder('kube-controller-manager');
       return h && h !== before ? h : undefined;
-    }, 30_000);
+    }, 'a new holder', 30_000);
     assert.notEqual(after, before);
     await c.k('scale', 'deploy', 'web', '--replicas=5');
-    await until('5 ready replicas', async () => {
+    await until(async () => {
       const d = JSON.parse(await c.k('get', 'deploy', 'web', '-o', 'json'));
       return d.status?.readyReplicas === 5 ? true : undefined;
-    });
+    }, '5 ready replicas');
     // One ReplicaSet, exactly the pods asked for: no controller acted twice.
     assert.equal(JSON.parse(await c.k('get', 'rs', '-o', 'json')).items.length, 1);
     assert.equal(JSON.parse(await c.k('get', 'pods', '-o', 'json')).items.length, 5);
@@ -111,10 +102,10 @@ describe('kubelite controllers --controllers: only the named controllers run', (
     p = run(['controllers', '--kubeconfig', c.kubeconfig, '--controllers', 'endpoint', '--disable', 'scheduler']);
     await c.k('create', 'service', 'clusterip', 'web', '--tcp=80:8080');
     await c.k('create', 'deployment', 'web', '--image=nginx');
-    await until('the Endpoints of web', async () => {
+    await until(async () => {
       const r = await c.request('GET', '/api/v1/namespaces/default/endpoints/web');
       return r.status === 200 ? true : undefined;
-    });
+    }, 'the Endpoints of web');
     // The Endpoints controller has acted; give the absent deployment controller the same chance.
     await new Promise((r) => setTimeout(r, 1000));
     assert.equal(JSON.parse(await c.k('get', 'rs', '-o', 'json')).items.length, 0, 'no deployment controller');

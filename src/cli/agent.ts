@@ -39,7 +39,7 @@ export async function runAgent(values: Record<string, unknown>): Promise<void> {
   const kc = await readKubeconfig(kubeconfigPath(values.kubeconfig));
   const { startComponents } = await import('./components.js');
   const running = await startComponents({
-    server: kc.server, caPem: kc.caPem ?? '', token: kc.token ?? '',
+    server: kc.server, caPem: kc.caPem ?? '', token: kc.token ?? '', tlsServerName: kc.tlsServerName, insecure: kc.insecure,
     enabled: new Set(['nodes']), nodes: [node],
     nodePods: parseCount('node-pods', str('node-pods', '110')),
     podStartDelayMs, podStartJitterMs: podStartDelayMs,

@@ -38,6 +38,10 @@ export interface ComponentOptions {
   server: string;
   caPem: string;
   token: string;
+  /** The kubeconfig's tls-server-name: the name the server certificate is checked against. */
+  tlsServerName?: string;
+  /** The kubeconfig's insecure-skip-tls-verify. */
+  insecure?: boolean;
   enabled: Set<Component>;
   /** Of the controllers group, the controllers to run by upstream's names (default: all). */
   controllers?: Set<string>;
@@ -62,6 +66,8 @@ export interface ComponentOptions {
   balance?: BalanceMode;
   /** userspace (default: sockets, no root) or nftables (kernel rules in table `ip kubelite`, root). */
   proxyMode?: ProxyMode;
+  /** userspace: worker processes relaying TCP (default 1: no workers, the proxy relays itself). */
+  proxyWorkers?: number;
   log: Logger;
 }
 
@@ -74,7 +80,7 @@ export interface RunningComponents {
  * the server derives field managers from it (`kube-controller-manager`, `kube-scheduler`, `kubelet`).
  */
 function client(o: ComponentOptions, component: string): RestClient {
-  return new RestClient({ server: o.server, caPem: o.caPem, token: o.token, userAgent: `${component}/v1.32.4 (linux/amd64) kubelite/0.1.0` });
+  return new RestClient({ server: o.server, caPem: o.caPem, token: o.token, tlsServerName: o.tlsServerName, insecure: o.insecure, userAgent: `${component}/v1.32.4 (linux/amd64) kubelite/0.1.0` });
 }
 
 export async function startComponents(o: ComponentOptions): Promise<RunningComponents> {
@@ -147,10 +153,10 @@ export async function startComponents(o: ComponentOptions): Promise<RunningCompo
     const opts = { mode: o.balance ?? 'round-robin', log: o.log.child({ component: 'proxy' }) } as const;
     const mode = o.proxyMode ?? 'userspace';
     // nftables is loaded only when chosen; it needs root and the nft command (start() says so).
-    const proxy = mode === 'nftables' ? new (await import('../proxy/nftables.js')).NftablesProxy(ctx, opts) : new UserspaceProxy(ctx, opts);
+    const proxy = mode === 'nftables' ? new (await import('../proxy/nftables.js')).NftablesProxy(ctx, opts) : new UserspaceProxy(ctx, { ...opts, workers: o.proxyWorkers ?? 1 });
     await proxy.start();
     stops.push(() => proxy.stop(), () => ctx.informers.stop());
-    o.log.info({ component: 'proxy', mode, balance: opts.mode }, 'service proxy running');
+    o.log.info({ component: 'proxy', mode, balance: opts.mode, ...(mode === 'userspace' ? { workers: o.proxyWorkers ?? 1 } : {}) }, 'service proxy running');
   }
 
   return {

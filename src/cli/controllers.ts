@@ -121,7 +121,7 @@ export async function runControllers(values: Record<string, unknown>): Promise<v
   const groups = (Object.keys(LEASES) as Component[]).filter((g) => !disabled.includes(g));
   const kc = await readKubeconfig(kubeconfigPath(values.kubeconfig));
   const options = {
-    server: kc.server, caPem: kc.caPem ?? '', token: kc.token ?? '',
+    server: kc.server, caPem: kc.caPem ?? '', token: kc.token ?? '', tlsServerName: kc.tlsServerName, insecure: kc.insecure,
     nodes: [], nodePods: 0, podStartDelayMs: 0, podStartJitterMs: 0,
     controllers: parseControllers(str('controllers', '*')),
     clusterCIDR: str('cluster-cidr', '127.244.0.0/16'),

@@ -2,6 +2,7 @@
 // kubeconfig (kube-proxy's place). Userspace mode: sockets on every Service frontend, no root.
 // nftables mode: kernel rules in table `ip kubelite`, root.
 import http from 'node:http';
+import { availableParallelism } from 'node:os';
 import type { ParseArgsConfig } from 'node:util';
 import { RestClient } from '../client/rest.js';
 import { readKubeconfig } from '../client/kubeconfig.js';
@@ -40,6 +41,10 @@ Flags:
       --balance POLICY      How a new connection picks an endpoint: round-robin (default) or
                             random; sessionAffinity: ClientIP Services pin each client first
       --node-ip IP          The address NodePorts listen on (default 127.0.0.1)
+      --workers N           userspace: worker processes relaying TCP, sharing each listening
+                            socket (default: one per core, ${availableParallelism()} here; 1: no workers, TCP
+                            is relayed by the proxy process itself). Round-robin rotates per
+                            worker; ClientIP affinity stays one table; UDP stays in the proxy
       --udp-idle-timeout DURATION
                             userspace: a UDP flow with no traffic for this long ends (default 30s)
       --metrics-bind-address HOST:PORT
@@ -55,6 +60,7 @@ export const PROXY_OPTIONS: ParseArgsConfig['options'] = {
   balance: { type: 'string' },
   'node-ip': { type: 'string' },
   'udp-idle-timeout': { type: 'string' },
+  workers: { type: 'string' },
   'metrics-bind-address': { type: 'string' },
   'log-level': { type: 'string' },
 };
@@ -76,6 +82,8 @@ export async function runProxy(values: Record<string, unknown>, _positionals: st
   const balance = str('balance', 'round-robin') as BalanceMode;
   if (!BALANCE_MODES.includes(balance)) throw new Error(`--balance: unknown policy "${balance}" (known: ${BALANCE_MODES.join(', ')})`);
   const nodeIP = str('node-ip', '127.0.0.1');
+  const workers = Number(str('workers', String(availableParallelism())));
+  if (!Number.isInteger(workers) || workers < 1) throw new Error(`--workers: not a positive integer: ${JSON.stringify(values.workers)}`);
   const udpIdleTimeoutMs = parseDuration('udp-idle-timeout', str('udp-idle-timeout', '30s'));
   const metricsAddress = str('metrics-bind-address', '127.0.0.1:10249');
   const metricsMatch = metricsAddress ? /^(.*):(\d+)$/.exec(metricsAddress) : undefined;
@@ -85,27 +93,35 @@ export async function runProxy(values: Record<string, unknown>, _positionals: st
   // kube-proxy's User-Agent, so that field managers and audit read as upstream's.
   const client = new RestClient({ ...kc, userAgent: 'kube-proxy/v1.32.4 (linux/amd64) kubelite/0.1.0' });
   const ctx = controllerContext(client);
-  let proxy: RunningProxy;
+  let proxy: RunningProxy & { start(): Promise<void> };
   if (mode === 'nftables') {
     const { NftablesProxy } = await import('../proxy/nftables.js');
-    const nft = new NftablesProxy(ctx, { mode: balance, nodeIP, log, table: str('nftables-table', 'kubelite') });
-    try {
-      await nft.start();
-    } catch (e) {
-      // Not root or no nft: say so and leave, rather than run without programming anything.
-      ctx.informers.stop();
-      client.close();
-      throw e;
-    }
-    proxy = nft;
+    proxy = new NftablesProxy(ctx, { mode: balance, nodeIP, log, table: str('nftables-table', 'kubelite') });
   } else {
     const { UserspaceProxy } = await import('../proxy/userspace.js');
-    const userspace = new UserspaceProxy(ctx, { mode: balance, nodeIP, udpIdleTimeoutMs, log });
-    await userspace.start();
-    proxy = userspace;
+    proxy = new UserspaceProxy(ctx, { mode: balance, nodeIP, udpIdleTimeoutMs, log, workers });
+  }
+  let metricsServer: http.Server | undefined;
+  const started = proxy.start();
+  // Installed before the start completes: a signal meanwhile (a table half programmed, workers
+  // starting) still leads to a clean stop once the start is over.
+  onShutdown(log, async () => {
+    if (!(await started.then(() => true, () => false))) return;
+    await proxy.stop();
+    metricsServer?.close();
+    ctx.informers.stop();
+    client.close();
+  });
+  try {
+    await started;
+  } catch (e) {
+    // Not root, no nft, workers that cannot start: say so and leave, rather than run without
+    // carrying anything.
+    ctx.informers.stop();
+    client.close();
+    throw e;
   }
 
-  let metricsServer: http.Server | undefined;
   if (metricsMatch) {
     metricsServer = http.createServer((req, res) => {
       if (req.url === '/metrics') {
@@ -128,11 +144,5 @@ export async function runProxy(values: Record<string, unknown>, _positionals: st
     metricsServer.on('error', (e) => log.warn({ address: metricsAddress, err: e.message }, 'cannot serve metrics'));
     metricsServer.listen(Number(metricsMatch[2]), metricsMatch[1]!.replace(/^\[(.*)\]$/, '$1') || undefined);
   }
-  log.info({ server: kc.server, mode, balance, nodeIP }, 'proxy running');
-  onShutdown(log, async () => {
-    await proxy.stop();
-    metricsServer?.close();
-    ctx.informers.stop();
-    client.close();
-  });
+  log.info({ server: kc.server, mode, balance, nodeIP, ...(mode === 'userspace' ? { workers } : {}) }, 'proxy running');
 }

@@ -59,6 +59,8 @@ Flags:
                             (default) or random (sessionAffinity: ClientIP pins clients either way)
       --proxy-mode MODE     userspace (default; no root) or nftables (root and the nft command:
                             DNAT rules in table "ip kubelite", deleted on exit)
+      --proxy-workers N     userspace: worker processes relaying TCP (default 1: the proxy's own
+                            thread; \`kubelite proxy\` defaults to one per core)
       --sim-answer BOOL     Simulated pods answer HTTP/TCP/UDP on their ports (default true; a
                             socket per pod port, so turn it off for very many pods)
       --history-retention-time DURATION
@@ -113,6 +115,7 @@ export const UP_OPTIONS: ParseArgsConfig['options'] = {
   disable: { type: 'string' },
   balance: { type: 'string' },
   'proxy-mode': { type: 'string' },
+  'proxy-workers': { type: 'string' },
   'sim-answer': { type: 'string' },
 };
 
@@ -163,8 +166,10 @@ export async function runUp(values: Record<string, unknown>): Promise<void> {
     simAnswer: parseBool('sim-answer', values['sim-answer']),
     balance: str('balance', 'round-robin') as 'round-robin' | 'random',
     proxyMode: str('proxy-mode', 'userspace') as ProxyMode,
+    proxyWorkers: parseCount('proxy-workers', str('proxy-workers', '1')),
   };
   if (!['round-robin', 'random'].includes(components.balance)) throw new Error(`--balance: unknown policy "${components.balance}" (known: round-robin, random)`);
+  if (components.proxyWorkers < 1) throw new Error('--proxy-workers: must be at least 1');
   if (!PROXY_MODES.includes(components.proxyMode)) throw new Error(`--proxy-mode: unsupported mode "${components.proxyMode}" (supported: ${PROXY_MODES.join(', ')})`);
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   // Start the store's writer thread first: it boots on the other core while this thread loads

@@ -1,9 +1,14 @@
 // Event recording for kubelite's components, after client-go's tools/record: core/v1 Events named
-// `<object>.<hex nanoseconds>`, repeated events counted on one object (count, lastTimestamp),
-// similar events with different messages combined, and a per-object spam filter. `kubectl describe`
+// `<object>.<hex nanoseconds>`, passed through upstream's EventCorrelator before anything is
+// written. The correlator (client-go tools/record/events_cache.go) does three things, in this order:
+// aggregation (the 10th different message for one object and reason within 10 minutes turns the
+// series into one "(combined from similar events)" event), counting (an event seen before is a
+// PATCH of count and lastTimestamp on the first one, not a new object) and a spam filter (a token
+// bucket per source and object: 25 events, then one per 5 minutes). The filter is what keeps a
+// ReplicaSet scaling to 10,000 from writing 10,000 SuccessfulCreate events. `kubectl describe`
 // shows what this writes.
 import type { RestClient } from './rest.js';
-import { isNotFound } from './rest.js';
+import { isAlreadyExists, isNotFound } from './rest.js';
 import { logger } from '../util/log.js';
 
 export interface EventSource {
@@ -21,7 +26,8 @@ export interface InvolvedObject {
 
 export type EventType = 'Normal' | 'Warning';
 
-interface CoreEvent {
+/** A core/v1 Event as the recorder writes it. */
+export interface CoreEvent {
   metadata: { name: string; namespace: string };
   involvedObject: Record<string, string>;
   reason: string;
@@ -38,49 +44,146 @@ interface CoreEvent {
 
 /** Upstream's correlator constants (client-go tools/record/events_cache.go). */
 const MAX_LRU = 4096;
-const AGGREGATE_WINDOW_MS = 10 * 60_000;
-const AGGREGATE_THRESHOLD = 10;
+const AGGREGATE_MAX_EVENTS = 10;
+const AGGREGATE_INTERVAL_MS = 600_000;
 const SPAM_BURST = 25;
-const SPAM_REFILL_MS = 5 * 60_000;
+const SPAM_QPS = 1 / 300;
+const AGGREGATE_PREFIX = '(combined from similar events): ';
 /** Event writes in flight at once: a burst (a scheduler binding thousands of pods) must not queue behind one connection. */
 const MAX_CONCURRENT_WRITES = 16;
 
 const log = logger('events');
 
-function rfc3339(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+function rfc3339(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-/** A Map that forgets its oldest entries beyond a size. */
-class Lru<V> extends Map<string, V> {
-  constructor(private readonly max: number) {
-    super();
+/** `<name>.<hex nanoseconds>`; the sub-millisecond digits come from the monotonic clock so that events made within one millisecond differ. */
+function eventName(objectName: string | undefined, ms: number): string {
+  return `${objectName}.${(BigInt(ms) * 1_000_000n + (process.hrtime.bigint() % 1_000_000n)).toString(16)}`;
+}
+
+/** A Map that forgets its least recently used entries beyond a size (upstream's groupcache lru: Get refreshes). */
+class Lru<V> {
+  private readonly map = new Map<string, V>();
+  constructor(private readonly max: number) {}
+  get(k: string): V | undefined {
+    const v = this.map.get(k);
+    if (v !== undefined) {
+      this.map.delete(k);
+      this.map.set(k, v);
+    }
+    return v;
   }
-  override set(k: string, v: V): this {
-    if (this.has(k)) this.delete(k);
-    super.set(k, v);
-    if (this.size > this.max) this.delete(this.keys().next().value as string);
-    return this;
+  set(k: string, v: V): void {
+    this.map.delete(k);
+    this.map.set(k, v);
+    if (this.map.size > this.max) this.map.delete(this.map.keys().next().value as string);
+  }
+}
+
+// The keys upstream correlates by (getEventKey, getSpamKey, EventAggregatorByReasonFunc): the
+// spam key is the source and the object; aggregation adds type, reason and the reporting
+// controller; counting adds the field path and the message.
+function spamKey(e: CoreEvent): string {
+  const o = e.involvedObject;
+  return [e.source.component, e.source.host ?? '', o.kind, o.namespace, o.name, o.uid, o.apiVersion].join('\u0000');
+}
+
+function aggregateKey(e: CoreEvent): string {
+  return [spamKey(e), e.type, e.reason, e.reportingComponent, e.reportingInstance].join('\u0000');
+}
+
+function eventKey(e: CoreEvent): string {
+  const o = e.involvedObject;
+  return [e.source.component, e.source.host ?? '', o.kind, o.namespace, o.name, o.fieldPath, o.uid, o.apiVersion, e.type, e.reason, e.message].join('\u0000');
+}
+
+/** What the correlator decided for one event: skip it, create it, or patch an earlier one (`update`). */
+export type Correlation =
+  | { skip: true }
+  | { skip: false; event: CoreEvent; key: string; update: boolean };
+
+/**
+ * Upstream's EventCorrelator with its default options. Pure bookkeeping (no I/O), so that it can
+ * be tested with a fake clock; `now` is in milliseconds.
+ */
+export class EventCorrelator {
+  private readonly aggregates = new Lru<{ messages: Set<string>; last: number }>(MAX_LRU);
+  private readonly observations = new Lru<{ count: number; firstTimestamp: string; name: string }>(MAX_LRU);
+  private readonly buckets = new Lru<{ tokens: number; at: number }>(MAX_LRU);
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  correlate(incoming: CoreEvent): Correlation {
+    const t = this.now();
+    const [aggregated, key] = this.aggregate(incoming, t);
+    const { event, update } = this.observe(aggregated, key);
+    // Filtered after counting, as upstream: a skipped repeat still raises the count the next written one carries.
+    if (!this.accept(spamKey(event), t)) return { skip: true };
+    return { skip: false, event, key, update };
+  }
+
+  /** EventAggregate: the event itself and its full key, or, from the 10th message, the combined event and the group's key. */
+  private aggregate(e: CoreEvent, t: number): [CoreEvent, string] {
+    const groupKey = aggregateKey(e);
+    let group = this.aggregates.get(groupKey);
+    // The window slides: it is measured from the group's latest event, not its first.
+    if (!group || t - group.last > AGGREGATE_INTERVAL_MS) group = { messages: new Set(), last: t };
+    group.messages.add(e.message);
+    group.last = t;
+    this.aggregates.set(groupKey, group);
+    if (group.messages.size < AGGREGATE_MAX_EVENTS) return [e, eventKey(e)];
+    // Keep the set from growing past the threshold (upstream pops an arbitrary member).
+    group.messages.delete(group.messages.values().next().value as string);
+    const stamp = rfc3339(t);
+    // Upstream builds the combined event afresh: no reporting controller or instance.
+    return [{
+      metadata: { name: eventName(e.involvedObject.name, t), namespace: e.metadata.namespace },
+      involvedObject: e.involvedObject,
+      reason: e.reason, message: AGGREGATE_PREFIX + e.message, type: e.type, source: e.source,
+      firstTimestamp: stamp, lastTimestamp: stamp, count: 1,
+      eventTime: null, reportingComponent: '', reportingInstance: '',
+    }, groupKey];
+  }
+
+  /** eventObserve: a key seen before turns the event into an update of the first one (its name and firstTimestamp, count + 1). */
+  private observe(e: CoreEvent, key: string): { event: CoreEvent; update: boolean } {
+    const last = this.observations.get(key);
+    const event = last
+      ? { ...e, metadata: { ...e.metadata, name: last.name }, firstTimestamp: last.firstTimestamp, count: last.count + 1 }
+      : e;
+    this.observations.set(key, { count: event.count, firstTimestamp: event.firstTimestamp, name: event.metadata.name });
+    return { event, update: !!last };
+  }
+
+  /** EventSourceObjectSpamFilter: a token bucket per source and object, full at first. */
+  private accept(key: string, t: number): boolean {
+    const b = this.buckets.get(key) ?? { tokens: SPAM_BURST, at: t };
+    b.tokens = Math.min(SPAM_BURST, b.tokens + ((t - b.at) / 1000) * SPAM_QPS);
+    b.at = t;
+    this.buckets.set(key, b);
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
   }
 }
 
 export class EventRecorder {
-  /** Events already written, by their full identity (with message): repeats bump count. */
-  private readonly seen = new Lru<{ name: string; namespace: string; count: number; firstTimestamp: string }>(MAX_LRU);
-  /** Similar events (same object, type, reason): when messages keep changing, they are combined. */
-  private readonly similar = new Lru<{ messages: Set<string>; since: number }>(MAX_LRU);
-  private readonly buckets = new Lru<{ tokens: number; at: number }>(MAX_LRU);
-  /** Writes of one event identity run in order (count updates); different ones run concurrently, up to a limit. */
+  private readonly correlator: EventCorrelator;
+  /** Writes for one correlation key run in order (a create before the patches of its count); different keys run concurrently, up to a limit. */
   private readonly chains = new Map<string, Promise<void>>();
   private readonly pending = new Set<Promise<void>>();
   private active = 0;
   private readonly slots: (() => void)[] = [];
 
-  constructor(private readonly client: RestClient, private readonly source: EventSource, private readonly now: () => Date = () => new Date()) {}
+  constructor(private readonly client: RestClient, private readonly source: EventSource, private readonly now: () => Date = () => new Date()) {
+    this.correlator = new EventCorrelator(() => this.now().getTime());
+  }
 
-  /** Record an event about `obj`. Never throws; writes happen in order in the background. */
+  /** Record an event about `obj`. Never throws; writes happen in the background. */
   event(obj: InvolvedObject, type: EventType, reason: string, message: string, fieldPath?: string): void {
-    const t = this.now();
+    const t = this.now().getTime();
     const m = obj.metadata;
     const involved: Record<string, string> = {};
     if (obj.kind) involved.kind = obj.kind;
@@ -90,29 +193,19 @@ export class EventRecorder {
     if (obj.apiVersion) involved.apiVersion = obj.apiVersion;
     if (m.resourceVersion) involved.resourceVersion = m.resourceVersion;
     if (fieldPath) involved.fieldPath = fieldPath;
-    const objectKey = [this.source.component, this.source.host ?? '', involved.kind, involved.namespace, involved.name, involved.uid, involved.apiVersion].join('\u0000');
-    if (!this.allow(objectKey, t.getTime())) return;
-
-    // Aggregation: the 10th different message for the same object/type/reason within 10 minutes
-    // turns the series into one "(combined from similar events)" event.
-    const similarKey = `${objectKey}\u0000${type}\u0000${reason}`;
-    let group = this.similar.get(similarKey);
-    if (!group || t.getTime() - group.since > AGGREGATE_WINDOW_MS) group = { messages: new Set(), since: t.getTime() };
-    group.messages.add(message);
-    this.similar.set(similarKey, group);
-    const aggregated = group.messages.size >= AGGREGATE_THRESHOLD;
-    const finalMessage = aggregated ? `(combined from similar events): ${message}` : message;
-    const key = aggregated ? `${similarKey}\u0000(combined)` : `${similarKey}\u0000${message}`;
-
-    const namespace = m.namespace || 'default';
-    this.enqueue(key, () => this.write(key, {
-      metadata: { name: `${m.name}.${(BigInt(t.getTime()) * 1_000_000n + BigInt(process.hrtime.bigint() % 1_000_000n)).toString(16)}`, namespace },
+    const stamp = rfc3339(t);
+    const result = this.correlator.correlate({
+      // Events about cluster-scoped objects live in `default`.
+      metadata: { name: eventName(m.name, t), namespace: m.namespace || 'default' },
       involvedObject: involved,
-      reason, message: finalMessage, type,
+      reason, message, type,
       source: this.source.host ? { component: this.source.component, host: this.source.host } : { component: this.source.component },
-      firstTimestamp: rfc3339(t), lastTimestamp: rfc3339(t), count: 1,
-      eventTime: null, reportingComponent: '', reportingInstance: '',
-    }));
+      firstTimestamp: stamp, lastTimestamp: stamp, count: 1,
+      eventTime: null, reportingComponent: this.source.component, reportingInstance: this.source.host ?? '',
+    });
+    if (result.skip) return;
+    const { event, key, update } = result;
+    this.enqueue(key, () => this.write(event, update));
   }
 
   /** Resolves when everything recorded so far has been written (or failed). */
@@ -151,35 +244,26 @@ export class EventRecorder {
     this.slots.shift()?.();
   }
 
-  /** The spam filter: a token bucket per source and object (25 events, then one per 5 minutes). */
-  private allow(key: string, now: number): boolean {
-    const b = this.buckets.get(key) ?? { tokens: SPAM_BURST, at: now };
-    b.tokens = Math.min(SPAM_BURST, b.tokens + (now - b.at) / SPAM_REFILL_MS);
-    b.at = now;
-    this.buckets.set(key, b);
-    if (b.tokens < 1) return false;
-    b.tokens -= 1;
-    return true;
-  }
-
-  private async write(key: string, ev: CoreEvent): Promise<void> {
+  /**
+   * recordEvent: an update patches count, lastTimestamp and message of the first event; if that is
+   * gone (expired), the event is created again under its name with the count it has reached.
+   * Failures are logged, not retried (upstream retries transport errors; the API is local here).
+   */
+  private async write(ev: CoreEvent, update: boolean): Promise<void> {
     const path = `/api/v1/namespaces/${ev.metadata.namespace}/events`;
-    const prior = this.seen.get(key);
     try {
-      if (prior) {
-        const count = prior.count + 1;
+      if (update) {
         try {
-          await this.client.patch(`${path}/${prior.name}`, { count, lastTimestamp: ev.lastTimestamp, message: ev.message }, 'strategic');
-          this.seen.set(key, { ...prior, count });
+          await this.client.patch(`${path}/${ev.metadata.name}`, { count: ev.count, lastTimestamp: ev.lastTimestamp, message: ev.message }, 'strategic');
           return;
         } catch (e) {
-          // The event expired or was deleted: start a new one.
           if (!isNotFound(e)) throw e;
         }
       }
       await this.client.create(path, ev);
-      this.seen.set(key, { name: ev.metadata.name, namespace: ev.metadata.namespace, count: 1, firstTimestamp: ev.firstTimestamp });
     } catch (e) {
+      // AlreadyExists: another write of this event won; upstream drops it quietly too.
+      if (isAlreadyExists(e)) return;
       log.warn({ err: (e as Error).message, reason: ev.reason, object: ev.involvedObject.name }, 'could not write event');
     }
   }

@@ -51,8 +51,18 @@ export async function writeKubeconfig(file: string, e: KubeconfigEntry): Promise
   await fs.rename(tmp, file);
 }
 
-/** The server, CA and token of the current context of a kubeconfig (what kubectl would use). */
-export async function readKubeconfig(file: string, context?: string): Promise<{ server: string; caPem?: string; token?: string; insecure?: boolean }> {
+/** What a client needs of one context of a kubeconfig. */
+export interface KubeconfigCredentials {
+  server: string;
+  caPem?: string;
+  token?: string;
+  insecure?: boolean;
+  /** The cluster's `tls-server-name`: sent as SNI and checked against the server certificate instead of the URL's host. */
+  tlsServerName?: string;
+}
+
+/** The server, CA, token and TLS settings of the current context of a kubeconfig (what kubectl would use). */
+export async function readKubeconfig(file: string, context?: string): Promise<KubeconfigCredentials> {
   const doc = (await yaml()).parse(await fs.readFile(file, 'utf8')) as KubeconfigDoc;
   const ctxName = context ?? doc['current-context'];
   const ctx = (doc.contexts ?? []).find((c) => c.name === ctxName)?.context as { cluster: string; user: string } | undefined;
@@ -63,5 +73,9 @@ export async function readKubeconfig(file: string, context?: string): Promise<{ 
   let caPem: string | undefined;
   if (cluster['certificate-authority-data']) caPem = Buffer.from(cluster['certificate-authority-data'], 'base64').toString();
   else if (cluster['certificate-authority']) caPem = await fs.readFile(path.resolve(path.dirname(file), cluster['certificate-authority']), 'utf8');
-  return { server: cluster.server, caPem, token: user.token, insecure: cluster['insecure-skip-tls-verify'] === 'true' || (cluster['insecure-skip-tls-verify'] as unknown) === true };
+  return {
+    server: cluster.server, caPem, token: user.token,
+    insecure: cluster['insecure-skip-tls-verify'] === 'true' || (cluster['insecure-skip-tls-verify'] as unknown) === true,
+    tlsServerName: cluster['tls-server-name'] || undefined,
+  };
 }

@@ -4,6 +4,8 @@
 // streams read line by line.
 import https from 'node:https';
 import http from 'node:http';
+import net from 'node:net';
+import tls from 'node:tls';
 import { readKubeconfig } from './kubeconfig.js';
 
 export interface ClientConfig {
@@ -12,6 +14,11 @@ export interface ClientConfig {
   caPem?: string;
   token?: string;
   insecure?: boolean;
+  /**
+   * The name the server certificate must carry, instead of the host of `server` (kubeconfig
+   * `tls-server-name`): for a server reached by an address its certificate does not name.
+   */
+  tlsServerName?: string;
   /** Sent as User-Agent; upstream derives the default field manager from it. */
   userAgent?: string;
 }
@@ -65,17 +72,38 @@ function queryString(q: Query | undefined): string {
   return s ? `?${s}` : '';
 }
 
+/**
+ * The TLS options of every connection to the server: its CA, and with a tlsServerName, SNI and
+ * the certificate check against that name (as client-go's TLSClientConfig.ServerName does).
+ */
+function tlsOptions(config: ClientConfig): tls.ConnectionOptions {
+  const options: tls.ConnectionOptions = { ca: config.caPem, rejectUnauthorized: !config.insecure };
+  const name = config.tlsServerName;
+  if (!name) return options;
+  // SNI carries host names only (RFC 6066; Node warns on an IP); an IP is still checked below.
+  if (!net.isIP(name)) options.servername = name;
+  options.checkServerIdentity = (_host, cert) => {
+    // Node documents `reason` on this error ("Host: ... is not in the cert's altnames: ...").
+    const mismatch = tls.checkServerIdentity(name, cert) as (Error & { reason?: string }) | undefined;
+    if (mismatch) mismatch.message = `server certificate does not match tls-server-name "${name}": ${mismatch.reason ?? mismatch.message}`;
+    return mismatch;
+  };
+  return options;
+}
+
 export class RestClient {
   private readonly agent: https.Agent | http.Agent;
   private readonly base: URL;
   /** The server as request options: parsing a URL for every request showed in profiles. */
   private readonly endpoint: { hostname: string; port: string };
+  private readonly tls: tls.ConnectionOptions;
 
   constructor(readonly config: ClientConfig) {
     this.base = new URL(config.server);
     this.endpoint = { hostname: this.base.hostname.replace(/^\[(.*)\]$/, '$1'), port: this.base.port };
+    this.tls = tlsOptions(config);
     this.agent = this.base.protocol === 'https:'
-      ? new https.Agent({ keepAlive: true, maxSockets: 32, ca: config.caPem, rejectUnauthorized: !config.insecure })
+      ? new https.Agent({ keepAlive: true, maxSockets: 32, ...this.tls })
       : new http.Agent({ keepAlive: true, maxSockets: 32 });
   }
 
@@ -158,7 +186,7 @@ export class RestClient {
     let stopped = false;
     const done = new Promise<void>((resolve, reject) => {
       // Watches get their own connection: a long-lived stream must not occupy a pooled socket.
-      req = this.transport().request(url, { method: 'GET', headers: this.headers(), agent: false, ca: this.config.caPem, rejectUnauthorized: !this.config.insecure } as https.RequestOptions, (res) => {
+      req = this.transport().request(url, { method: 'GET', headers: this.headers(), agent: false, ...this.tls } as https.RequestOptions, (res) => {
         if (res.statusCode !== 200) {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));

@@ -9,6 +9,9 @@
 import { createHash } from 'node:crypto';
 import type { EndpointAddress, EndpointPort, EndpointSubset, Pod, Service, ServicePort } from 'kubernetes-types/core/v1.js';
 import { ApiStatusError } from '../client/rest.js';
+import { keyOf, type Informer } from '../client/informer.js';
+import type { WorkQueue } from '../client/workqueue.js';
+import type { KObject } from '../api/types.js';
 import { isPodReady } from './pods.js';
 
 /** v1.IsHeadlessService */
@@ -82,14 +85,19 @@ function sameStringMap(a: Record<string, string> | undefined, b: Record<string, 
   return true;
 }
 
+/** podEndpointsChanged's second result: the Services selecting the pod may differ. */
+function podLabelsChanged(old: Pod, cur: Pod): boolean {
+  return !sameStringMap(old.metadata?.labels, cur.metadata?.labels)
+    || old.spec?.hostname !== cur.spec?.hostname || old.spec?.subdomain !== cur.spec?.subdomain;
+}
+
 /**
  * podEndpointsChanged: `podChanged` when the pod's endpoint may differ (deletion started, Ready
  * flipped, pod IPs changed); `labelsChanged` when the Services selecting it may differ (labels,
  * or hostname/subdomain, which upstream counts here too).
  */
 export function podEndpointsChanged(old: Pod, cur: Pod): { podChanged: boolean; labelsChanged: boolean } {
-  const labelsChanged = !sameStringMap(old.metadata?.labels, cur.metadata?.labels)
-    || old.spec?.hostname !== cur.spec?.hostname || old.spec?.subdomain !== cur.spec?.subdomain;
+  const labelsChanged = podLabelsChanged(old, cur);
   if (old.metadata?.deletionTimestamp !== cur.metadata?.deletionTimestamp) return { podChanged: true, labelsChanged };
   if (isPodReady(old) !== isPodReady(cur)) return { podChanged: true, labelsChanged };
   const a = old.status?.podIPs ?? [], b = cur.status?.podIPs ?? [];
@@ -103,9 +111,13 @@ export function podEndpointsChanged(old: Pod, cur: Pod): { podChanged: boolean; 
  * change; the Services selecting the pod when only the pod changed; when its labels changed, the
  * union of the old and new Services if the pod changed too, else only those that gained or lost it.
  */
-export function servicesToUpdateOnPodChange(old: Pod, cur: Pod, servicesFor: (namespace: string, labels: Record<string, string> | undefined) => Set<string>): Set<string> {
+export function servicesToUpdateOnPodChange<P extends Pod>(
+  old: P, cur: P, servicesFor: (namespace: string, labels: Record<string, string> | undefined) => Set<string>,
+  endpointChanged: (old: P, cur: P) => boolean = (a, b) => podEndpointsChanged(a, b).podChanged,
+): Set<string> {
   if (old.metadata?.resourceVersion === cur.metadata?.resourceVersion) return new Set();
-  const { podChanged, labelsChanged } = podEndpointsChanged(old, cur);
+  const labelsChanged = podLabelsChanged(old, cur);
+  const podChanged = endpointChanged(old, cur);
   if (!podChanged && !labelsChanged) return new Set();
   const ns = cur.metadata?.namespace ?? '';
   const now = servicesFor(ns, cur.metadata?.labels);
@@ -170,6 +182,64 @@ export function serviceSelectorPair(svc: Service): string[] {
   if (!sel) return [];
   const first = Object.keys(sel).sort()[0];
   return [labelPairKey(svc.metadata?.namespace ?? '', first, sel[first])];
+}
+
+/** The Services of a namespace whose selector matches these labels (getServicesForPod), through the index. */
+export function servicesSelecting(services: Informer<Service & KObject>, namespace: string, labels: Record<string, string> | undefined): Set<string> {
+  const out = new Set<string>();
+  if (!labels) return out;
+  for (const k in labels) {
+    for (const svc of services.iterateIndex(SERVICES_BY_SELECTOR, labelPairKey(namespace, k, labels[k]))) {
+      const sel = serviceSelector(svc);
+      if (sel && selectorMatches(sel, labels)) out.add(keyOf(svc));
+    }
+  }
+  return out;
+}
+
+/** The pods of a namespace a selector picks, read through the index entry of its rarest label pair. */
+export function podsSelectedBy<P extends Pod & KObject>(pods: Informer<P>, namespace: string, selector: Record<string, string>): P[] {
+  let best = '', bestCount = Infinity;
+  for (const k in selector) {
+    const pair = labelPairKey(namespace, k, selector[k]);
+    const n = pods.countIndex(PODS_BY_LABEL, pair);
+    if (n < bestCount) {
+      best = pair;
+      bestCount = n;
+    }
+  }
+  const out: P[] = [];
+  if (!bestCount) return out;
+  for (const p of pods.iterateIndex(PODS_BY_LABEL, best)) if (selectorMatches(selector, p.metadata.labels)) out.push(p);
+  return out;
+}
+
+/**
+ * The Service and pod handlers the Endpoints and EndpointSlice controllers share, with the label
+ * indexes they read: a Service event queues that Service; a pod event queues the Services that
+ * select it, after `podDelayMs` (the batch period), where `podChanged` says which pod updates can
+ * change an endpoint (the two controllers differ slightly, as upstream's do).
+ */
+export function queueServicesOnServiceAndPodEvents<S extends Service & KObject, P extends Pod & KObject>(
+  services: Informer<S>, pods: Informer<P>, queue: WorkQueue, podDelayMs: number, podChanged: (old: P, cur: P) => boolean,
+): void {
+  pods.addIndex(PODS_BY_LABEL, podLabelPairs);
+  services.addIndex(SERVICES_BY_SELECTOR, serviceSelectorPair);
+  services.on({
+    add: (s) => queue.add(keyOf(s)),
+    update: (_old, s) => queue.add(keyOf(s)),
+    delete: (s) => queue.add(keyOf(s)),
+  });
+  const servicesFor = (namespace: string, labels: Record<string, string> | undefined) =>
+    servicesSelecting(services as unknown as Informer<Service & KObject>, namespace, labels);
+  const queueAll = (keys: Iterable<string>) => {
+    for (const k of keys) queue.addAfter(k, podDelayMs);
+  };
+  pods.on({
+    add: (p) => queueAll(servicesFor(p.metadata.namespace ?? '', p.metadata.labels)),
+    update: (old, p) => queueAll(servicesToUpdateOnPodChange(old, p, servicesFor, podChanged)),
+    delete: (p) => queueAll(servicesFor(p.metadata.namespace ?? '', p.metadata.labels)),
+  });
 }
 
 // --- last-change-trigger-time -------------------------------------------------------------------

@@ -23,9 +23,9 @@ import type { ResourceType } from '../api/resources.js';
 import type { KObject } from '../api/types.js';
 import { podIPs, serviceIPFamily } from '../api/endpoint-membership.js';
 import {
-  HEADLESS_LABEL, LEADER_ANNOTATION, OVER_CAPACITY_ANNOTATION, PODS_BY_LABEL, SERVICES_BY_SELECTOR, TRIGGER_TIME_ANNOTATION, TRUNCATED,
-  SubsetPacker, TriggerTimeTracker, findPort, formatTriggerTime, isNamespaceTerminating, isServiceIPSet, labelPairKey,
-  podLabelPairs, sameLabelsExcept, selectorMatches, serviceSelector, serviceSelectorPair, servicesToUpdateOnPodChange,
+  HEADLESS_LABEL, LEADER_ANNOTATION, OVER_CAPACITY_ANNOTATION, TRIGGER_TIME_ANNOTATION, TRUNCATED,
+  SubsetPacker, TriggerTimeTracker, findPort, formatTriggerTime, isNamespaceTerminating, isServiceIPSet,
+  podEndpointsChanged, podsSelectedBy, queueServicesOnServiceAndPodEvents, sameLabelsExcept, serviceSelector,
   shouldPodBeInEndpoints, shouldSetHostname, subsetsEqualIgnoringResourceVersion, truncateSubsets,
 } from './endpoint-util.js';
 import { isPodReady } from './pods.js';
@@ -82,18 +82,7 @@ export class EndpointsController implements Reconciler {
   }
 
   async start(): Promise<void> {
-    this.pods.addIndex(PODS_BY_LABEL, podLabelPairs);
-    this.services.addIndex(SERVICES_BY_SELECTOR, serviceSelectorPair);
-    this.services.on({
-      add: (s) => this.queue.add(keyOf(s)),
-      update: (_old, s) => this.queue.add(keyOf(s)),
-      delete: (s) => this.queue.add(keyOf(s)),
-    });
-    this.pods.on({
-      add: (p) => this.queueServices(this.servicesFor(p.metadata.namespace ?? '', p.metadata.labels)),
-      update: (old, p) => this.queueServices(servicesToUpdateOnPodChange(old, p, (ns, labels) => this.servicesFor(ns, labels))),
-      delete: (p) => this.queueServices(this.servicesFor(p.metadata.namespace ?? '', p.metadata.labels)),
-    });
+    queueServicesOnServiceAndPodEvents(this.services, this.pods, this.queue, this.batchPeriodMs, (old, cur) => podEndpointsChanged(old, cur).podChanged);
     // Upstream syncs on Endpoints deletions only; kubelite also wakes a sync waiting for the cache.
     this.endpoints.on({
       add: (ep) => this.cacheMoved(keyOf(ep)),
@@ -133,40 +122,6 @@ export class EndpointsController implements Reconciler {
     if (this.waitingForCache.delete(key)) this.queue.add(key);
   }
 
-  private queueServices(keys: Iterable<string>): void {
-    for (const k of keys) this.queue.addAfter(k, this.batchPeriodMs);
-  }
-
-  /** The Services of a namespace whose selector matches these labels. */
-  private servicesFor(namespace: string, labels: Record<string, string> | undefined): Set<string> {
-    const out = new Set<string>();
-    if (!labels) return out;
-    for (const k in labels) {
-      for (const svc of this.services.iterateIndex(SERVICES_BY_SELECTOR, labelPairKey(namespace, k, labels[k]))) {
-        const sel = serviceSelector(svc);
-        if (sel && selectorMatches(sel, labels)) out.add(keyOf(svc));
-      }
-    }
-    return out;
-  }
-
-  /** The pods of a namespace a selector picks, read through its rarest label pair. */
-  private podsSelectedBy(namespace: string, selector: Record<string, string>): PodObject[] {
-    let best = '', bestCount = Infinity;
-    for (const k in selector) {
-      const pair = labelPairKey(namespace, k, selector[k]);
-      const n = this.pods.countIndex(PODS_BY_LABEL, pair);
-      if (n < bestCount) {
-        best = pair;
-        bestCount = n;
-      }
-    }
-    const out: PodObject[] = [];
-    if (!bestCount) return out;
-    for (const p of this.pods.iterateIndex(PODS_BY_LABEL, best)) if (selectorMatches(selector, p.metadata.labels)) out.push(p);
-    return out;
-  }
-
   async reconcile(key: string): Promise<void> {
     const { namespace = '', name } = splitKey(key);
     const svc = this.services.get(key);
@@ -190,7 +145,7 @@ export class EndpointsController implements Reconciler {
     const current = this.endpoints.get(key);
     if (this.mustWaitForCache(key, current)) return;
 
-    const pods = this.podsSelectedBy(namespace, selector);
+    const pods = podsSelectedBy(this.pods, namespace, selector);
     const trigger = this.triggerTimes.compute(svc, pods);
     const { subsets, truncated } = truncateSubsets(this.desiredSubsets(svc, pods));
 

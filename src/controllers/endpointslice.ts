@@ -10,8 +10,8 @@
 // An EndpointSliceTracker of the generations written keeps a lagging cache from producing
 // duplicates.
 import {
-  findPort, isPodTerminal, isServiceIPSet, labelPairKey, PODS_BY_LABEL, podLabelPairs, selectorMatches, serviceSelector,
-  serviceSelectorPair, SERVICES_BY_SELECTOR, shouldPodBeInEndpoints, shouldSetHostname,
+  findPort, isPodTerminal, isServiceIPSet, podsSelectedBy, queueServicesOnServiceAndPodEvents, serviceSelector,
+  shouldPodBeInEndpoints, shouldSetHostname,
 } from './endpoint-util.js';
 import type { Node, Pod, Service, ServicePort } from 'kubernetes-types/core/v1.js';
 import type { Endpoint, EndpointPort } from 'kubernetes-types/discovery/v1.js';
@@ -460,20 +460,9 @@ export class EndpointSliceController implements Reconciler {
   }
 
   async start(): Promise<void> {
-    // The same indexes as the Endpoints controller's: on a shared informer they are kept once.
-    this.pods.addIndex(PODS_BY_LABEL, podLabelPairs);
-    this.services.addIndex(SERVICES_BY_SELECTOR, serviceSelectorPair);
     this.slices.addIndex(SLICES_BY_SERVICE, sliceServiceIndex);
-    this.services.on({
-      add: (s) => this.queue.add(keyOf(s)),
-      update: (_old, s) => this.queue.add(keyOf(s)),
-      delete: (s) => this.queue.add(keyOf(s)),
-    });
-    this.pods.on({
-      add: (p) => this.queueServices(this.servicesFor(p.metadata.namespace ?? '', p.metadata.labels)),
-      update: (old, p) => this.podUpdated(old, p),
-      delete: (p) => this.queueServices(this.servicesFor(p.metadata.namespace ?? '', p.metadata.labels)),
-    });
+    // The same handlers and indexes as the Endpoints controller's: on shared informers the indexes are kept once.
+    queueServicesOnServiceAndPodEvents(this.services, this.pods, this.queue, this.batchPeriodMs, podEndpointChanged);
     this.slices.on({
       add: (s) => this.sliceAdded(s),
       update: (old, s) => this.sliceUpdated(old, s),
@@ -489,41 +478,6 @@ export class EndpointSliceController implements Reconciler {
   }
 
   // --- event handlers: they only queue Service keys ------------------------------------------
-
-  /** getServicesForPod: the Services of the namespace whose selector matches the labels. */
-  private servicesFor(namespace: string, labels: Record<string, string> | undefined): Set<string> {
-    const out = new Set<string>();
-    if (!labels) return out;
-    for (const k in labels) {
-      for (const svc of this.services.iterateIndex(SERVICES_BY_SELECTOR, labelPairKey(namespace, k, labels[k]))) {
-        if (selectorMatches(svc.spec!.selector!, labels)) out.add(keyOf(svc));
-      }
-    }
-    return out;
-  }
-
-  private queueServices(keys: Iterable<string>): void {
-    for (const k of keys) this.queue.addAfter(k, this.batchPeriodMs);
-  }
-
-  /** GetServicesToUpdateOnPodChange. */
-  private podUpdated(old: PodObject, cur: PodObject): void {
-    if (old.metadata.resourceVersion === cur.metadata.resourceVersion) return;
-    const labelsChanged = !sameStringMap(old.metadata.labels, cur.metadata.labels)
-      || old.spec?.hostname !== cur.spec?.hostname || old.spec?.subdomain !== cur.spec?.subdomain;
-    const podChanged = podEndpointChanged(old, cur);
-    if (!podChanged && !labelsChanged) return;
-    const ns = cur.metadata.namespace ?? '';
-    const now = this.servicesFor(ns, cur.metadata.labels);
-    if (!labelsChanged) return this.queueServices(now);
-    const before = this.servicesFor(ns, old.metadata.labels);
-    if (podChanged) return this.queueServices(new Set([...now, ...before]));
-    // Only the labels changed: the Services it joined or left.
-    const diff = new Set<string>();
-    for (const k of now) if (!before.has(k)) diff.add(k);
-    for (const k of before) if (!now.has(k)) diff.add(k);
-    this.queueServices(diff);
-  }
 
   /** A slice event for the Service a sync waits on re-queues it at once. */
   private observed(s: SliceObject): void {
@@ -561,25 +515,6 @@ export class EndpointSliceController implements Reconciler {
 
   // --- the sync ------------------------------------------------------------------------------
 
-  /** The pods the selector picks, through the index entry of its rarest key=value pair. */
-  private podsFor(svc: ServiceObject, selector: Record<string, string>): PodObject[] {
-    const ns = svc.metadata.namespace ?? '';
-    let best: string | undefined;
-    let bestCount = Infinity;
-    for (const k in selector) {
-      const key = labelPairKey(ns, k, selector[k]);
-      const n = this.pods.countIndex(PODS_BY_LABEL, key);
-      if (n < bestCount) {
-        best = key;
-        bestCount = n;
-      }
-    }
-    const out: PodObject[] = [];
-    if (!best || bestCount === 0) return out;
-    for (const p of this.pods.iterateIndex(PODS_BY_LABEL, best)) if (selectorMatches(selector, p.metadata.labels)) out.push(p);
-    return out;
-  }
-
   async reconcile(key: string): Promise<void> {
     const svc = this.services.get(key);
     if (!svc) {
@@ -593,7 +528,7 @@ export class EndpointSliceController implements Reconciler {
     if (svc.spec?.type === 'ExternalName') return;
     const selector = serviceSelector(svc);
     if (!selector) return;
-    const pods = this.podsFor(svc, selector);
+    const pods = podsSelectedBy(this.pods, svc.metadata.namespace ?? '', selector);
     const slices: SliceObject[] = [];
     for (const s of this.slices.iterateIndex(SLICES_BY_SERVICE, key)) {
       // Slices being deleted are left alone, so that the controller does not get stuck on them.

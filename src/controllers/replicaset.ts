@@ -110,6 +110,8 @@ export class ReplicaSetController implements Reconciler {
   private readonly lastSize = new Map<string, number>();
   /** Pending batched status-only syncs (own timers: the queue's addAfter keeps a longer pending delay). */
   private readonly statusTimers = new Map<string, NodeJS.Timeout>();
+  /** The resourceVersion of each ReplicaSet as this controller's last status write left it. */
+  private readonly ownStatusWrites = new Map<string, string>();
 
   constructor(ctx: ControllerContext, opts: ReplicaSetControllerOptions = {}) {
     this.client = ctx.client;
@@ -129,6 +131,7 @@ export class ReplicaSetController implements Reconciler {
       add: (rs) => this.queue.add(keyOf(rs)),
       update: (old, rs) => {
         if (old.metadata.uid !== rs.metadata.uid) this.rsDeleted(old);
+        else if (this.isOwnStatusWrite(old, rs)) return;
         this.queue.add(keyOf(rs));
       },
       delete: (rs) => this.rsDeleted(rs),
@@ -157,7 +160,18 @@ export class ReplicaSetController implements Reconciler {
     // A ReplicaSet re-created under the same name starts clean.
     this.expectations.delete(key);
     this.lastSize.delete(key);
+    this.ownStatusWrites.delete(key);
     this.queue.add(key);
+  }
+
+  /**
+   * Whether an update is the echo of this controller's own status write (same generation, the
+   * resourceVersion the write returned). Upstream syncs again on it; the sync would walk every pod
+   * of the ReplicaSet to compute the status just written from the same cache, so it is skipped:
+   * pod changes since the write have queued a sync of their own.
+   */
+  private isOwnStatusWrite(old: ReplicaSetObject, rs: ReplicaSetObject): boolean {
+    return old.metadata.generation === rs.metadata.generation && this.ownStatusWrites.get(keyOf(rs)) === rs.metadata.resourceVersion;
   }
 
   /** The ReplicaSet a controller reference points at, if the cache has it with that uid. */
@@ -271,6 +285,7 @@ export class ReplicaSetController implements Reconciler {
     if (!rs) {
       this.expectations.delete(key);
       this.lastSize.delete(key);
+      this.ownStatusWrites.delete(key);
       return;
     }
     const needsSync = this.expectations.satisfied(key);
@@ -282,13 +297,7 @@ export class ReplicaSetController implements Reconciler {
       return;
     }
 
-    // Only pods this ReplicaSet controls and orphans can be claimed: pods of other controllers are
-    // never touched, so the namespace's full pod list (as upstream walks it) is not needed.
-    const ns = rs.metadata.namespace ?? '';
-    const candidates: PodObject[] = [];
-    for (const p of this.podInformer.byIndex(BY_CONTROLLER_UID, rs.metadata.uid!)) if (p.metadata.namespace === ns && isPodActive(p)) candidates.push(p);
-    for (const p of this.podInformer.byIndex(ORPHANS_BY_NAMESPACE, ns)) if (isPodActive(p)) candidates.push(p);
-    const pods = await this.claimPods(rs, selector, candidates);
+    const pods = await this.claimPods(rs, selector);
     this.lastSize.set(key, pods.length);
 
     let manageError: Error | undefined;
@@ -310,27 +319,29 @@ export class ReplicaSetController implements Reconciler {
   }
 
   /**
-   * Upstream's ClaimPods: keep owned pods that match, release owned pods that no longer match
-   * (unless the ReplicaSet is being deleted), adopt matching orphans (after checking with a
-   * fresh read that the ReplicaSet is not being deleted). Returns the claimed pods.
+   * Upstream's ClaimPods over the active pods: keep owned pods that match, release owned pods that
+   * no longer match (unless the ReplicaSet is being deleted), adopt matching orphans (after
+   * checking with a fresh read that the ReplicaSet is not being deleted). Returns the claimed pods.
+   * Only pods this ReplicaSet controls and orphans can be claimed: pods of other controllers are
+   * never touched, so the namespace's full pod list (as upstream walks it) is not needed. The
+   * owned pods are walked straight from the index (no copy): this loop runs over every pod of the
+   * ReplicaSet on every sync.
    */
-  private async claimPods(rs: ReplicaSetObject, selector: LabelSelector, pods: PodObject[]): Promise<PodObject[]> {
+  private async claimPods(rs: ReplicaSetObject, selector: LabelSelector): Promise<PodObject[]> {
     const claimed: PodObject[] = [];
     const errors: Error[] = [];
-    const uid = rs.metadata.uid!;
+    const ns = rs.metadata.namespace ?? '';
     const deleting = !!rs.metadata.deletionTimestamp;
-    let canAdopt: Promise<void> | undefined;
     const work: Promise<void>[] = [];
-    for (const p of pods) {
-      const ref = controllerRefOf(p);
-      const matches = selector.matches(p.metadata.labels);
-      if (ref) {
-        if (ref.uid !== uid) continue;
-        if (matches) claimed.push(p);
-        else if (!deleting) work.push(this.releasePod(rs, p).catch((e: Error) => { errors.push(e); }));
-        continue;
-      }
-      if (deleting || !matches || p.metadata.deletionTimestamp) continue;
+    // The index holds the pods whose controller reference has this ReplicaSet's uid.
+    for (const p of this.podInformer.iterateIndex(BY_CONTROLLER_UID, rs.metadata.uid!)) {
+      if (p.metadata.namespace !== ns || !isPodActive(p)) continue;
+      if (selector.matches(p.metadata.labels)) claimed.push(p);
+      else if (!deleting) work.push(this.releasePod(rs, p).catch((e: Error) => { errors.push(e); }));
+    }
+    let canAdopt: Promise<void> | undefined;
+    for (const p of this.podInformer.iterateIndex(ORPHANS_BY_NAMESPACE, ns)) {
+      if (!isPodActive(p) || deleting || !selector.matches(p.metadata.labels)) continue;
       canAdopt ??= this.recheckNotDeleted(rs);
       work.push(canAdopt
         .catch((e: Error) => { throw new Error(`can't adopt Pod ${p.metadata.namespace}/${p.metadata.name} (${p.metadata.uid}): ${e.message}`); })
@@ -501,12 +512,20 @@ export class ReplicaSetController implements Reconciler {
     const minReady = rs.spec?.minReadySeconds ?? 0;
     const now = this.now();
     let fullyLabeled = 0, ready = 0, available = 0;
+    // Plain loops: this runs over every pod of the ReplicaSet on every sync.
     for (const p of pods) {
-      const l = p.metadata.labels ?? {};
-      if (templateKeys.every((k) => l[k] === templateLabels[k])) fullyLabeled++;
+      const l = p.metadata.labels;
+      let labeled = true;
+      for (const k of templateKeys) {
+        if (l?.[k] !== templateLabels[k]) {
+          labeled = false;
+          break;
+        }
+      }
+      if (labeled) fullyLabeled++;
       if (isPodReady(p)) {
         ready++;
-        if (isPodAvailable(p, minReady, now)) available++;
+        if (minReady === 0 || isPodAvailable(p, minReady, now)) available++;
       }
     }
     let conditions: ReplicaSetCondition[] = [...(rs.status?.conditions ?? [])];
@@ -547,7 +566,9 @@ export class ReplicaSetController implements Reconciler {
     let current = rs;
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.client.update<ReplicaSetObject>(path, { ...current, apiVersion: APPS_V1, kind: KIND, status: next });
+        const written = await this.client.update<ReplicaSetObject>(path, { ...current, apiVersion: APPS_V1, kind: KIND, status: next });
+        this.ownStatusWrites.set(keyOf(written), written.metadata.resourceVersion!);
+        return written;
       } catch (e) {
         if (!isConflict(e) || attempt >= 1) throw e;
         current = await this.client.get<ReplicaSetObject>(this.rsPath(rs));

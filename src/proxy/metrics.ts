@@ -1,6 +1,7 @@
 // The proxy's Prometheus metrics. Hot paths bump plain counters; prom-client reads them only
 // when scraped, so a connection costs no more than an integer increment. Names follow
-// kube-proxy's where one exists (kubeproxy_*), kubelite_proxy_* otherwise.
+// kube-proxy's where one exists (kubeproxy_*), kubelite_proxy_* otherwise. With proxy workers
+// the connection counters are this process's plus every worker's, asked for once per scrape.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 type Protocol = 'TCP' | 'UDP';
@@ -17,6 +18,15 @@ export interface ProxyCounters {
   dialErrors: number;
 }
 
+function addCounters(into: ProxyCounters, c: ProxyCounters): void {
+  for (const protocol of PROTOCOLS) {
+    into.accepted[protocol] += c.accepted[protocol];
+    into.active[protocol] += c.active[protocol];
+    into.rejected[protocol] += c.rejected[protocol];
+  }
+  into.dialErrors += c.dialErrors;
+}
+
 export class ProxyMetrics {
   readonly registry = new Registry();
   readonly counters: ProxyCounters = {
@@ -28,15 +38,20 @@ export class ProxyMetrics {
   private readonly syncDuration: Histogram<string>;
   private readonly programming: Histogram<string>;
   private readonly lastSync: Gauge<string>;
+  /** The counters of other processes (proxy workers), when there are some. */
+  private remote?: () => Promise<ProxyCounters[]>;
+  /** One gathering serves all the collectors of a scrape. */
+  private gathering?: Promise<ProxyCounters>;
 
   constructor(listenerStates: () => Record<string, number>) {
     const registers = [this.registry];
-    const c = this.counters;
+    const totals = () => this.totals();
     // Counters are reported from the plain fields: reset to the current total on each scrape.
     new Counter({
       name: 'kubelite_proxy_connections_total', registers, labelNames: ['protocol'],
       help: 'TCP connections accepted and UDP flows started on service frontends.',
-      collect() {
+      async collect() {
+        const c = await totals();
         this.reset();
         for (const protocol of PROTOCOLS) this.inc({ protocol }, c.accepted[protocol]);
       },
@@ -44,14 +59,16 @@ export class ProxyMetrics {
     new Gauge({
       name: 'kubelite_proxy_active_connections', registers, labelNames: ['protocol'],
       help: 'Open TCP connections and live UDP flows through the proxy.',
-      collect() {
+      async collect() {
+        const c = await totals();
         for (const protocol of PROTOCOLS) this.set({ protocol }, c.active[protocol]);
       },
     });
     new Counter({
       name: 'kubelite_proxy_rejected_total', registers, labelNames: ['protocol'],
       help: 'TCP connections reset and UDP datagrams dropped because the service had no usable endpoint.',
-      collect() {
+      async collect() {
+        const c = await totals();
         this.reset();
         for (const protocol of PROTOCOLS) this.inc({ protocol }, c.rejected[protocol]);
       },
@@ -59,7 +76,11 @@ export class ProxyMetrics {
     new Counter({
       name: 'kubelite_proxy_endpoint_dial_errors_total', registers,
       help: 'Failed connection attempts to endpoints.',
-      collect() { this.reset(); this.inc(c.dialErrors); },
+      async collect() {
+        const c = await totals();
+        this.reset();
+        this.inc(c.dialErrors);
+      },
     });
     new Gauge({
       name: 'kubelite_proxy_listeners', registers, labelNames: ['state'],
@@ -83,6 +104,29 @@ export class ProxyMetrics {
       name: 'kubeproxy_sync_proxy_rules_last_timestamp_seconds', registers,
       help: 'The last time a service was reprogrammed.',
     });
+  }
+
+  /** Count other processes' counters in (proxy workers). */
+  setRemote(remote: () => Promise<ProxyCounters[]>): void {
+    this.remote = remote;
+  }
+
+  /** This process's counters plus the remote ones. */
+  totals(): Promise<ProxyCounters> {
+    if (this.gathering) return this.gathering;
+    const remote = this.remote;
+    const gathering = (async () => {
+      const sum: ProxyCounters = { accepted: { TCP: 0, UDP: 0 }, active: { TCP: 0, UDP: 0 }, rejected: { TCP: 0, UDP: 0 }, dialErrors: 0 };
+      addCounters(sum, this.counters);
+      for (const c of remote ? await remote() : []) addCounters(sum, c);
+      return sum;
+    })();
+    this.gathering = gathering;
+    const done = () => {
+      if (this.gathering === gathering) this.gathering = undefined;
+    };
+    gathering.then(done, done);
+    return gathering;
   }
 
   observeSync(seconds: number): void {

@@ -3,15 +3,29 @@
 // base chains on the netfilter hooks, and dispatch through verdict maps keyed by
 // `ip daddr . meta l4proto . th dport`:
 //
-//   nat-output / nat-prerouting ─ jump services ─┬─ vmap @service-ips        ─ goto service-<port>
-//                                                └─ vmap @service-nodeports  ─ goto service-<port>
+//   nat-output / nat-prerouting ─┬─ jump services ─┬─ vmap @service-ips        ─ goto service-<port>
+//                                │                 └─ vmap @service-nodeports  ─ goto service-<port>
+//                                └─ jump endpoints-check
+//                                     ─ vmap @no-endpoint-services / @no-endpoint-nodeports ─ goto reject-chain
 //   service-<port>:   ip saddr @affinity-<ep> goto endpoint-<ep>   (ClientIP affinity, per endpoint)
 //                     numgen random|inc mod N vmap { 0 : goto endpoint-<ep0>, ... }
 //   endpoint-<ep>:    update @affinity-<ep> { ip saddr }; dnat to IP:port
-//   filter-{input,forward,output} ─ ct state new jump endpoints-check
-//                     ─ vmap @no-endpoint-services / @no-endpoint-nodeports ─ goto reject-chain
+//   nat-postrouting ─ jump masquerading (hairpin SNAT of marked connections)
+//
+// Every chain hangs off a nat hook, and conntrack runs nat chains only for the first packet of a
+// connection: established traffic runs none of our rules, only the kernel's conntrack lookup and
+// address rewriting, which any DNAT costs.
 //
 // Deviations from upstream, all because kubelite lives on one host inside 127.0.0.0/8:
+//   - No filter chains. Upstream rejects connections to Services without endpoints from filter
+//     chains on input/forward/output (`ct state new jump endpoints-check`), because older
+//     kernels allowed `reject` only on those hooks. A filter base chain is entered by every
+//     packet of every connection on the host, established or not; on loopback each packet
+//     crosses two (output, then input), measured at 2-3% of the CPU of a short HTTP request.
+//     Here endpoints-check is jumped from the nat chains instead, which see exactly the first
+//     packet of each connection (what `ct state new` selected); this needs a kernel that allows
+//     `reject` on the prerouting hook (any recent one; 6.x here). Upstream's firewall chains
+//     (LoadBalancerSourceRanges) do not exist here either (see below).
 //   - round-robin (our default balance mode) is `numgen inc`: a per-rule counter, so each
 //     Service port cycles over its endpoints; upstream only has `numgen random`.
 //   - NodePorts match the node address(es) in @nodeport-ips, loopback included (upstream
@@ -179,10 +193,6 @@ export function setupScript(table: string, nodeIPs: readonly string[]): string[]
   const t = `ip ${table}`;
   const out: string[] = [`add table ${t} { comment "rules for the kubelite service proxy" ; }`];
   const base: [string, string, string, number][] = [
-    // Filter chains run on pre-DNAT addresses, so before DNAT (upstream: dstnat - 10).
-    ['filter-input', 'filter', 'input', -110],
-    ['filter-forward', 'filter', 'forward', -110],
-    ['filter-output', 'filter', 'output', -110],
     ['nat-prerouting', 'nat', 'prerouting', -100],
     ['nat-output', 'nat', 'output', -100],
     ['nat-postrouting', 'nat', 'postrouting', 100],
@@ -200,13 +210,13 @@ export function setupScript(table: string, nodeIPs: readonly string[]): string[]
   out.push(`add set ${t} nodeport-ips { type ipv4_addr ; }`, `flush set ${t} nodeport-ips`);
   if (nodeIPs.length) out.push(`add element ${t} nodeport-ips { ${nodeIPs.join(', ')} }`);
   out.push(
-    // A Service without endpoints rejects: `reject` is not allowed in prerouting, hence
-    // input/forward/output (as upstream). Only new connections are looked at.
-    `add rule ${t} filter-input ct state new jump endpoints-check`,
-    `add rule ${t} filter-forward ct state new jump endpoints-check`,
-    `add rule ${t} filter-output ct state new jump endpoints-check`,
+    // The first packet of each connection only (see the top of this file). A frontend is in
+    // either the service maps or the no-endpoint ones, so the order of the two jumps does not
+    // change what happens; services first spares connections to live Services two lookups.
     `add rule ${t} nat-output jump services`,
+    `add rule ${t} nat-output jump endpoints-check`,
     `add rule ${t} nat-prerouting jump services`,
+    `add rule ${t} nat-prerouting jump endpoints-check`,
     `add rule ${t} nat-postrouting jump masquerading`,
     `add rule ${t} ${REJECT_CHAIN} reject`,
     `add rule ${t} mark-for-masquerade mark set mark or ${MASQUERADE_MARK}`,

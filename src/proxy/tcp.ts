@@ -12,7 +12,13 @@
 //   the difference between trailing HAProxy and matching it on connection rate.
 // - `net`: two net.Sockets spliced with pipe(); portable, used when the handles are not
 //   reachable (process.binding withdrawn in some future Node).
+//
+// Proxy workers (worker-pool.ts, worker-main.ts) use the handles: the primary binds a socket
+// (bindListener) and each worker listens on its copy (serveListener). A worker's endpoint choice
+// may need a round trip to the primary (affinity), so a connection asks a Picker, which answers
+// at once or later.
 import net from 'node:net';
+import { constants as osConstants } from 'node:os';
 import { getSystemErrorMap } from 'node:util';
 import type { Balancer } from './balancer.js';
 import type { ProxyEndpoint } from './endpoints.js';
@@ -30,6 +36,33 @@ export interface TcpFrontend {
   listen(address: string, port: number, done: (err?: NodeJS.ErrnoException) => void): void;
   /** Stop accepting; established connections carry on. */
   close(): void;
+  /** The balancer, or its endpoints, changed: frontends that hold copies elsewhere update them. */
+  refresh?(): void;
+}
+
+/** Returned by `Picker.pick` when the choice is made elsewhere and handed to `waiter` later. */
+export const PICK_LATER = Symbol('pick later');
+
+export interface PickWaiter {
+  picked(ep: ProxyEndpoint | undefined): void;
+}
+
+/**
+ * What a relayed connection asks for its endpoint: a Balancer, or a proxy worker's copy of one
+ * that may have to ask the primary (ClientIP affinity, src/proxy/worker-main.ts).
+ */
+export interface Picker {
+  readonly hasAffinity: boolean;
+  /** The endpoint, undefined when none is usable, or PICK_LATER when `waiter` will be told. */
+  pick(clientIP: string | undefined, exclude: ReadonlySet<string> | undefined, waiter: PickWaiter): ProxyEndpoint | undefined | typeof PICK_LATER;
+}
+
+/** What a connection accepted on a served listener handle needs (see `serveListener`). */
+export interface ListenerContext {
+  /** Read for every connection. */
+  picker(): Picker;
+  open: Set<Relayed>;
+  counters: ProxyCounters;
 }
 
 export interface TcpFrontendContext {
@@ -60,6 +93,7 @@ interface TCPHandle {
   shutdown(req: object): number;
   setNoDelay(on: boolean): number;
   getpeername(out: { address?: string }): number;
+  getsockname(out: { port?: number }): number;
   reset(cb: () => void): number;
   useUserBuffer(buffer: Uint8Array): void;
   close(cb?: () => void): void;
@@ -151,11 +185,8 @@ class HandleFrontend implements TcpFrontend {
       done(uvError(status, 'listen', address, port));
       return;
     }
-    server.onconnection = (st, client) => {
-      // A failed accept (EMFILE...) loses that one connection; the listener goes on.
-      if (st < 0 || !client) return;
-      new HandleRelay(this.h, client, this.ctx.balancer(), this.ctx);
-    };
+    const ctx = this.ctx;
+    acceptOn(this.h, server, { picker: () => ctx.balancer(), open: ctx.open, counters: ctx.counters });
     this.server = server;
     done();
   }
@@ -164,6 +195,60 @@ class HandleFrontend implements TcpFrontend {
     this.server?.close();
     this.server = undefined;
   }
+}
+
+function acceptOn(h: Handles, server: TCPHandle, ctx: ListenerContext): void {
+  server.onconnection = (st, client) => {
+    // A failed accept (EMFILE...) loses that one connection; the listener goes on.
+    if (st < 0 || !client) return;
+    new HandleRelay(h, client, ctx.picker(), ctx);
+  };
+}
+
+/** A bound TCP handle that is not listening yet, to be passed to proxy workers. */
+export interface BoundListener {
+  /** The raw handle, as child_process.send accepts it. */
+  readonly handle: object;
+  close(): void;
+}
+
+/**
+ * Bind address:port without listening: proxy workers each listen on (and accept from) a copy of
+ * the socket, so the process that binds it takes no connections itself. Needs the stream handles.
+ */
+export function bindListener(address: string, port: number): BoundListener | NodeJS.ErrnoException {
+  if (!handles) return Object.assign(new Error('proxy workers need Node\'s TCP stream handles, not reachable in this Node'), { code: 'ENOTSUP' });
+  const server = handles.newServer();
+  let status = address.includes(':') ? server.bind6(address, port, 0) : server.bind(address, port);
+  if (status === 0) {
+    // libuv reports a bind's EADDRINUSE only at listen(); an unbound socket shows port 0 here.
+    const out: { port?: number } = {};
+    status = server.getsockname(out);
+    if (status === 0 && out.port !== port) status = -osConstants.errno.EADDRINUSE;
+  }
+  if (status !== 0) {
+    server.close();
+    return uvError(status, 'bind', address, port);
+  }
+  return { handle: server, close: () => server.close() };
+}
+
+/** A listening socket served in this process (a proxy worker's copy of a bound listener). */
+export interface ServedListener {
+  close(): void;
+}
+
+/** Listen on a handle received from the primary and relay what it accepts. */
+export function serveListener(handle: unknown, ctx: ListenerContext): ServedListener | NodeJS.ErrnoException {
+  if (!handles) return Object.assign(new Error('no TCP stream handles in this Node'), { code: 'ENOTSUP' });
+  const server = handle as TCPHandle;
+  const status = server.listen(LISTEN_BACKLOG);
+  if (status !== 0) {
+    server.close();
+    return uvError(status, 'listen', '', 0);
+  }
+  acceptOn(handles, server, ctx);
+  return { close: () => server.close() };
 }
 
 /**
@@ -179,7 +264,7 @@ const takeBuffer = () => freeBuffers.pop() ?? Buffer.allocUnsafeSlow(READ_BUFFER
 const noop = () => {};
 
 /** One client connection relayed with stream handles. */
-class HandleRelay implements Relayed {
+class HandleRelay implements Relayed, PickWaiter {
   private upstream?: TCPHandle;
   private buffers?: [Buffer, Buffer];
   private failed?: Set<string>;
@@ -187,11 +272,11 @@ class HandleRelay implements Relayed {
   private ended = false;
   private eofs = 0;
 
-  constructor(private readonly h: Handles, private readonly client: TCPHandle, private readonly balancer: Balancer<ProxyEndpoint>, private readonly ctx: TcpFrontendContext) {
+  constructor(private readonly h: Handles, private readonly client: TCPHandle, private readonly picker: Picker, private readonly ctx: ListenerContext) {
     ctx.counters.accepted.TCP++;
     ctx.counters.active.TCP++;
     ctx.open.add(this);
-    if (balancer.hasAffinity) {
+    if (picker.hasAffinity) {
       const peer: { address?: string } = {};
       client.getpeername(peer);
       this.clientIP = peer.address;
@@ -200,7 +285,12 @@ class HandleRelay implements Relayed {
   }
 
   private dial(): void {
-    const ep = this.balancer.pick(this.clientIP, this.failed);
+    const ep = this.picker.pick(this.clientIP, this.failed, this);
+    if (ep !== PICK_LATER) this.picked(ep);
+  }
+
+  picked(ep: ProxyEndpoint | undefined): void {
+    if (this.ended) return;
     if (!ep) {
       this.ctx.counters.rejected.TCP++;
       this.end(this.client);

@@ -15,6 +15,10 @@
 // connections are never touched by a change — as with conntrack, a connection to an endpoint
 // that left may go on. UDP flows to an endpoint that is no longer usable end at once, as
 // kube-proxy clears their conntrack entries.
+//
+// With `workers` > 1, TCP is relayed by that many worker processes sharing each listening socket
+// (src/proxy/worker-pool.ts): round-robin and random then run per worker (each worker's
+// sequence is balanced), ClientIP affinity stays one table, kept here. UDP stays in this process.
 import dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import type { ControllerContext } from '../client/factory.js';
@@ -25,10 +29,11 @@ import {
   affinityTimeoutMs, endpointsByPort, familyOf, frontends, joinHostPort,
   portKey, skipReason, usableEndpoints, type IPFamily, type ProxyEndpoint, type ProxyProtocol,
 } from './endpoints.js';
-import { ProxyMetrics } from './metrics.js';
+import { ProxyMetrics, type ProxyCounters } from './metrics.js';
 import { watchServices, SLICES_BY_SERVICE, type ServiceObject, type SliceObject } from './watch.js';
 import { createTcpFrontend, DEFAULT_TCP_IMPLEMENTATION, type Relayed, type TcpFrontend, type TcpImplementation } from './tcp.js';
 import { UdpRelay } from './udp.js';
+import { ProxyWorkerPool } from './worker-pool.js';
 
 export interface UserspaceProxyOptions {
   /** How a new connection picks among a Service's usable endpoints (default round-robin). */
@@ -40,6 +45,11 @@ export interface UserspaceProxyOptions {
   udpIdleTimeoutMs?: number;
   /** How TCP is relayed (src/proxy/tcp.ts; default: stream handles where available). */
   tcpImplementation?: TcpImplementation;
+  /**
+   * Processes relaying TCP (default 1: this one). More spread the relaying over cores; they
+   * need the `handles` TCP implementation.
+   */
+  workers?: number;
 }
 
 export type ListenerState = 'open' | 'opening' | 'closed' | 'failed';
@@ -137,6 +147,8 @@ export class UserspaceProxy {
   /** TCP connections being relayed. */
   private readonly connections = new Set<Relayed>();
   private readonly tcpImplementation: TcpImplementation;
+  private readonly workers: number;
+  private pool?: ProxyWorkerPool;
   private readonly dirty = new Set<string>();
   private flushScheduled = false;
   private synced = false;
@@ -149,6 +161,11 @@ export class UserspaceProxy {
     this.log = opts.log ?? logger('proxy');
     this.udpIdleMs = opts.udpIdleTimeoutMs ?? 30_000;
     this.tcpImplementation = opts.tcpImplementation ?? DEFAULT_TCP_IMPLEMENTATION;
+    this.workers = opts.workers ?? 1;
+    if (!Number.isInteger(this.workers) || this.workers < 1) throw new Error(`workers: not a positive integer: ${this.workers}`);
+    if (this.workers > 1 && this.tcpImplementation !== 'handles') {
+      throw new Error(`workers: ${this.workers} worker processes need the "handles" TCP implementation (this is "${this.tcpImplementation}")`);
+    }
     this.services = ctx.informers.informer<ServiceObject>('services');
     this.slices = ctx.informers.informer<SliceObject>('endpointslices');
     this.metrics = new ProxyMetrics(() => {
@@ -160,6 +177,13 @@ export class UserspaceProxy {
 
   /** Start watching; resolves once the caches have synced and every Service has been programmed. */
   async start(): Promise<void> {
+    if (this.workers > 1) {
+      const pool = new ProxyWorkerPool({ count: this.workers, log: this.log });
+      this.pool = pool;
+      this.metrics.setRemote(() => pool.counters());
+      await pool.start();
+      if (this.stopped) return;
+    }
     watchServices(this.services, this.slices, (key, trigger) => {
       if (trigger !== undefined && this.synced) {
         const pending = this.pendingTrigger.get(key);
@@ -175,11 +199,14 @@ export class UserspaceProxy {
     const sweepMs = Math.max(100, Math.min(10_000, this.udpIdleMs / 2));
     this.sweeper = setInterval(() => this.sweep(), sweepMs);
     this.sweeper.unref();
-    this.log.info({ mode: this.mode, nodeIP: this.nodeIP, tcp: this.tcpImplementation, services: this.listenersByService.size }, 'userspace proxy running');
+    this.log.info({ mode: this.mode, nodeIP: this.nodeIP, tcp: this.tcpImplementation, workers: this.workers, services: this.listenersByService.size }, 'userspace proxy running');
   }
 
-  /** Close every listener and end every relayed connection. Informers are left to their owner. */
-  stop(): void {
+  /**
+   * Close every listener and end every relayed connection (and the workers). Informers are left
+   * to their owner. Resolves once the workers have exited.
+   */
+  async stop(): Promise<void> {
     this.stopped = true;
     if (this.sweeper) clearInterval(this.sweeper);
     for (const l of this.listeners.values()) {
@@ -188,6 +215,17 @@ export class UserspaceProxy {
     }
     this.listeners.clear();
     for (const c of this.connections) c.destroy();
+    await this.pool?.stop();
+  }
+
+  /** Process ids of the TCP worker processes (none without workers). */
+  workerPids(): number[] {
+    return this.pool?.pids ?? [];
+  }
+
+  /** Each worker process's own counters (none without workers): how connections spread. */
+  workerCounters(): Promise<ProxyCounters[]> {
+    return this.pool?.counters() ?? Promise.resolve([]);
   }
 
   /** Every frontend the proxy knows, sorted by service port and address. */
@@ -299,6 +337,7 @@ export class UserspaceProxy {
       l.want = w.balancer.size > 0;
       held.add(lkey);
       l.relay?.prune();
+      l.tcp?.refresh?.();
       this.apply(l);
     }
     if (held.size) this.listenersByService.set(key, held);
@@ -348,7 +387,10 @@ export class UserspaceProxy {
   private open(l: Listener): void {
     l.state = 'opening';
     if (l.protocol === 'TCP') {
-      const frontend = createTcpFrontend({ balancer: () => l.balancer, open: this.connections, counters: this.metrics.counters }, this.tcpImplementation);
+      const balancer = () => l.balancer;
+      const frontend = this.pool
+        ? this.pool.frontend(balancer)
+        : createTcpFrontend({ balancer, open: this.connections, counters: this.metrics.counters }, this.tcpImplementation);
       l.tcp = frontend;
       frontend.listen(l.address, l.port, (err) => {
         if (l.tcp !== frontend) return; // closed while the bind was under way

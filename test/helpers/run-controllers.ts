@@ -1,5 +1,5 @@
 // Running kubelite's controllers inside a test process against a real server (startCluster),
-// plus the small API helpers controller tests share.
+// plus the small API helpers controller tests share (waiting is in wait.ts).
 import { RestClient } from '../../src/client/rest.js';
 import { controllerContext, type ControllerContext } from '../../src/client/factory.js';
 import { startController, type Reconciler } from '../../src/client/controller.js';
@@ -26,29 +26,6 @@ export async function runControllers(c: Cluster, make: (ctx: ControllerContext) 
     },
   };
 }
-
-/** Poll `fn` until it returns a truthy value (returned); fail after `ms` with the last value seen. */
-type Falsy = false | 0 | '' | null | undefined;
-
-export async function until<T>(fn: () => Promise<T | Falsy> | T | Falsy, what: string, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  let last: T | Falsy;
-  let lastErr: unknown;
-  for (;;) {
-    try {
-      last = await fn();
-      if (last) return last as T;
-    } catch (e) {
-      lastErr = e;
-    }
-    if (Date.now() > end) {
-      throw new Error(`timed out waiting for ${what}; last value: ${JSON.stringify(last)}${lastErr ? `; last error: ${(lastErr as Error).message}` : ''}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** GET a JSON path with the admin token; undefined on 404. */
 export async function getJSON(c: Cluster, path: string): Promise<any> {
