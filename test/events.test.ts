@@ -5,6 +5,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startCluster, type Cluster } from './helpers/cluster.js';
+import { until } from './helpers/wait.js';
 import { RestClient } from '../src/client/rest.js';
 import { EventCorrelator, EventRecorder, type CoreEvent, type Correlation } from '../src/client/events.js';
 
@@ -158,16 +159,6 @@ describe('event recorder', () => {
   });
 });
 
-async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 120_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
 describe('events of a 100-replica Deployment', () => {
   let c: Cluster | undefined;
   after(async () => { await c?.cleanup(); });
@@ -178,10 +169,10 @@ describe('events of a 100-replica Deployment', () => {
     await c.k('create', 'deployment', 'web', '--image', 'nginx:1.27', '--replicas', '100');
     const podEvents = (events: any[]) => events.filter((e) => e.involvedObject.kind === 'Pod');
     // Events are written in the background: wait for the last pod's, then for the writes to settle.
-    const events = await until('400 pod events', async () => {
+    const events = await until(async () => {
       const items = JSON.parse(await c!.k('get', 'events', '-o', 'json')).items as any[];
       return podEvents(items).length >= 400 ? items : undefined;
-    });
+    }, '400 pod events', 120_000);
     const pods = JSON.parse(await c.k('get', 'pods', '-l', 'app=web', '-o', 'json')).items as any[];
     assert.equal(pods.length, 100);
 

@@ -321,13 +321,13 @@ describe('node agent (sim runtime)', () => {
 
   test('activeDeadlineSeconds: the pod is stopped and fails with DeadlineExceeded', async () => {
     await client.create(PODS, pod('deadline', { nodeName: 'node02', activeDeadlineSeconds: 1 }));
-    // The agent writes Failed as it asks the runtime to stop the container, and the container's
-    // end in a later status write (upstream's kubelet holds Failed back until then): wait for
-    // that write; taking the first Failed seen raced the stop.
+    // As upstream's kubelet, the pod is reported Failed only once its container has ended: the
+    // first Failed seen already carries the terminated container.
     const p = await until(async () => {
       const x = await getPod('deadline');
-      return x.status?.phase === 'Failed' && x.status.containerStatuses?.[0]?.state?.terminated && x;
-    }, 'deadline Failed with its container terminated');
+      return x.status?.phase === 'Failed' && x;
+    }, 'deadline Failed');
+    assert.ok(p.status.containerStatuses?.[0]?.state?.terminated, `Failed with its container ${JSON.stringify(p.status.containerStatuses?.[0]?.state)}`);
     assert.equal(p.status.reason, 'DeadlineExceeded');
     assert.equal(p.status.message, 'Pod was active on the node longer than the specified deadline');
     assert.equal(p.status.containerStatuses[0].state.terminated?.exitCode, 0, 'its container was stopped');

@@ -39,6 +39,8 @@ import { SimRuntime, type SimRuntimeOptions } from './runtimes/sim.js';
 import { IPAMExhaustedError, PodIPAM } from './ipam.js';
 import { buildPodStatus, DEADLINE_EXCEEDED_MESSAGE, DEADLINE_EXCEEDED_REASON } from './pod-status.js';
 import { semanticEqual, statusPatch } from './status-patch.js';
+
+const isTerminalPhase = (phase: string | undefined) => phase === 'Succeeded' || phase === 'Failed';
 import { KubeletServer, LogRequestError, type ContainerLogSource, type LogWriter, type PodLogRequest } from './kubelet-server.js';
 
 export const KUBELET_VERSION = 'v1.32.4';
@@ -713,6 +715,15 @@ export class NodeAgent implements Reconciler, ContainerLogSource {
     if (rs?.stopped && !rec.released) {
       rec.released = true;
       this.releaseIP(uid);
+    }
+    if (!rs?.stopped && isTerminalPhase(status.phase) && !isTerminalPhase(base.phase)) {
+      // As the kubelet's status manager: a pod is reported terminal only once none of its
+      // containers can still be running; until then it keeps its phase, reason and message.
+      status.phase = base.phase;
+      status.reason = base.reason;
+      status.message = base.message;
+      if (status.reason === undefined) delete status.reason;
+      if (status.message === undefined) delete status.message;
     }
     await this.syncPodStatus(pod, status);
     // The kubelet deletes a terminating pod once its containers have stopped and its final status is posted.

@@ -72,7 +72,7 @@ export class ProxyWorkerPool {
   private readonly closing = new Map<number, { addr: string; awaiting: Set<Worker> }>();
   /** Binds waiting for the close of an earlier listener on the same address and port. */
   private readonly waitingBinds = new Map<string, (() => void)[]>();
-  private readonly counterAsks = new Map<number, { awaiting: Set<Worker>; got: ProxyCounters[]; resolve: (c: ProxyCounters[]) => void }>();
+  private readonly counterAsks = new Map<number, { awaiting: Set<Worker>; got: Map<Worker, ProxyCounters>; resolve: (c: ProxyCounters[]) => void }>();
   private nextId = 1;
   private stopped = false;
 
@@ -107,8 +107,8 @@ export class ProxyWorkerPool {
   }
 
   /**
-   * Every worker's counters (for /metrics). A worker that does not answer within
-   * COUNTERS_TIMEOUT_MS is left out rather than holding the scrape up.
+   * Every worker's counters (for /metrics), in the workers' order (as `pids`). A worker that
+   * does not answer within COUNTERS_TIMEOUT_MS is left out rather than holding the scrape up.
    */
   counters(): Promise<ProxyCounters[]> {
     const awaiting = new Set([...this.workers].filter((w) => w.ready));
@@ -118,10 +118,10 @@ export class ProxyWorkerPool {
       const timer = setTimeout(() => {
         const ask = this.counterAsks.get(req);
         this.counterAsks.delete(req);
-        if (ask) resolve(ask.got);
+        if (ask) resolve(this.inWorkerOrder(ask.got));
       }, COUNTERS_TIMEOUT_MS);
       timer.unref();
-      this.counterAsks.set(req, { awaiting, got: [], resolve: (c) => { clearTimeout(timer); resolve(c); } });
+      this.counterAsks.set(req, { awaiting, got: new Map(), resolve: (c) => { clearTimeout(timer); resolve(c); } });
       for (const w of awaiting) this.send(w, { t: 'counters', req });
     });
   }
@@ -307,7 +307,7 @@ export class ProxyWorkerPool {
       case 'counters': {
         const ask = this.counterAsks.get(m.req);
         if (!ask) return;
-        ask.got.push(m.counters);
+        ask.got.set(w, m.counters);
         ask.awaiting.delete(w);
         this.counterProgress(m.req);
       }
@@ -338,7 +338,11 @@ export class ProxyWorkerPool {
     const ask = this.counterAsks.get(req)!;
     if (ask.awaiting.size) return;
     this.counterAsks.delete(req);
-    ask.resolve(ask.got);
+    ask.resolve(this.inWorkerOrder(ask.got));
+  }
+
+  private inWorkerOrder(got: Map<Worker, ProxyCounters>): ProxyCounters[] {
+    return [...this.workers].filter((w) => got.has(w)).map((w) => got.get(w)!);
   }
 
   private exited(w: Worker, code: number | null, signal: NodeJS.Signals | null): void {
