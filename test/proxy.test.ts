@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { startCluster, type Cluster } from './helpers/cluster.js';
 import { call } from './helpers/run-controllers.js';
 import { until, sleep } from './helpers/wait.js';
-import { createService, putSlice, fetchName, count, sequential, listen } from './helpers/proxy-api.js';
+import { createService, putSlice, fetchName, count, sequential, listen, keepAliveClient } from './helpers/proxy-api.js';
 import { RestClient } from '../src/client/rest.js';
 import { controllerContext, type ControllerContext } from '../src/client/factory.js';
 import { UserspaceProxy, listenErrorMessage, type ListenerStatus } from '../src/proxy/userspace.js';
@@ -291,15 +291,7 @@ for (const { tcpImplementation, workers } of CONFIGS) describe(`userspace proxy 
     await createService(c, 'live', { ip, ports: [{ name: 'http', port: 8080, targetPort: HTTP_PORT }] });
     await putSlice(c, 'live', [{ ip: A }, { ip: B }], [{ name: 'http', port: HTTP_PORT }]);
     await programmed('default/live:http', [`${A}:${HTTP_PORT}`, `${B}:${HTTP_PORT}`]);
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    const ask = () => new Promise<{ name: string; localPort: number }>((resolve, reject) => {
-      http.get({ host: ip, port: 8080, agent }, (res) => {
-        const localPort = res.socket.localPort!;
-        let body = '';
-        res.on('data', (d) => { body += d; });
-        res.on('end', () => resolve({ name: body.trim(), localPort }));
-      }).on('error', reject);
-    });
+    const { ask, close } = keepAliveClient(ip, 8080);
     const first = await ask();
     const other = first.name === 'a' ? B : A;
     await putSlice(c, 'live', [{ ip: other }], [{ name: 'http', port: HTTP_PORT }]);
@@ -307,7 +299,7 @@ for (const { tcpImplementation, workers } of CONFIGS) describe(`userspace proxy 
     const again = await ask();
     assert.equal(again.localPort, first.localPort, 'the same connection');
     assert.equal(again.name, first.name, 'still relayed to the endpoint that left');
-    agent.destroy();
+    close();
     const fresh = await sequential(4, () => fetchName(ip, 8080));
     assert.deepEqual(fresh, Array(4).fill(NAMES[other]));
   });

@@ -38,6 +38,8 @@ export class ProxyMetrics {
   private readonly syncDuration: Histogram<string>;
   private readonly programming: Histogram<string>;
   private readonly lastSync: Gauge<string>;
+  /** The earliest slice change trigger time not yet programmed, per Service. */
+  private readonly pendingTrigger = new Map<string, number>();
   /** The counters of other processes (proxy workers), when there are some. */
   private remote?: () => Promise<ProxyCounters[]>;
   /** One gathering serves all the collectors of a scrape. */
@@ -134,7 +136,23 @@ export class ProxyMetrics {
     this.lastSync.set(Date.now() / 1000);
   }
 
-  observeProgramming(seconds: number): void {
-    this.programming.observe(Math.max(0, seconds));
+  /**
+   * A slice change with this last-change-trigger-time (ms) touched Service `key`: the earliest
+   * not yet programmed is kept, the start of the network-programming latency upstream measures.
+   */
+  triggered(key: string, triggerMs: number): void {
+    const pending = this.pendingTrigger.get(key);
+    if (pending === undefined || triggerMs < pending) this.pendingTrigger.set(key, triggerMs);
+  }
+
+  /** Service `key` (every Service, without a key) is programmed as of `now` (ms). */
+  programmed(now: number, key?: string): void {
+    const keys = key === undefined ? [...this.pendingTrigger.keys()] : [key];
+    for (const k of keys) {
+      const trigger = this.pendingTrigger.get(k);
+      if (trigger === undefined) continue;
+      this.pendingTrigger.delete(k);
+      this.programming.observe(Math.max(0, (now - trigger) / 1000));
+    }
   }
 }

@@ -78,8 +78,6 @@ export class NftablesProxy {
   private waiting = new Map<string, Set<string>>();
   /** Chains no longer used, flushed, and when: deleted once STALE_CHAIN_DELAY_MS has passed. */
   private readonly staleChains = new Map<string, number>();
-  /** The earliest slice change trigger time not yet applied, per Service. */
-  private readonly pendingTrigger = new Map<string, number>();
   private readonly dirty = new Set<string>();
   private needFullSync = false;
   private syncing?: Promise<void>;
@@ -128,10 +126,7 @@ export class NftablesProxy {
     const unavailable = await nftablesUnavailable(this.nft);
     if (unavailable) throw new NftError(unavailable);
     watchServices(this.services, this.slices, (key, trigger) => {
-      if (trigger !== undefined && this.synced) {
-        const pending = this.pendingTrigger.get(key);
-        if (pending === undefined || trigger < pending) this.pendingTrigger.set(key, trigger);
-      }
+      if (trigger !== undefined && this.synced) this.metrics.triggered(key, trigger);
       this.enqueue(key);
     });
     await Promise.all([this.services.start(), this.slices.start()]);
@@ -291,11 +286,7 @@ export class NftablesProxy {
       else this.programmed.delete(key);
       for (const c of next.chains.keys()) this.staleChains.delete(c);
       for (const c of stale) this.staleChains.set(c, now);
-      const trigger = this.pendingTrigger.get(key);
-      if (trigger !== undefined) {
-        this.pendingTrigger.delete(key);
-        this.metrics.observeProgramming((now - trigger) / 1000);
-      }
+      this.metrics.programmed(now, key);
     }
     if (results.some((r) => r.stale.length)) this.after(STALE_CHAIN_DELAY_MS + 50, () => this.kick());
     this.metrics.observeSync((performance.now() - t0) / 1000);
@@ -357,8 +348,7 @@ export class NftablesProxy {
       this.staleChains.clear();
       for (const c of stale) this.staleChains.set(c, now);
       if (stale.length) this.after(STALE_CHAIN_DELAY_MS + 50, () => this.kick());
-      for (const trigger of this.pendingTrigger.values()) this.metrics.observeProgramming((now - trigger) / 1000);
-      this.pendingTrigger.clear();
+      this.metrics.programmed(now);
       this.retryMs = 0;
       this.metrics.observeSync((performance.now() - t0) / 1000);
       this.log.debug({ services: computed.size, replace }, 'nftables full sync');

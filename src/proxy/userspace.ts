@@ -142,8 +142,6 @@ export class UserspaceProxy {
   private readonly balancersByService = new Map<string, Map<string, Balancer<ProxyEndpoint>>>();
   /** Services that want a listener another Service holds: synced again when it is released. */
   private readonly waitingFor = new Map<string, Set<string>>();
-  /** The earliest slice change trigger time not yet applied, per Service. */
-  private readonly pendingTrigger = new Map<string, number>();
   /** TCP connections being relayed. */
   private readonly connections = new Set<Relayed>();
   private readonly tcpImplementation: TcpImplementation;
@@ -185,10 +183,7 @@ export class UserspaceProxy {
       if (this.stopped) return;
     }
     watchServices(this.services, this.slices, (key, trigger) => {
-      if (trigger !== undefined && this.synced) {
-        const pending = this.pendingTrigger.get(key);
-        if (pending === undefined || trigger < pending) this.pendingTrigger.set(key, trigger);
-      }
+      if (trigger !== undefined && this.synced) this.metrics.triggered(key, trigger);
       this.enqueue(key);
     });
     await Promise.all([this.services.start(), this.slices.start()]);
@@ -343,13 +338,8 @@ export class UserspaceProxy {
     if (held.size) this.listenersByService.set(key, held);
     else this.listenersByService.delete(key);
 
-    const now = Date.now();
     this.metrics.observeSync((performance.now() - t0) / 1000);
-    const trigger = this.pendingTrigger.get(key);
-    if (trigger !== undefined) {
-      this.pendingTrigger.delete(key);
-      this.metrics.observeProgramming((now - trigger) / 1000);
-    }
+    this.metrics.programmed(Date.now(), key);
     this.log.debug({ service: key, skip, frontends: wanted.size }, 'programmed service');
   }
 

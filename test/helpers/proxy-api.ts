@@ -45,6 +45,25 @@ export async function putSlice(c: Cluster, service: string, eps: Ep[], ports: { 
   else await call(c, 'PUT', `${SLICES}/${service}-1`, { ...body, metadata: { ...body.metadata, resourceVersion: r.json().metadata.resourceVersion } });
 }
 
+/**
+ * Requests over one kept-alive connection: `ask()` resolves with the answering backend's name and
+ * the client's local port (the same port means the same connection); `close()` ends it.
+ */
+export function keepAliveClient(host: string, port: number): { ask(): Promise<{ name: string; localPort: number }>; close(): void } {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  return {
+    ask: () => new Promise((resolve, reject) => {
+      http.get({ host, port, agent }, (res) => {
+        const localPort = res.socket.localPort!;
+        let body = '';
+        res.on('data', (d) => { body += d; });
+        res.on('end', () => resolve({ name: body.trim(), localPort }));
+      }).on('error', reject);
+    }),
+    close: () => agent.destroy(),
+  };
+}
+
 /** One HTTP request on a new connection; resolves with the answering backend's name. */
 export function fetchName(host: string, port: number, localAddress?: string): Promise<string> {
   return new Promise((resolve, reject) => {
