@@ -11,6 +11,8 @@ import { until, sleep } from './helpers/wait.js';
 import { ReplicaSetController } from '../src/controllers/replicaset.js';
 import { ControllerExpectations, EXPECTATIONS_TIMEOUT_MS } from '../src/controllers/expectations.js';
 import { rankPodsForDeletion } from '../src/controllers/pods.js';
+import { ReplicaSetPods, tallySignature } from '../src/controllers/replicaset-pods.js';
+import { labelSelectorFromSpec } from '../src/api/selectors.js';
 import { ApiStatusError, RestClient, type Query, type WatchEvent, type WatchHandle } from '../src/client/rest.js';
 
 const NAME_SUFFIX = /^[bcdfghjklmnpqrstvwxz2456789]{5}$/;
@@ -72,6 +74,75 @@ describe('expectations and ranking (units)', () => {
     const order = rankPodsForDeletion(pods as any, pods as any, now).map((p) => p.metadata!.name);
     // n1 has 3 related pods, so its ready pod ranks before the other ready ones despite its age.
     assert.deepEqual(order, ['unscheduled', 'pending-scheduled', 'running', 'ready-old', 'ready-new', 'ready-restarted', 'ready-costly']);
+  });
+});
+
+describe('kept pod counts (units)', () => {
+  const set = { apiVersion: 'apps/v1', kind: 'ReplicaSet', metadata: { name: 'k', namespace: 'ns', uid: 'rs-uid' },
+    spec: { replicas: 3, minReadySeconds: 10, selector: { matchLabels: { app: 'k' } }, template: { metadata: { labels: { app: 'k', tier: 'web' } } } } };
+  const ref = (uid: string) => [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'k', uid, controller: true }];
+  type P = { metadata: any; status: any };
+  const pod = (name: string, o: { uid?: string; ns?: string; labels?: Record<string, string>; phase?: string; readySince?: number; deleting?: boolean }): P => ({
+    metadata: { name, namespace: o.ns ?? 'ns', labels: o.labels ?? { app: 'k', tier: 'web' }, ownerReferences: o.uid === '' ? undefined : ref(o.uid ?? 'rs-uid'),
+      ...(o.deleting ? { deletionTimestamp: '2025-01-01T00:00:00Z' } : {}) },
+    status: { phase: o.phase ?? 'Running', conditions: o.readySince === undefined ? [] : [{ type: 'Ready', status: 'True', lastTransitionTime: new Date(o.readySince).toISOString() }] },
+  });
+  const selector = labelSelectorFromSpec(set.spec.selector)!;
+
+  test('classification and counts as calculateStatus counts, availability with time alone', () => {
+    const t0 = Date.parse('2025-01-01T00:00:00Z');
+    const cache = new Map<string, P>([
+      ['ns/ready', pod('ready', { readySince: t0 })],
+      ['ns/fresh', pod('fresh', { readySince: t0 + 5000 })],
+      ['ns/partial', pod('partial', { labels: { app: 'k' } })],
+      ['ns/mismatch', pod('mismatch', { labels: { app: 'other' } })],
+      ['ns/done', pod('done', { phase: 'Succeeded', readySince: t0 })],
+      ['ns/going', pod('going', { deleting: true, readySince: t0 })],
+      ['other/elsewhere', pod('elsewhere', { ns: 'other' })],
+    ]);
+    const kept = new ReplicaSetPods(tallySignature(set as any), set as any, selector, cache.values() as any, t0 + 12_000);
+    assert.deepEqual(kept.snapshot(), { claimed: 3, fullyLabeled: 2, ready: 2, available: 1 });
+    assert.deepEqual([...kept.releaseKeys()], ['ns/mismatch']);
+    assert.deepEqual([...kept.claimedKeys()].sort(), ['ns/fresh', 'ns/partial', 'ns/ready']);
+    // No event: 'fresh' becomes available as time passes.
+    kept.refresh((k) => cache.get(k) as any, t0 + 16_000);
+    assert.deepEqual(kept.snapshot(), { claimed: 3, fullyLabeled: 2, ready: 2, available: 2 });
+    // Relabelled to match, released elsewhere, deleted: only marked keys are re-read.
+    cache.set('ns/mismatch', pod('mismatch', {}));
+    cache.set('ns/ready', pod('ready', { uid: 'someone-else', readySince: t0 }));
+    cache.delete('ns/partial');
+    for (const k of ['ns/mismatch', 'ns/ready', 'ns/partial']) kept.markDirty(k);
+    kept.refresh((k) => cache.get(k) as any, t0 + 16_000);
+    assert.deepEqual(kept.snapshot(), { claimed: 2, fullyLabeled: 2, ready: 1, available: 1 });
+    assert.deepEqual([...kept.releaseKeys()], []);
+  });
+
+  test('random changes: kept counts always equal a full recount', () => {
+    let seed = 42;
+    const rand = (n: number) => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed % n; };
+    const t0 = Date.parse('2025-01-01T00:00:00Z');
+    const cache = new Map<string, P>();
+    const kept = new ReplicaSetPods(tallySignature(set as any), set as any, selector, [], t0);
+    for (let step = 0; step < 3000; step++) {
+      const now = t0 + step * 100;
+      const name = `p${rand(40)}`, key = `ns/${name}`;
+      if (rand(5) === 0) cache.delete(key);
+      else {
+        cache.set(key, pod(name, {
+          uid: ['rs-uid', 'rs-uid', 'rs-uid', 'other', ''][rand(5)], ns: rand(10) ? 'ns' : 'other',
+          labels: [{ app: 'k', tier: 'web' }, { app: 'k' }, { app: 'x' }][rand(3)], phase: ['Running', 'Pending', 'Failed'][rand(3)],
+          readySince: rand(2) ? now - rand(20_000) : undefined, deleting: rand(8) === 0,
+        }));
+      }
+      kept.markDirty(key);
+      if (rand(4) === 0) {
+        kept.refresh((k) => cache.get(k) as any, now);
+        const full = new ReplicaSetPods(tallySignature(set as any), set as any, selector, [...cache.values()].filter((p) => p.metadata.namespace === 'ns' || rand(2)) as any, now);
+        // Pods outside the namespace never count, whether the walk saw them or not.
+        assert.deepEqual(kept.snapshot(), full.snapshot(), `step ${step}`);
+        assert.deepEqual([...kept.releaseKeys()].sort(), [...full.releaseKeys()].sort(), `step ${step}`);
+      }
+    }
   });
 });
 
