@@ -54,8 +54,13 @@ const MAX_CONCURRENT_WRITES = 16;
 
 const log = logger('events');
 
+/** The last second formatted: events come in bursts, many within one second. */
+let lastStamp = { second: NaN, text: '' };
+
 function rfc3339(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const second = Math.floor(ms / 1000);
+  if (second !== lastStamp.second) lastStamp = { second, text: new Date(second * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z') };
+  return lastStamp.text;
 }
 
 /** `<name>.<hex nanoseconds>`; the sub-millisecond digits come from the monotonic clock so that events made within one millisecond differ. */
@@ -84,19 +89,19 @@ class Lru<V> {
 
 // The keys upstream correlates by (getEventKey, getSpamKey, EventAggregatorByReasonFunc): the
 // spam key is the source and the object; aggregation adds type, reason and the reporting
-// controller; counting adds the field path and the message.
+// controller; counting adds the field path and the message. Fields are separated by NUL, which
+// none of them contains (a missing field is empty).
 function spamKey(e: CoreEvent): string {
   const o = e.involvedObject;
-  return [e.source.component, e.source.host ?? '', o.kind, o.namespace, o.name, o.uid, o.apiVersion].join('\u0000');
+  return `${e.source.component}\0${e.source.host ?? ''}\0${o.kind ?? ''}\0${o.namespace ?? ''}\0${o.name ?? ''}\0${o.uid ?? ''}\0${o.apiVersion ?? ''}`;
 }
 
-function aggregateKey(e: CoreEvent): string {
-  return [spamKey(e), e.type, e.reason, e.reportingComponent, e.reportingInstance].join('\u0000');
+function aggregateKey(e: CoreEvent, spam: string): string {
+  return `${spam}\0${e.type}\0${e.reason}\0${e.reportingComponent}\0${e.reportingInstance}`;
 }
 
-function eventKey(e: CoreEvent): string {
-  const o = e.involvedObject;
-  return [e.source.component, e.source.host ?? '', o.kind, o.namespace, o.name, o.fieldPath, o.uid, o.apiVersion, e.type, e.reason, e.message].join('\u0000');
+function eventKey(e: CoreEvent, spam: string): string {
+  return `${spam}\0${e.involvedObject.fieldPath ?? ''}\0${e.type}\0${e.reason}\0${e.message}`;
 }
 
 /** What the correlator decided for one event: skip it, create it, or patch an earlier one (`update`). */
@@ -117,23 +122,25 @@ export class EventCorrelator {
 
   correlate(incoming: CoreEvent): Correlation {
     const t = this.now();
-    const [aggregated, key] = this.aggregate(incoming, t);
+    // The combined event keeps the source and object, so one spam key serves all three steps.
+    const spam = spamKey(incoming);
+    const [aggregated, key] = this.aggregate(incoming, spam, t);
     const { event, update } = this.observe(aggregated, key);
     // Filtered after counting, as upstream: a skipped repeat still raises the count the next written one carries.
-    if (!this.accept(spamKey(event), t)) return { skip: true };
+    if (!this.accept(spam, t)) return { skip: true };
     return { skip: false, event, key, update };
   }
 
   /** EventAggregate: the event itself and its full key, or, from the 10th message, the combined event and the group's key. */
-  private aggregate(e: CoreEvent, t: number): [CoreEvent, string] {
-    const groupKey = aggregateKey(e);
+  private aggregate(e: CoreEvent, spam: string, t: number): [CoreEvent, string] {
+    const groupKey = aggregateKey(e, spam);
     let group = this.aggregates.get(groupKey);
     // The window slides: it is measured from the group's latest event, not its first.
     if (!group || t - group.last > AGGREGATE_INTERVAL_MS) group = { messages: new Set(), last: t };
     group.messages.add(e.message);
     group.last = t;
     this.aggregates.set(groupKey, group);
-    if (group.messages.size < AGGREGATE_MAX_EVENTS) return [e, eventKey(e)];
+    if (group.messages.size < AGGREGATE_MAX_EVENTS) return [e, eventKey(e, spam)];
     // Keep the set from growing past the threshold (upstream pops an arbitrary member).
     group.messages.delete(group.messages.values().next().value as string);
     const stamp = rfc3339(t);
@@ -169,13 +176,39 @@ export class EventCorrelator {
   }
 }
 
+/**
+ * A first-in first-out queue. Array.shift copies the whole array once it is long, and a burst
+ * (a scheduler binding thousands of pods) queues thousands of writes.
+ */
+class Fifo<T> {
+  private items: (T | undefined)[] = [];
+  private head = 0;
+
+  push(item: T): void {
+    this.items.push(item);
+  }
+
+  shift(): T | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const item = this.items[this.head];
+    this.items[this.head++] = undefined;
+    // Drop the consumed front now and then, so that the array does not grow for ever.
+    if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return item;
+  }
+}
+
 export class EventRecorder {
   private readonly correlator: EventCorrelator;
   /** Writes for one correlation key run in order (a create before the patches of its count); different keys run concurrently, up to a limit. */
   private readonly chains = new Map<string, Promise<void>>();
   private readonly pending = new Set<Promise<void>>();
   private active = 0;
-  private readonly slots: (() => void)[] = [];
+  /** Writes waiting for one of the MAX_CONCURRENT_WRITES slots, oldest first. */
+  private readonly waiting = new Fifo<() => void>();
 
   constructor(private readonly client: RestClient, private readonly source: EventSource, private readonly now: () => Date = () => new Date()) {
     this.correlator = new EventCorrelator(() => this.now().getTime());
@@ -214,15 +247,8 @@ export class EventRecorder {
   }
 
   private enqueue(key: string, work: () => Promise<void>): void {
-    const prior = this.chains.get(key) ?? Promise.resolve();
-    const next = prior.then(async () => {
-      await this.acquire();
-      try {
-        await work();
-      } finally {
-        this.release();
-      }
-    });
+    const prior = this.chains.get(key);
+    const next = prior ? prior.then(() => this.limited(work)) : this.limited(work);
     this.chains.set(key, next);
     this.pending.add(next);
     void next.finally(() => {
@@ -231,17 +257,17 @@ export class EventRecorder {
     });
   }
 
-  private acquire(): Promise<void> {
-    if (this.active < MAX_CONCURRENT_WRITES) {
-      this.active++;
-      return Promise.resolve();
+  /** Run `work` in a free slot, or once one is handed over by a write that finished. */
+  private async limited(work: () => Promise<void>): Promise<void> {
+    if (this.active < MAX_CONCURRENT_WRITES) this.active++;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    try {
+      await work();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.active--;
     }
-    return new Promise((resolve) => this.slots.push(() => { this.active++; resolve(); }));
-  }
-
-  private release(): void {
-    this.active--;
-    this.slots.shift()?.();
   }
 
   /**

@@ -123,6 +123,38 @@ export const NODE_NAME_INDEX = 'spec.nodeName';
 const SLICE_POD_INDEX = 'node-agent/endpoint-pods';
 const DEFAULT_ENDPOINT_DRAIN_MS = 1000;
 
+/**
+ * The agents sharing one pod informer, by node name. One handler per informer routes each pod
+ * event to the agents of the pod's old and new node: with a handler per agent, every pod event
+ * of a 100-node process called 100 handlers, 99 of them for nothing.
+ */
+const podRoutes = new WeakMap<Informer<PodObject>, Map<string, NodeAgent>>();
+
+function routePodEvents(pods: Informer<PodObject>, nodeName: string, agent: NodeAgent): void {
+  let agents = podRoutes.get(pods);
+  if (!agents) {
+    const routes = (agents = new Map<string, NodeAgent>());
+    podRoutes.set(pods, routes);
+    const agentOf = (p: PodObject) => (p.spec?.nodeName ? routes.get(p.spec.nodeName) : undefined);
+    pods.addIndex(NODE_NAME_INDEX, (p) => (p.spec?.nodeName ? [p.spec.nodeName] : []));
+    pods.on({
+      add: (p) => agentOf(p)?.podChanged(p),
+      update: (old, p) => {
+        const before = agentOf(old), after = agentOf(p);
+        before?.podChanged(p);
+        if (after !== before) after?.podChanged(p);
+      },
+      delete: (p) => agentOf(p)?.podChanged(p),
+    });
+  }
+  agents.set(nodeName, agent);
+}
+
+function unroutePodEvents(pods: Informer<PodObject>, nodeName: string, agent: NodeAgent): void {
+  const agents = podRoutes.get(pods);
+  if (agents?.get(nodeName) === agent) agents.delete(nodeName);
+}
+
 /** The `namespace/name` of the pods a slice's endpoints refer to. */
 function endpointPods(slice: SliceObject): string[] {
   const out: string[] = [];
@@ -346,13 +378,11 @@ export class NodeAgent implements Reconciler, ContainerLogSource {
     this.kubeletServer.register(this);
     await this.registerNode();
     this.nodes.on({ add: () => this.nodeChanged(), update: () => this.nodeChanged() });
-    const mine = (p: PodObject) => p.spec?.nodeName === this.nodeName;
-    if (this.opts.sharedPods) this.pods.addIndex(NODE_NAME_INDEX, (p) => (p.spec?.nodeName ? [p.spec.nodeName] : []));
-    this.pods.on({
-      add: (p) => mine(p) && this.queue.add(keyOf(p)),
-      update: (o, p) => (mine(o) || mine(p)) && this.queue.add(keyOf(p)),
-      delete: (p) => mine(p) && this.queue.add(keyOf(p)),
-    });
+    if (this.opts.sharedPods) routePodEvents(this.pods, this.nodeName, this);
+    else {
+      // The informer watches this node's pods only (its field selector).
+      this.pods.on({ add: (p) => this.podChanged(p), update: (_old, p) => this.podChanged(p), delete: (p) => this.podChanged(p) });
+    }
     this.runtimeClasses.on({ add: () => this.runtimeClassesChanged(), update: () => this.runtimeClassesChanged() });
     this.slices.addIndex(SLICE_POD_INDEX, endpointPods);
     const sliceChanged = (s: SliceObject) => {
@@ -379,13 +409,26 @@ export class NodeAgent implements Reconciler, ContainerLogSource {
     log.info({ node: this.nodeName, podCIDR: this.ipam?.cidr }, 'node agent started');
   }
 
+  /**
+   * A pod on this node (or that was) changed: its worker syncs it. Not for the version this
+   * agent's own status write produced (the resourceVersion the write returned): the worker
+   * already synced against it, and a runtime change since has queued the pod by itself. (The
+   * echo may also arrive before the write's answer; then it is synced, to no effect.)
+   */
+  podChanged(p: PodObject): void {
+    const own = this.synced.get(p.metadata.uid!);
+    if (own && own.rv === p.metadata.resourceVersion) return;
+    this.queue.add(keyOf(p));
+  }
+
   /** Stop heartbeats, watches and the runtime, as a kubelet that dies: the node's objects stay as they are. */
   stop(): void {
     this.stopped = true;
     if (this.leaseTimer) clearTimeout(this.leaseTimer);
     if (this.statusTimer) clearInterval(this.statusTimer);
     this.queue.shutDown();
-    if (!this.opts.sharedPods) this.pods.stop();
+    if (this.opts.sharedPods) unroutePodEvents(this.pods, this.nodeName, this);
+    else this.pods.stop();
     this.nodes.stop();
     if (!this.opts.sharedRuntimeClasses) this.runtimeClasses.stop();
     if (!this.opts.sharedEndpointSlices) this.slices.stop();

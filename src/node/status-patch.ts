@@ -9,22 +9,31 @@
 function isEmpty(v: unknown): boolean {
   if (v === undefined || v === null) return true;
   if (Array.isArray(v)) return v.length === 0;
-  if (typeof v === 'object') return Object.keys(v as object).every((k) => isEmpty((v as Record<string, unknown>)[k]));
+  if (typeof v === 'object') {
+    for (const k in v as object) if (!isEmpty((v as Record<string, unknown>)[k])) return false;
+    return true;
+  }
   return false;
 }
 
-/** Semantic equality of two JSON values (see above). */
+/**
+ * Semantic equality of two JSON values (see above). Loops without intermediate arrays or sets:
+ * the node agent compares every pod's status on every sync.
+ */
 export function semanticEqual(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (isEmpty(a) && isEmpty(b)) return true;
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
   if (Array.isArray(a) || Array.isArray(b)) {
     if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
-    return a.every((x, i) => semanticEqual(x, b[i]));
+    for (let i = 0; i < a.length; i++) if (!semanticEqual(a[i], b[i])) return false;
+    return true;
   }
   const ra = a as Record<string, unknown>;
   const rb = b as Record<string, unknown>;
-  for (const k of new Set([...Object.keys(ra), ...Object.keys(rb)])) if (!semanticEqual(ra[k], rb[k])) return false;
+  for (const k in ra) if (!semanticEqual(ra[k], Object.hasOwn(rb, k) ? rb[k] : undefined)) return false;
+  // Keys only b has: equal only if empty there.
+  for (const k in rb) if (!Object.hasOwn(ra, k) && !isEmpty(rb[k])) return false;
   return true;
 }
 
