@@ -28,6 +28,8 @@ const args = parseArgs({
     seconds: { type: 'string', default: '30' },
     // Extra flags for `kubelite controllers`, e.g. `--controllers-args='--controllers endpoint,endpointslice'`.
     'controllers-args': { type: 'string', default: '' },
+    // Extra Node.js flags for the controllers process, e.g. `--controllers-node-args='--max-semi-space-size=8'`.
+    'controllers-node-args': { type: 'string', default: '' },
     // Write a V8 CPU profile of the controllers process into this directory.
     'cpu-prof': { type: 'string' },
     // Record GC pauses and event-loop stalls of every process and thread into this directory
@@ -43,6 +45,7 @@ const SIZES = String(args.values.sizes).split(',').map((s) => s.split('x').map(N
 const RATE = Number(args.values.rate);
 const SECONDS = Number(args.values.seconds);
 const CONTROLLERS_ARGS = String(args.values['controllers-args']).split(/\s+/).filter(Boolean);
+const CONTROLLERS_NODE_ARGS = String(args.values['controllers-node-args']).split(/\s+/).filter(Boolean);
 const CPU_PROF = args.values['cpu-prof'] as string | undefined;
 const PROBE_DIR = args.values.probe ? path.resolve(String(args.values.probe)) : undefined;
 const PROBE_PROFILE = PROBE_DIR !== undefined && args.values['probe-profile'] === true;
@@ -217,7 +220,7 @@ async function run(services: number, pods: number): Promise<Record<string, numbe
     // controller-manager restart does) is the convergence measured, and creating the pods does
     // not pay for an Endpoints and a slice write per pod on the way.
     progress('starting the controllers; waiting for every pod to be in its Service\'s Endpoints and EndpointSlices');
-    const nodeArgs = CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF] : [];
+    const nodeArgs = [...CONTROLLERS_NODE_ARGS, ...(CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF] : [])];
     const t0 = Date.now();
     // The bench's nodes have no agents: they reported Ready once and the grace period outlasts the
     // run, so that node lifecycle neither taints them nor marks their pods NotReady.

@@ -5,7 +5,8 @@
 // DIR/<pid>-<threadId>.jsonl as it happens, so nothing depends on how the process ends; the
 // bench reads the files afterwards and matches the events with its slow changes by wall time.
 // SIGUSR2 to a process starts a CPU profile of its main thread and the next SIGUSR2 writes it to
-// DIR/<pid>.cpuprofile, so that a profile covers the bench's timed window only.
+// DIR/<pid>.cpuprofile, so that a profile covers the bench's timed window only; with
+// KUBELITE_STALL_PROBE_HEAP=1 also an allocation profile, DIR/<pid>.heapprofile.
 import { PerformanceObserver, performance, type PerformanceEntry } from 'node:perf_hooks';
 import { appendFileSync } from 'node:fs';
 import path from 'node:path';
@@ -47,21 +48,36 @@ function install(dir: string): void {
   }, TICK_MS).unref();
 }
 
-/** Toggles a CPU profile on SIGUSR2 (see the header). */
-function installProfiler(dir: string): void {
+/**
+ * Sampling interval of the allocation profile (KUBELITE_STALL_PROBE_HEAP=1): one sample per this
+ * many bytes allocated, objects collected since included, so that it shows where garbage comes from.
+ */
+const HEAP_SAMPLING_BYTES = 32 * 1024;
+
+/** Toggles a CPU profile (and with KUBELITE_STALL_PROBE_HEAP=1 an allocation profile) on SIGUSR2 (see the header). */
+function installProfiler(dir: string, heap: boolean): void {
   let session: Session | undefined;
   process.on('SIGUSR2', () => {
     if (!session) {
       session = new Session();
       session.connect();
       session.post('Profiler.enable', () => session!.post('Profiler.start'));
+      if (heap) {
+        session.post('HeapProfiler.enable', () => session!.post('HeapProfiler.startSampling', {
+          samplingInterval: HEAP_SAMPLING_BYTES, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true,
+        } as object));
+      }
       return;
     }
     const done = session;
     session = undefined;
     done.post('Profiler.stop', (err, result) => {
       if (!err) writeFileSync(path.join(dir, `${process.pid}.cpuprofile`), JSON.stringify(result.profile));
-      done.disconnect();
+      if (!heap) return done.disconnect();
+      done.post('HeapProfiler.stopSampling', (herr, hresult) => {
+        if (!herr) writeFileSync(path.join(dir, `${process.pid}.heapprofile`), JSON.stringify(hresult.profile));
+        done.disconnect();
+      });
     });
   });
 }
@@ -69,5 +85,5 @@ function installProfiler(dir: string): void {
 const dir = process.env.KUBELITE_STALL_PROBE_DIR;
 if (dir) {
   install(dir);
-  if (isMainThread) installProfiler(dir);
+  if (isMainThread) installProfiler(dir, process.env.KUBELITE_STALL_PROBE_HEAP === '1');
 }

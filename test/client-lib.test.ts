@@ -2,6 +2,8 @@
 // re-list on 410), leader election on Leases — against a real server where it matters.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { startCluster, type Cluster } from './helpers/cluster.js';
 import { until } from './helpers/wait.js';
 import { RestClient, type Query, type WatchEvent, type WatchHandle } from '../src/client/rest.js';
@@ -129,5 +131,39 @@ describe('informer and leader election against a server', () => {
     assert.deepEqual(events, ['a leads', 'a stops', 'b leads', 'b stops']);
     const released = await client.get<any>('/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/test-controller');
     assert.equal(released.spec.holderIdentity, undefined);
+  });
+});
+
+describe('watch stream parsing', () => {
+  test('events split anywhere across chunks (inside a multi-byte character too) arrive whole and in order', async () => {
+    const events = [
+      { type: 'ADDED', object: { metadata: { name: 'a', annotations: { note: 'ünïcødé → ✓' } } } },
+      { type: 'MODIFIED', object: { metadata: { name: 'b' }, data: 'x'.repeat(200_000) } },
+      { type: 'DELETED', object: { metadata: { name: 'c' } } },
+    ];
+    // Keep-alive blank lines between events; then the bytes cut into 1-, 2- and 7-byte pieces.
+    const bytes = Buffer.from(events.map((e) => JSON.stringify(e) + '\n\n').join(''), 'utf8');
+    const server = http.createServer(async (_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      const big = bytes.indexOf('"MODIFIED"');
+      const cuts = [1, 2, 7, 3, big, 5, 64 * 1024, 64 * 1024, 64 * 1024];
+      let at = 0;
+      for (const n of cuts) {
+        if (at >= bytes.length) break;
+        res.write(bytes.subarray(at, Math.min(bytes.length, at + n)));
+        at += n;
+        await new Promise((r) => setTimeout(r, 2)); // separate TCP reads
+      }
+      res.end(bytes.subarray(Math.min(at, bytes.length)));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const client = new RestClient({ server: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+      const got: WatchEvent[] = [];
+      await client.watch('/api/v1/pods', {}, (e) => got.push(e)).done;
+      assert.deepEqual(got, events);
+    } finally {
+      server.close();
+    }
   });
 });

@@ -362,12 +362,32 @@ export class FieldSet {
     return out;
   }
 
-  /** Reads FieldsV1 JSON; throws on malformed keys. */
+  /**
+   * Reads FieldsV1 JSON; throws on malformed keys. Every write decodes the object's stored entries
+   * again, and many are the same text (all pods of one template share their spec entry; an
+   * object's entries rarely change between its writes): decoded sets are kept by their JSON text,
+   * which is safe because sets are never changed once built.
+   */
   static fromFieldsV1(json: unknown): FieldSet {
     if (!isMap(json)) throw new Error('FieldsV1 must be a JSON object');
-    return readLevel(json).children ?? new FieldSet();
+    const text = JSON.stringify(json);
+    const cached = decodedSets.get(text);
+    if (cached) {
+      // Most recently used last: the oldest entries go first when the cache is full.
+      decodedSets.delete(text);
+      decodedSets.set(text, cached);
+      return cached;
+    }
+    const set = readLevel(json).children ?? new FieldSet();
+    if (decodedSets.size >= DECODED_SETS_MAX) decodedSets.delete(decodedSets.keys().next().value as string);
+    decodedSets.set(text, set);
+    return set;
   }
 }
+
+/** How many decoded FieldsV1 texts fromFieldsV1 keeps. */
+const DECODED_SETS_MAX = 512;
+const decodedSets = new Map<string, FieldSet>();
 
 const EMPTY = new FieldSet();
 
