@@ -22,7 +22,7 @@
 // ClusterIP answered by the new backend.
 import { parseArgs } from 'node:util';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, loadavg, cpus } from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
@@ -367,23 +367,55 @@ function childPids(pid: number): number[] {
   }
 }
 
-/** CPU used by a proxy's process and its children over a measurement, in % of one core each. */
-interface ProxyCpu { primary: number; workers: number[] }
+/**
+ * CPU used by a proxy's process and its children over a measurement, in % of one core each; and,
+ * summed over those processes and their threads, the minor page faults and the context switches
+ * (voluntary: waits for events; involuntary: preemptions) over the `seconds` it lasted. Counts
+ * per request vary less with other load on the machine than time does.
+ */
+interface ProxyCpu { primary: number; workers: number[]; seconds: number; faults: number; voluntary: number; involuntary: number }
 const totalCpu = (c: ProxyCpu) => c.primary + c.workers.reduce((a, b) => a + b, 0);
 /** CPU time per request in µs: all of a proxy's processes over the requests it carried. */
 const cpuPerRequest = (c: ProxyCpu, r: WrkResult) => (totalCpu(c) / 100 / r.rps) * 1e6;
 const CLOCK_TICKS_PER_S = 100;
 
+/** Minor page faults (all threads) and context switches (summed over the threads) of a process so far. */
+function schedCounts(pid: number): { faults: number; voluntary: number; involuntary: number } {
+  const counts = { faults: 0, voluntary: 0, involuntary: 0 };
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // minflt is the 10th field; counting starts after the command name.
+    counts.faults = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[7]);
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      const status = readFileSync(`/proc/${pid}/task/${task}/status`, 'utf8');
+      counts.voluntary += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+      counts.involuntary += Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+    }
+  } catch {
+    // gone meanwhile: counts so far
+  }
+  return counts;
+}
+
 function sampleProxyCpu(pid: number): () => ProxyCpu {
-  const workers = childPids(pid);
-  const start = [pid, ...workers].map(cpuTicks);
+  const pids = [pid, ...childPids(pid)];
+  const start = pids.map(cpuTicks);
+  const startCounts = pids.map(schedCounts);
   const t0 = performance.now();
   return () => {
     const seconds = (performance.now() - t0) / 1000;
-    const pct = [pid, ...workers].map((p, i) => ((cpuTicks(p) - start[i]!) / CLOCK_TICKS_PER_S / seconds) * 100);
-    return { primary: pct[0]!, workers: pct.slice(1) };
+    const pct = pids.map((p, i) => ((cpuTicks(p) - start[i]!) / CLOCK_TICKS_PER_S / seconds) * 100);
+    const counts = pids.map(schedCounts);
+    const delta = (k: 'faults' | 'voluntary' | 'involuntary') => counts.reduce((sum, c, i) => sum + c[k] - startCounts[i]![k], 0);
+    return { primary: pct[0]!, workers: pct.slice(1), seconds, faults: delta('faults'), voluntary: delta('voluntary'), involuntary: delta('involuntary') };
   };
 }
+
+/** Page faults and context switches (voluntary + involuntary) per request over a measurement. */
+const eventsPerRequest = (c: ProxyCpu, r: WrkResult) => {
+  const requests = r.rps * c.seconds;
+  return `${(c.faults / requests).toFixed(3)} faults, ${(c.voluntary / requests).toFixed(2)} + ${(c.involuntary / requests).toFixed(2)} switches`;
+};
 
 const fmtCpu = (c: ProxyCpu) => `primary ${c.primary.toFixed(0)}%${c.workers.length ? `, workers ${c.workers.map((w) => `${w.toFixed(0)}%`).join(' + ')}` : ''}`;
 
@@ -547,6 +579,8 @@ async function main(): Promise<void> {
     const perReq = (c: { keepAlive?: ProxyCpu; newConn?: ProxyCpu }, r: { keepAlive: WrkResult; newConn: WrkResult }) =>
       `${cpuPerRequest(c.keepAlive!, r.keepAlive).toFixed(1)} / ${cpuPerRequest(c.newConn!, r.newConn).toFixed(1)}`;
     lines.push(`CPU µs per request (keep-alive / new-conn): userspace ${perReq(usCpu, us)}, HAProxy ${perReq(haCpu, ha)}`);
+    lines.push(`per request, keep-alive: userspace ${eventsPerRequest(usCpu.keepAlive, us.keepAlive)}; HAProxy ${eventsPerRequest(haCpu.keepAlive, ha.keepAlive)}`);
+    lines.push(`per request, new-conn:   userspace ${eventsPerRequest(usCpu.newConn, us.newConn)}; HAProxy ${eventsPerRequest(haCpu.newConn, ha.newConn)}`);
   }
   lines.push(`userspace / direct keep-alive:  ${ratio(us.keepAlive.rps, direct.keepAlive.rps)}, new-conn ${ratio(us.newConn.rps, direct.newConn.rps)} (anchor: upstream's old userspace proxy 0.36×)`);
   lines.push(`HAProxy / direct keep-alive:    ${ratio(ha.keepAlive.rps, direct.keepAlive.rps)}, new-conn ${ratio(ha.newConn.rps, direct.newConn.rps)}`);

@@ -78,6 +78,11 @@ const MAX_DIALS = 3;
 /** Dial failures that say "this endpoint does not answer" rather than "this machine is in trouble". */
 const RETRIABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EADDRNOTAVAIL']);
 const LISTEN_BACKLOG = 1024;
+/**
+ * Linux copies TCP_NODELAY from a listening socket to the sockets it accepts, so setting it once
+ * on the listener spares a setsockopt per connection; elsewhere each accepted socket gets it.
+ */
+const NODELAY_INHERITED = process.platform === 'linux';
 
 // ---- Node's stream handles ----------------------------------------------------------------------
 
@@ -179,6 +184,7 @@ class HandleFrontend implements TcpFrontend {
   listen(address: string, port: number, done: (err?: NodeJS.ErrnoException) => void): void {
     const server = this.h.newServer();
     let status = address.includes(':') ? server.bind6(address, port, 0) : server.bind(address, port);
+    if (status === 0 && NODELAY_INHERITED) status = server.setNoDelay(true);
     if (status === 0) status = server.listen(LISTEN_BACKLOG);
     if (status !== 0) {
       server.close();
@@ -226,6 +232,8 @@ export function bindListener(address: string, port: number): BoundListener | Nod
     status = server.getsockname(out);
     if (status === 0 && out.port !== port) status = -osConstants.errno.EADDRINUSE;
   }
+  // On the shared socket itself: every worker's copy accepts with it.
+  if (status === 0 && NODELAY_INHERITED) status = server.setNoDelay(true);
   if (status !== 0) {
     server.close();
     return uvError(status, 'bind', address, port);
@@ -256,17 +264,41 @@ export function serveListener(handle: unknown, ctx: ListenerContext): ServedList
  * them instead of a fresh ArrayBuffer each, which spares allocation and garbage collection per
  * chunk. A direction reads no more while a write of its buffer is pending, so one buffer each is
  * enough. Free buffers are kept for the next connections, up to a bound.
+ *
+ * Each buffer keeps the view of it last written (the chunk read): chunks often come in the same
+ * size again, on one connection (requests and responses of one kind) and on the next ones, and
+ * a typed array per chunk is garbage to collect.
  */
+interface ReadBuffer {
+  readonly bytes: Buffer;
+  view: Buffer;
+}
 const READ_BUFFER_BYTES = 32 * 1024;
 const POOLED_BUFFERS_MAX = 512;
-const freeBuffers: Buffer[] = [];
-const takeBuffer = () => freeBuffers.pop() ?? Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+const freeBuffers: ReadBuffer[] = [];
+function takeBuffer(): ReadBuffer {
+  const free = freeBuffers.pop();
+  if (free) return free;
+  const bytes = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+  return { bytes, view: bytes };
+}
+function releaseBuffer(b: ReadBuffer | undefined): void {
+  if (b && freeBuffers.length < POOLED_BUFFERS_MAX) freeBuffers.push(b);
+}
 const noop = () => {};
+/**
+ * The write request every relay passes while writes complete at once (nearly always on loopback):
+ * such a write leaves the request untouched, so one serves all; a write that stays pending keeps
+ * it, and the next write takes a new one. Spares a request object per direction and connection.
+ */
+let idleWriteReq: Req | undefined;
 
 /** One client connection relayed with stream handles. */
 class HandleRelay implements Relayed, PickWaiter {
   private upstream?: TCPHandle;
-  private buffers?: [Buffer, Buffer];
+  /** Taken at the first dial: what the client sends is read into one, the endpoint's into the other. */
+  private fromClient?: ReadBuffer;
+  private fromUpstream?: ReadBuffer;
   private failed?: Set<string>;
   private readonly clientIP?: string;
   private ended = false;
@@ -298,12 +330,24 @@ class HandleRelay implements Relayed, PickWaiter {
     }
     const up = this.h.newSocket();
     this.upstream = up;
+    // Set before the socket exists, libuv applies it when connect creates the socket.
+    up.setNoDelay(true);
     const req = this.h.newConnectReq();
     req.address = ep.ip;
     req.port = ep.port;
     req.oncomplete = (status) => this.connected(up, ep, status);
     const status = ep.ip.includes(':') ? up.connect6(req, ep.ip, ep.port) : up.connect(req, ep.ip, ep.port);
-    if (status !== 0) this.connected(up, ep, status);
+    if (status !== 0) {
+      this.connected(up, ep, status);
+      return;
+    }
+    // Reading the endpoint starts with the dial rather than once it is connected: libuv then
+    // registers the socket with epoll once, for the connect and for reading, where starting to
+    // read after the connect costs two more epoll_ctl calls (an add that fails with EEXIST, then
+    // a modify). Nothing can be read before the connection is up, and a failed dial closes the
+    // socket before libuv reads from it.
+    this.fromUpstream ??= takeBuffer();
+    this.pipe(up, this.client, this.fromUpstream);
   }
 
   private connected(up: TCPHandle, ep: ProxyEndpoint, status: number): void {
@@ -317,41 +361,37 @@ class HandleRelay implements Relayed, PickWaiter {
       else this.end(this.client);
       return;
     }
-    this.client.setNoDelay(true);
-    up.setNoDelay(true);
-    this.buffers = [takeBuffer(), takeBuffer()];
-    this.pipe(this.client, up, this.buffers[0]);
-    this.pipe(up, this.client, this.buffers[1]);
+    if (!NODELAY_INHERITED) this.client.setNoDelay(true);
+    this.fromClient = takeBuffer();
+    this.pipe(this.client, up, this.fromClient);
   }
 
   /** Copy src → dst chunk by chunk; pass src's FIN on as a shutdown of dst. */
-  private pipe(src: TCPHandle, dst: TCPHandle, buffer: Buffer): void {
+  private pipe(src: TCPHandle, dst: TCPHandle, rb: ReadBuffer): void {
     const h = this.h;
-    // Reused while writes complete at once; one that is still pending keeps its own.
-    let req: Req | undefined;
-    const resume = (status: number) => {
-      if (this.ended) return;
-      if (status < 0) this.end(src);
-      else src.readStart();
-    };
+    const buffer = rb.bytes;
     src.useUserBuffer(buffer);
     src.onread = () => {
       if (this.ended) return;
       const nread = h.state[h.kReadBytesOrError]!;
       if (nread > 0) {
-        if (!req) {
-          req = h.newWriteReq();
-          req.handle = dst;
-          req.oncomplete = resume;
-        }
-        const status = dst.writeBuffer(req, nread === buffer.length ? buffer : buffer.subarray(0, nread));
+        if (rb.view.length !== nread) rb.view = nread === buffer.length ? buffer : buffer.subarray(0, nread);
+        const req = (idleWriteReq ??= h.newWriteReq());
+        const status = dst.writeBuffer(req, rb.view);
         if (status < 0) {
+          idleWriteReq = undefined;
           this.end(src);
         } else if (h.state[h.kLastWriteWasAsync]) {
           // The kernel took only part of it: the rest goes out of `buffer`, so nothing more is
-          // read into it until that write completes.
+          // read into it until that write completes. The request is this write's until then
+          // (its completion is reported later, so the callback is set in time).
+          idleWriteReq = undefined;
+          req.oncomplete = (st: number) => {
+            if (this.ended) return;
+            if (st < 0) this.end(src);
+            else src.readStart();
+          };
           src.readStop();
-          req = undefined;
         }
         return;
       }
@@ -389,8 +429,9 @@ class HandleRelay implements Relayed, PickWaiter {
     }
     if (reset && reset.reset(noop) !== 0) reset.close();
     // Closed handles neither read nor write any more: their buffers can serve others.
-    if (this.buffers) for (const b of this.buffers) if (freeBuffers.length < POOLED_BUFFERS_MAX) freeBuffers.push(b);
-    this.buffers = undefined;
+    releaseBuffer(this.fromClient);
+    releaseBuffer(this.fromUpstream);
+    this.fromClient = this.fromUpstream = undefined;
   }
 
   destroy(): void {

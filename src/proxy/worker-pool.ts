@@ -3,9 +3,9 @@
 // cluster's SCHED_NONE does). The primary keeps the informers, the balancers and the ClientIP
 // affinity table; it binds each TCP frontend (without listening, so it accepts nothing itself)
 // and sends the socket to every worker, which listens on its copy and relays what it accepts
-// (worker-main.ts). The kernel hands each connection to one of the workers waiting in accept();
-// workers run with UV_TCP_SINGLE_ACCEPT=1 so that one accepts a single connection per wake-up
-// instead of draining the backlog, which spreads bursts (a benchmark's 50 connections) evenly.
+// (worker-main.ts). Every worker polls the socket and takes one connection per turn of its event
+// loop (libuv since 1.45 accepts once per readiness; UV_TCP_SINGLE_ACCEPT, which made it pause
+// after each accept, is gone), so which worker gets a connection is up to the scheduler.
 //
 // Workers get a copy of each balancer a TCP frontend uses and every change of it. Round-robin
 // and random are per worker; affinity asks the primary (see worker-main.ts). A worker that
@@ -240,7 +240,6 @@ export class ProxyWorkerPool {
 
   private spawn(): Worker {
     const child = fork(WORKER_MAIN, [], {
-      env: { ...process.env, UV_TCP_SINGLE_ACCEPT: '1' },
       // The primary's flags (a test runner's, --cpu-prof...) are not the workers'.
       execArgv: [],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

@@ -1,0 +1,241 @@
+// The userspace proxy's TCP relay on Node's stream handles, in the proxy process and in worker
+// processes, driven directly (no cluster): the orderings the relay relies on to save system calls
+// per connection. The endpoint is read from as soon as it is dialed (one epoll registration for
+// the connect and the reads), so an endpoint that speaks first, or answers and closes at once,
+// must still reach a client whose side starts reading only once the connection is up; a refused
+// dial must leave nothing behind; and a read chunk's view is reused across chunks of one size,
+// so repeated and varying sizes must all arrive intact.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { Balancer } from '../src/proxy/balancer.js';
+import type { ProxyEndpoint } from '../src/proxy/endpoints.js';
+import type { ProxyCounters } from '../src/proxy/metrics.js';
+import { createTcpFrontend, type Relayed, type TcpFrontend } from '../src/proxy/tcp.js';
+import { ProxyWorkerPool } from '../src/proxy/worker-pool.js';
+import { logger } from '../src/util/log.js';
+
+const HOST = '127.0.0.1';
+/** A relay that loses or garbles bytes leaves a read waiting: fail it rather than hang. */
+const TEST_TIMEOUT_MS = 30_000;
+
+const endpoint = (port: number): ProxyEndpoint => ({ ip: HOST, port, key: `${HOST}:${port}`, ready: true, serving: true, terminating: false });
+
+async function serve(onConnection: (s: net.Socket) => void): Promise<net.Server> {
+  const srv = net.createServer({ allowHalfOpen: true }, (s) => {
+    s.on('error', () => {});
+    onConnection(s);
+  });
+  await new Promise<void>((resolve) => srv.listen(0, HOST, resolve));
+  return srv;
+}
+
+const portOf = (srv: net.Server) => (srv.address() as net.AddressInfo).port;
+
+/** A port nothing listens on (bound, then closed). */
+async function refusedPort(): Promise<number> {
+  const srv = await serve(() => {});
+  const port = portOf(srv);
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+/** Everything a socket receives until its FIN. */
+function readAll(s: net.Socket): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  s.on('data', (d) => chunks.push(d));
+  return new Promise((resolve, reject) => {
+    s.once('end', () => resolve(Buffer.concat(chunks)));
+    s.once('error', reject);
+  });
+}
+
+/** Read exactly n bytes. */
+function readBytes(s: net.Socket, n: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let got = 0;
+    const onData = (d: Buffer) => {
+      chunks.push(d);
+      got += d.length;
+      if (got >= n) {
+        s.off('data', onData);
+        s.off('error', reject);
+        resolve(Buffer.concat(chunks));
+      }
+    };
+    s.on('data', onData);
+    s.once('error', reject);
+  });
+}
+
+function connect(port: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host: HOST, port, allowHalfOpen: true }, () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+/** A frontend under test: relayed in this process, or by two worker processes. */
+interface Relay {
+  listen(balancer: Balancer<ProxyEndpoint>): Promise<number>;
+  counters(): Promise<ProxyCounters[]>;
+  stop(): Promise<void>;
+}
+
+function inProcess(): Relay {
+  const counters: ProxyCounters = { accepted: { TCP: 0, UDP: 0 }, active: { TCP: 0, UDP: 0 }, rejected: { TCP: 0, UDP: 0 }, dialErrors: 0 };
+  const open = new Set<Relayed>();
+  const frontends: TcpFrontend[] = [];
+  return {
+    async listen(balancer) {
+      const port = await refusedPort();
+      const fe = createTcpFrontend({ balancer: () => balancer, open, counters }, 'handles');
+      await new Promise<void>((resolve, reject) => fe.listen(HOST, port, (err) => (err ? reject(err) : resolve())));
+      frontends.push(fe);
+      return port;
+    },
+    counters: async () => [counters],
+    async stop() {
+      for (const fe of frontends) fe.close();
+      for (const c of open) c.destroy();
+    },
+  };
+}
+
+function workers(pool: ProxyWorkerPool): Relay {
+  const frontends: TcpFrontend[] = [];
+  return {
+    async listen(balancer) {
+      const port = await refusedPort();
+      const fe = pool.frontend(() => balancer);
+      await new Promise<void>((resolve, reject) => fe.listen(HOST, port, (err) => (err ? reject(err) : resolve())));
+      frontends.push(fe);
+      return port;
+    },
+    counters: () => pool.counters(),
+    async stop() {
+      for (const fe of frontends) fe.close();
+      await pool.stop();
+    },
+  };
+}
+
+const CONFIGS: { name: string; make: () => Promise<Relay> }[] = [
+  { name: 'in the proxy process', make: async () => inProcess() },
+  {
+    name: 'in two worker processes',
+    make: async () => {
+      const pool = new ProxyWorkerPool({ count: 2, log: logger('proxy-workers-test') });
+      await pool.start();
+      return workers(pool);
+    },
+  },
+];
+
+for (const { name, make } of CONFIGS) describe(`TCP relay on stream handles, ${name}`, () => {
+  let relay: Relay;
+  const servers: net.Server[] = [];
+  const balancerOf = (...ports: number[]) => {
+    const b = new Balancer<ProxyEndpoint>('round-robin');
+    b.setEndpoints(ports.map(endpoint));
+    return b;
+  };
+
+  before(async () => {
+    relay = await make();
+  });
+  after(async () => {
+    await relay.stop();
+    for (const s of servers) s.close();
+  });
+
+  test('an endpoint that speaks first is heard before the client sends anything', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const srv = await serve((s) => s.write('220 ready\r\n'));
+    servers.push(srv);
+    const port = await relay.listen(balancerOf(portOf(srv)));
+    for (let i = 0; i < 4; i++) {
+      const c = await connect(port);
+      assert.equal((await readBytes(c, 11)).toString(), '220 ready\r\n');
+      c.destroy();
+    }
+  });
+
+  test('an endpoint that answers and closes at once: the client gets all of it and the FIN, and can still send', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const received: Promise<Buffer>[] = [];
+    const srv = await serve((s) => {
+      received.push(readAll(s).then((b) => {
+        s.end();
+        return b;
+      }));
+      s.end('bye\n');
+    });
+    servers.push(srv);
+    const port = await relay.listen(balancerOf(portOf(srv)));
+    for (let i = 0; i < 4; i++) {
+      const c = await connect(port);
+      const closed = new Promise((r) => c.once('close', r));
+      const reply = readAll(c);
+      assert.equal((await reply).toString(), 'bye\n');
+      // The endpoint's side is closed for writing only: what the client sends still arrives.
+      c.end(`after ${i}\n`);
+      assert.equal((await received[i]!).toString(), `after ${i}\n`);
+      await closed;
+    }
+  });
+
+  test('chunks of repeated and varying sizes arrive intact both ways', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const srv = await serve((s) => s.pipe(s));
+    servers.push(srv);
+    const port = await relay.listen(balancerOf(portOf(srv)));
+    const c = await connect(port);
+    // One write answered in full before the next, so that reads mostly match writes: the same
+    // size several times over (the reused view), then others, shorter and longer.
+    for (const size of [63, 63, 63, 164, 164, 7, 63, 32768, 32768, 1, 40000, 63]) {
+      const sent = randomBytes(size);
+      const echoed = readBytes(c, size);
+      c.write(sent);
+      assert.deepEqual(await echoed, sent, `a chunk of ${size} bytes`);
+    }
+    // Megabytes at once: the kernel takes them in parts (writes that complete later).
+    const big = randomBytes(4 * 1024 * 1024);
+    const echoed = readAll(c);
+    c.end(big);
+    assert.ok((await echoed).equals(big));
+  });
+
+  test('a client that stops reading: writes left pending hold reading back, and nothing is lost', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const srv = await serve((s) => s.pipe(s));
+    servers.push(srv);
+    const port = await relay.listen(balancerOf(portOf(srv)));
+    const c = await connect(port);
+    // More than the socket buffers along the way hold while the client does not read, so that
+    // the relay's writes stay pending (and its reads stop) in both directions.
+    const big = randomBytes(32 * 1024 * 1024);
+    c.pause();
+    c.end(big);
+    await new Promise((r) => setTimeout(r, 1000));
+    const echoed = readAll(c);
+    c.resume();
+    assert.ok((await echoed).equals(big));
+  });
+
+  test('a refused endpoint is retried on another with the client\'s first bytes intact', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const srv = await serve((s) => s.pipe(s));
+    servers.push(srv);
+    // Round-robin starts at the first endpoint in each process: the refused one.
+    const port = await relay.listen(balancerOf(await refusedPort(), portOf(srv)));
+    const errorsBefore = (await relay.counters()).reduce((n, c) => n + c.dialErrors, 0);
+    const clients = await Promise.all(Array.from({ length: 6 }, () => connect(port)));
+    const answers = clients.map(async (c, i) => {
+      const answer = readBytes(c, `ping ${i}\n`.length);
+      c.write(`ping ${i}\n`);
+      return (await answer).toString();
+    });
+    assert.deepEqual(await Promise.all(answers), clients.map((_, i) => `ping ${i}\n`));
+    for (const c of clients) c.destroy();
+    const errors = (await relay.counters()).reduce((n, c) => n + c.dialErrors, 0) - errorsBefore;
+    assert.ok(errors >= 1, `dial errors: ${errors}`);
+  });
+});
