@@ -3,14 +3,15 @@
 // programs a table of its own (`ip kubelite-test-<pid>`) for a real server with a service CIDR
 // of its own (127.160.0.0/16), backends on 127.78.x.y and a node address of its own for
 // NodePorts — so nothing collides with the userspace proxy tests running in another process,
-// since nftables rules apply to the whole host. Scenarios mirror test/proxy.test.ts: balancing,
-// refusal without endpoints, live changes, terminating endpoints, ClientIP affinity and its
-// timeout, NodePort, UDP, and the table's life cycle (leftover replaced, deleted at stop).
+// since nftables rules apply to the whole host. The scenarios every proxy mode shares
+// (test/helpers/proxy-scenarios.ts: balancing, refusal without endpoints, live changes,
+// terminating endpoints, ClientIP affinity and its timeout, NodePort, UDP, half-close...) run
+// here with checks of the rules in the kernel added; then what is nftables' own: the table's
+// life cycle (leftover replaced, deleted at stop), the refusal coming from the table, repair
+// after rules changed behind the proxy's back, and `kubelite proxy --proxy-mode nftables`.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import http from 'node:http';
-import dgram from 'node:dgram';
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,42 +19,24 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startCluster, type Cluster } from './helpers/cluster.js';
 import { call } from './helpers/run-controllers.js';
-import { until, sleep } from './helpers/wait.js';
-import { createService, putSlice, fetchName, count, sequential, listen, keepAliveClient } from './helpers/proxy-api.js';
+import { until } from './helpers/wait.js';
+import { createService, putSlice, fetchName, sequential, listen, tryConnect, startBackends, type Backends } from './helpers/proxy-api.js';
+import { SCENARIOS, RESTART_SCENARIOS, runScenarios, service, serviceIP, type BalanceMode, type ProxyUnderTest } from './helpers/proxy-scenarios.js';
 import { RestClient } from '../src/client/rest.js';
 import { controllerContext, type ControllerContext } from '../src/client/factory.js';
 import { NftablesProxy, nftablesUnavailable, type NftServicePortStatus } from '../src/proxy/nftables.js';
 import { buildServiceRules, emptyRules, partialSyncScript, serviceChainName, fullSyncScript, setupScript } from '../src/proxy/nftables-rules.js';
 
 const NS = '/api/v1/namespaces/default';
-const SLICES = '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices';
 const SERVICE_CIDR = '127.160.0.0/16';
 const SVC_NET = `127.160.${1 + Math.floor(Math.random() * 254)}`;
 const BACKEND_NET = `127.78.${1 + Math.floor(Math.random() * 254)}`;
 const NODE_IP = `127.161.${1 + Math.floor(Math.random() * 254)}.1`;
-const A = `${BACKEND_NET}.1`, B = `${BACKEND_NET}.2`, C = `${BACKEND_NET}.3`;
-const NAMES: Record<string, string> = { [A]: 'a', [B]: 'b', [C]: 'c' };
 const HTTP_PORT = 18081;
 const UDP_PORT = 15354;
 const TABLE = `kubelite-test-${process.pid}`;
 
 // ---- helpers ------------------------------------------------------------------------------------
-
-/** Connect and report how it went: `connected`, or the error code (`ECONNREFUSED`...), or `timeout`. */
-function tryConnect(host: string, port: number): Promise<string> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host, port });
-    s.setTimeout(5_000, () => {
-      s.destroy();
-      resolve('timeout');
-    });
-    s.once('connect', () => {
-      s.destroy();
-      resolve('connected');
-    });
-    s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
-  });
-}
 
 function nft(...args: string[]): string {
   return execFileSync('nft', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -178,35 +161,84 @@ describe('nftables proxy', { skip }, () => {
   let client: RestClient;
   let ctx: ControllerContext;
   let proxy: NftablesProxy;
-  const servers: { close(): void }[] = [];
+  let backends: Backends;
   let nextIP = 2;
-  const svcIP = () => `${SVC_NET}.${nextIP++}`;
 
   const statusOf = (servicePort: string): NftServicePortStatus | undefined => proxy.status().find((s) => s.servicePort === servicePort);
-  const programmed = (servicePort: string, endpoints: string[]) =>
-    until(() => {
-      const s = statusOf(servicePort);
-      return s && s.endpoints.join(',') === endpoints.join(',') && s;
-    }, `${servicePort} programmed with ${endpoints.join(',') || 'no endpoints'}`);
+  const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 
-  const newProxy = async (mode: 'round-robin' | 'random' = 'round-robin') => {
+  const newProxy = async (mode: BalanceMode = 'round-robin') => {
     ctx = controllerContext(client);
     proxy = new NftablesProxy(ctx, { mode, nodeIP: NODE_IP, table: TABLE });
     await proxy.start();
   };
 
+  const underTest: ProxyUnderTest = {
+    get cluster() { return c; },
+    get client() { return client; },
+    get backends() { return backends; },
+    nodeIP: NODE_IP,
+    nextServiceIP: () => `${SVC_NET}.${nextIP++}`,
+    rotations: 1,
+    udpFlowsLeaveGoneEndpoints: false,
+    programmed: async (servicePort, endpoints) => {
+      await until(() => {
+        const s = statusOf(servicePort);
+        return s && s.endpoints.join(',') === endpoints.join(',') && s.state === (endpoints.length ? 'dnat' : 'reject');
+      }, `${servicePort} programmed with ${endpoints.join(',') || 'no endpoints'}`);
+    },
+    rejecting: async (servicePort) => {
+      const s = await until(() => statusOf(servicePort), `${servicePort} known`);
+      assert.equal(s.state, 'reject');
+      // Every frontend is an element of a reject map: ClusterIPs by address, NodePorts by port.
+      const proto = s.protocol.toLowerCase();
+      for (const fe of s.frontends) {
+        const [address, port] = [fe.slice(0, fe.lastIndexOf(':')), fe.slice(fe.lastIndexOf(':') + 1)];
+        const [map, key] = address === NODE_IP ? ['no-endpoint-nodeports', `${proto} . ${port}`] : ['no-endpoint-services', `${address} . ${proto} . ${port}`];
+        assert.match(nft('list', 'map', 'ip', TABLE, map), new RegExp(`${escape(key)} : goto reject-chain`));
+      }
+    },
+    refused: async (host, port) => {
+      assert.equal(await tryConnect(host, port), 'ECONNREFUSED');
+    },
+    forgotten: async (servicePort, ip) => {
+      await until(() => !statusOf(servicePort), `${servicePort} removed`);
+      assert.doesNotMatch(nft('list', 'table', 'ip', TABLE), new RegExp(`${escape(ip)} `));
+    },
+    nodePortOpen: async (servicePort, nodePort) => {
+      await until(() => statusOf(servicePort)?.frontends.includes(`${NODE_IP}:${nodePort}`), `${servicePort} at ${NODE_IP}:${nodePort}`);
+    },
+    nodePortClosed: async (servicePort, nodePort) => {
+      await until(() => { const s = statusOf(servicePort); return s && !s.frontends.includes(`${NODE_IP}:${nodePort}`); }, 'NodePort removed');
+      assert.doesNotMatch(nft('list', 'table', 'ip', TABLE), new RegExp(`tcp \\. ${nodePort} :`));
+    },
+    restart: async (mode) => {
+      await proxy.stop();
+      ctx.informers.stop();
+      await newProxy(mode);
+    },
+    checks: {
+      balancing: (service, portName, mode, endpoints) => {
+        const rule = new RegExp(`numgen ${mode === 'random' ? 'random' : 'inc'} mod ${endpoints} vmap`);
+        assert.match(nft('list', 'chain', 'ip', TABLE, serviceChainName('default', service, 'tcp', portName)), rule);
+      },
+      // The chain of the endpoint that left is flushed at once and deleted a moment later.
+      endpointLeft: async (service, portName, gone, kept) => {
+        const chain = (endpoint: string) => `${service}/tcp/${portName}__${endpoint.replace(/:(\d+)$/, '/$1')}`;
+        await until(() => !nft('list', 'chains', 'ip').includes(chain(gone)), 'stale endpoint chain deleted');
+        assert.ok(nft('list', 'chains', 'ip').includes(chain(kept)));
+      },
+      // The pins are in the kernel: one timed set per endpoint.
+      pinned: (clientIP) => {
+        assert.match(nft('list', 'table', 'ip', TABLE), new RegExp(`${escape(clientIP)} (timeout 3h )?expires`));
+      },
+    },
+  };
+
   before(async () => {
     c = await startCluster({ args: ['--service-cidr', SERVICE_CIDR] });
     client = await RestClient.fromKubeconfig(c.kubeconfig, 'proxy-nftables-test');
-    for (const ip of [A, B, C]) {
-      const s = http.createServer((_req, res) => res.end(`${NAMES[ip]}\n`));
-      await listen(s, ip, HTTP_PORT);
-      servers.push(s);
-      const u = dgram.createSocket('udp4');
-      u.on('message', (m, r) => u.send(`${NAMES[ip]}:${m}`, r.port, r.address));
-      await new Promise<void>((resolve) => u.bind(UDP_PORT, ip, () => resolve()));
-      servers.push(u);
-    }
+    backends = await startBackends(BACKEND_NET, HTTP_PORT, UDP_PORT);
     // A table left behind by a crashed run: replaced at start.
     execFileSync('nft', ['-f', '-'], { input: `add table ip ${TABLE}\nadd chain ip ${TABLE} leftover-from-a-crash\n` });
     await newProxy();
@@ -216,7 +248,7 @@ describe('nftables proxy', { skip }, () => {
     await proxy?.stop().catch(() => {});
     ctx?.informers.stop();
     client?.close();
-    for (const s of servers) s.close();
+    backends?.close();
     await c?.cleanup();
     // Whatever happened, leave no rules on the host.
     if (tableExists(TABLE)) nft('delete', 'table', 'ip', TABLE);
@@ -231,56 +263,15 @@ describe('nftables proxy', { skip }, () => {
     assert.match(listing, new RegExp(`set nodeport-ips \\{[^}]*elements = \\{ ${NODE_IP.replace(/\./g, '\\.')} \\}`));
   });
 
-  test('round-robin (numgen inc) spreads new connections evenly over the ready endpoints', async () => {
-    const ip = svcIP();
-    await createService(c, 'rr', { ip, ports: [{ name: 'http', port: 8080, targetPort: HTTP_PORT }] });
-    await putSlice(c, 'rr', [{ ip: A }, { ip: B }, { ip: C }], [{ name: 'http', port: HTTP_PORT }]);
-    await programmed('default/rr:http', [A, B, C].map((x) => `${x}:${HTTP_PORT}`));
-    assert.match(nft('list', 'chain', 'ip', TABLE, serviceChainName('default', 'rr', 'tcp', 'http')), /numgen inc mod 3 vmap/);
-    const names = await sequential(30, () => fetchName(ip, 8080));
-    assert.deepEqual(count(names), { a: 10, b: 10, c: 10 });
-    assert.ok(names.every((n, i) => n === names[i % 3]), names.join(' '));
-  });
-
-  test('a change to another Service leaves this one\'s rules alone (its rotation goes on)', async () => {
-    const ip = `${SVC_NET}.2`; // rr's
-    const first = await fetchName(ip, 8080);
-    const other = svcIP();
-    await createService(c, 'bystander', { ip: other, ports: [{ name: 'http', port: 8080, targetPort: HTTP_PORT }] });
-    await putSlice(c, 'bystander', [{ ip: A }], [{ name: 'http', port: HTTP_PORT }]);
-    await programmed('default/bystander:http', [`${A}:${HTTP_PORT}`]);
-    await putSlice(c, 'bystander', [{ ip: B }], [{ name: 'http', port: HTTP_PORT }]);
-    await programmed('default/bystander:http', [`${B}:${HTTP_PORT}`]);
-    const next = await fetchName(ip, 8080);
-    const order = ['a', 'b', 'c'];
-    assert.equal(next, order[(order.indexOf(first) + 1) % 3], 'the counter was not reset by rewriting the chain');
-  });
-
-  test('a Service without usable endpoints refuses connections at once, and opens when it gets one', async () => {
-    const ip = svcIP();
-    await createService(c, 'empty', { ip, ports: [{ name: 'http', port: 8080, targetPort: HTTP_PORT }] });
-    const s = await until(() => statusOf('default/empty:http'), 'rejecting');
-    assert.equal(s.state, 'reject');
-    assert.equal(await tryConnect(ip, 8080), 'ECONNREFUSED');
-    await putSlice(c, 'empty', [{ ip: A }], [{ name: 'http', port: HTTP_PORT }]);
-    await programmed('default/empty:http', [`${A}:${HTTP_PORT}`]);
-    assert.equal(await fetchName(ip, 8080), 'a');
-    await putSlice(c, 'empty', [], [{ name: 'http', port: HTTP_PORT }]);
-    await programmed('default/empty:http', []);
-    assert.equal(await tryConnect(ip, 8080), 'ECONNREFUSED');
-    assert.match(nft('list', 'map', 'ip', TABLE, 'no-endpoint-services'), new RegExp(`${ip.replace(/\./g, '\\.')} \\. tcp \\. 8080 : goto reject-chain`));
-    await call(c, 'DELETE', `${NS}/services/empty`);
-    await until(() => !statusOf('default/empty:http'), 'service removed');
-    assert.doesNotMatch(nft('list', 'table', 'ip', TABLE), new RegExp(ip.replace(/\./g, '\\.') + ' '));
-  });
+  runScenarios(SCENARIOS, underTest);
 
   test('the refusal comes from the table: a listener on the ClusterIP itself is not reached', async () => {
     // ClusterIPs are local addresses here, so an empty one refuses by itself; a listener on it
     // shows that the rule (reject from the nat chains) is what refuses.
-    const ip = svcIP();
-    const squatter = net.createServer((s) => s.end());
+    const ip = underTest.nextServiceIP();
+    const squatter = net.createServer((s) => s.end('squatter\n'));
     await listen(squatter, ip, 8080);
-    servers.push(squatter);
+    backends.track(squatter);
     assert.equal(await tryConnect(ip, 8080), 'connected', 'reachable before the Service exists');
     await createService(c, 'guarded', { ip, ports: [{ name: 'http', port: 8080, targetPort: HTTP_PORT }] });
     await until(() => statusOf('default/guarded:http')?.state === 'reject', 'rejecting');
@@ -290,146 +281,6 @@ describe('nftables proxy', { skip }, () => {
     assert.equal(await tryConnect(ip, 8080), 'connected', 'reachable again once the Service is gone');
   });
 
-  test('endpoint changes apply live; an established connection to a removed endpoint carries on', async () => {
-    const ip = svcIP();
-    await createService(c, 'live', { ip, ports: [{ name: 'http', port: 8080, targetPort: HTTP_PORT }] });
-    await putSlice(c, 'live', [{ ip: A }, { ip: B }], [{ name: 'http', port: HTTP_PORT }]);
-    await programmed('default/live:http', [`${A}:${HTTP_PORT}`, `${B}:${HTTP_PORT}`]);
-    const { ask, close } = keepAliveClient(ip, 8080);
-    const first = await ask();
-    const other = first.name === 'a' ? B : A;
-    await putSlice(c, 'live', [{ ip: other }], [{ name: 'http', port: HTTP_PORT }]);
-    await programmed('default/live:http', [`${other}:${HTTP_PORT}`]);
-    const again = await ask();
-    assert.equal(again.localPort, first.localPort, 'the same connection');
-    assert.equal(again.name, first.name, 'still going to the endpoint that left');
-    close();
-    assert.deepEqual(await sequential(4, () => fetchName(ip, 8080)), Array(4).fill(NAMES[other]));
-    // The chain of the endpoint that left is flushed at once and deleted a moment later.
-    const gone = first.name === 'a' ? A : B;
-    await until(() => !nft('list', 'chains', 'ip').includes(`live/tcp/http__${gone}/${HTTP_PORT}`), 'stale endpoint chain deleted');
-    assert.ok(nft('list', 'chains', 'ip').includes(`live/tcp/http__${other}/${HTTP_PORT}`));
-  });
-
-  test('terminating endpoints serve only while no ready endpoint exists', async () => {
-    const ip = svcIP();
-    await createService(c, 'term', { ip, ports: [{ name: 'http', port: 8080, targetPort: HTTP_PORT }] });
-    await putSlice(c, 'term', [
-      { ip: A, ready: false, serving: true, terminating: true },
-      { ip: B, ready: false, serving: false, terminating: true },
-    ], [{ name: 'http', port: HTTP_PORT }]);
-    await programmed('default/term:http', [`${A}:${HTTP_PORT}`]);
-    assert.deepEqual(await sequential(6, () => fetchName(ip, 8080)), Array(6).fill('a'));
-    await putSlice(c, 'term', [
-      { ip: A, ready: false, serving: true, terminating: true },
-      { ip: B, ready: false, serving: false, terminating: true },
-      { ip: C },
-    ], [{ name: 'http', port: HTTP_PORT }]);
-    await programmed('default/term:http', [`${C}:${HTTP_PORT}`]);
-    assert.deepEqual(await sequential(6, () => fetchName(ip, 8080)), Array(6).fill('c'));
-  });
-
-  test('hairpin: an endpoint reaching its own Service through the ClusterIP is answered by itself', async () => {
-    const ip = svcIP();
-    await createService(c, 'hairpin', { ip, ports: [{ name: 'http', port: 8080, targetPort: HTTP_PORT }] });
-    await putSlice(c, 'hairpin', [{ ip: A }], [{ name: 'http', port: HTTP_PORT }]);
-    await programmed('default/hairpin:http', [`${A}:${HTTP_PORT}`]);
-    assert.deepEqual(await sequential(3, () => fetchName(ip, 8080, A)), ['a', 'a', 'a']);
-  });
-
-  test('sessionAffinity ClientIP pins each client address to one endpoint; different clients spread', async () => {
-    const ip = svcIP();
-    await createService(c, 'sticky', { ip, ports: [{ name: 'http', port: 8080, targetPort: HTTP_PORT }], affinitySeconds: 10800 });
-    await putSlice(c, 'sticky', [{ ip: A }, { ip: B }, { ip: C }], [{ name: 'http', port: HTTP_PORT }]);
-    await programmed('default/sticky:http', [A, B, C].map((x) => `${x}:${HTTP_PORT}`));
-    const perClient: Record<string, string[]> = {};
-    for (const clientIP of ['127.0.0.41', '127.0.0.42', '127.0.0.43']) {
-      perClient[clientIP] = await sequential(6, () => fetchName(ip, 8080, clientIP));
-    }
-    for (const [clientIP, names] of Object.entries(perClient)) assert.equal(new Set(names).size, 1, `${clientIP} stuck to one endpoint: ${names}`);
-    assert.equal(new Set(Object.values(perClient).map((n) => n[0])).size, 3, 'three clients, three endpoints');
-    // The pins are in the kernel: one timed set per endpoint.
-    assert.match(nft('list', 'table', 'ip', TABLE), /127\.0\.0\.41 (timeout 3h )?expires/);
-    // An endpoint that leaves releases its clients; the others stay pinned.
-    const pinned = perClient['127.0.0.41']![0]!;
-    const left = [A, B, C].filter((x) => NAMES[x] !== pinned);
-    await putSlice(c, 'sticky', left.map((x) => ({ ip: x })), [{ name: 'http', port: HTTP_PORT }]);
-    await programmed('default/sticky:http', left.map((x) => `${x}:${HTTP_PORT}`));
-    const moved = await sequential(4, () => fetchName(ip, 8080, '127.0.0.41'));
-    assert.equal(new Set(moved).size, 1);
-    assert.notEqual(moved[0], pinned);
-    assert.deepEqual(await sequential(3, () => fetchName(ip, 8080, '127.0.0.42')), Array(3).fill(perClient['127.0.0.42']![0]));
-  });
-
-  test('ClientIP affinity ends after timeoutSeconds without connections', async () => {
-    const ip = svcIP();
-    await createService(c, 'brief', { ip, ports: [{ name: 'http', port: 8080, targetPort: HTTP_PORT }], affinitySeconds: 1 });
-    await putSlice(c, 'brief', [{ ip: A }, { ip: B }, { ip: C }], [{ name: 'http', port: HTTP_PORT }]);
-    await programmed('default/brief:http', [A, B, C].map((x) => `${x}:${HTTP_PORT}`));
-    const first = await fetchName(ip, 8080, '127.0.0.51');
-    const second = await fetchName(ip, 8080, '127.0.0.52');
-    assert.notEqual(first, second);
-    assert.equal(await fetchName(ip, 8080, '127.0.0.51'), first, 'pinned within the timeout');
-    await sleep(1500);
-    // The rotation goes on to the third endpoint: the first client is no longer pinned.
-    const later = await fetchName(ip, 8080, '127.0.0.51');
-    assert.notEqual(later, first);
-    assert.notEqual(later, second);
-    assert.equal(await fetchName(ip, 8080, '127.0.0.51'), later, 'pinned anew');
-  });
-
-  test('NodePort: the node address at the nodePort reaches the Service too', async () => {
-    const ip = svcIP();
-    const nodePort = 30000 + Math.floor(Math.random() * 2700);
-    await createService(c, 'np', { ip, type: 'NodePort', ports: [{ name: 'http', port: 8080, targetPort: HTTP_PORT, nodePort }] });
-    await putSlice(c, 'np', [{ ip: B }], [{ name: 'http', port: HTTP_PORT }]);
-    const s = await programmed('default/np:http', [`${B}:${HTTP_PORT}`]);
-    assert.ok(s.frontends.includes(`${NODE_IP}:${nodePort}`), s.frontends.join(' '));
-    assert.equal(await fetchName(NODE_IP, nodePort), 'b');
-    assert.equal(await fetchName(ip, 8080), 'b');
-    // Without endpoints the NodePort rejects too.
-    await putSlice(c, 'np', [], [{ name: 'http', port: HTTP_PORT }]);
-    await programmed('default/np:http', []);
-    assert.match(nft('list', 'map', 'ip', TABLE, 'no-endpoint-nodeports'), new RegExp(`tcp \\. ${nodePort} : goto reject-chain`));
-    assert.equal(await tryConnect(NODE_IP, nodePort), 'ECONNREFUSED');
-    // Back to ClusterIP: the NodePort is gone.
-    await putSlice(c, 'np', [{ ip: B }], [{ name: 'http', port: HTTP_PORT }]);
-    const svc = await client.get<any>(`${NS}/services/np`);
-    svc.spec.type = 'ClusterIP';
-    delete svc.spec.ports[0].nodePort;
-    await client.update(`${NS}/services/np`, svc);
-    await until(() => { const st = statusOf('default/np:http'); return st && st.state === 'dnat' && st.frontends.length === 1; }, 'NodePort removed');
-    assert.doesNotMatch(nft('list', 'table', 'ip', TABLE), new RegExp(`tcp \\. ${nodePort} :`));
-  });
-
-  test('UDP: flows are spread, each flow keeps its endpoint, replies come from the service address', async () => {
-    const ip = svcIP();
-    await createService(c, 'dns', { ip, ports: [{ name: 'dns', port: 53, targetPort: UDP_PORT, protocol: 'UDP' }] });
-    await putSlice(c, 'dns', [{ ip: A }, { ip: B }, { ip: C }], [{ name: 'dns', port: UDP_PORT, protocol: 'UDP' }]);
-    await programmed('default/dns:dns', [A, B, C].map((x) => `${x}:${UDP_PORT}`));
-    const clients = await Promise.all([1, 2, 3].map(() => new Promise<dgram.Socket>((resolve) => {
-      const s = dgram.createSocket('udp4');
-      s.bind(0, '127.0.0.1', () => resolve(s));
-    })));
-    const ask = (s: dgram.Socket, msg: string) => new Promise<{ text: string; from: string }>((resolve) => {
-      s.once('message', (m, r) => resolve({ text: m.toString(), from: `${r.address}:${r.port}` }));
-      s.send(msg, 53, ip);
-    });
-    try {
-      const firsts: string[] = [];
-      for (const s of clients) {
-        const r = await ask(s, 'hello');
-        assert.equal(r.from, `${ip}:53`);
-        assert.match(r.text, /^[abc]:hello$/);
-        firsts.push(r.text.split(':')[0]!);
-      }
-      assert.deepEqual([...firsts].sort(), ['a', 'b', 'c'], 'three flows, three endpoints');
-      for (const [i, s] of clients.entries()) assert.equal((await ask(s, 'again')).text, `${firsts[i]}:again`, 'a flow keeps its endpoint');
-    } finally {
-      for (const s of clients) s.close();
-    }
-  });
-
   test('metrics count the syncs', async () => {
     const text = await proxy.metrics.registry.metrics();
     assert.match(text, /kubeproxy_sync_proxy_rules_duration_seconds_count [1-9]/);
@@ -437,39 +288,28 @@ describe('nftables proxy', { skip }, () => {
   });
 
   test('rules changed behind the proxy\'s back: the failed transaction is followed by a full sync that repairs them', async () => {
-    const ip = svcIP();
-    await createService(c, 'repair', { ip, ports: [{ name: 'http', port: 8080, targetPort: HTTP_PORT }] });
-    await putSlice(c, 'repair', [{ ip: A }], [{ name: 'http', port: HTTP_PORT }]);
-    await programmed('default/repair:http', [`${A}:${HTTP_PORT}`]);
+    const ip = await service(underTest, 'repair', { ports: [{ name: 'http', port: 8080, targetPort: HTTP_PORT }] });
+    await putSlice(c, 'repair', [{ ip: backends.A }], [{ name: 'http', port: HTTP_PORT }]);
+    await underTest.programmed('default/repair:http', [`${backends.A}:${HTTP_PORT}`]);
     assert.equal(await fetchName(ip, 8080), 'a');
     nft('delete', 'element', 'ip', TABLE, 'service-ips', `{ ${ip} . tcp . 8080 }`);
     assert.equal(await tryConnect(ip, 8080), 'ECONNREFUSED', 'nothing listens behind the ClusterIP');
     // Deleting the element again (no endpoints now) fails, which forces the full sync.
     await putSlice(c, 'repair', [], [{ name: 'http', port: HTTP_PORT }]);
     await until(async () => /kubeproxy_sync_proxy_rules_nftables_sync_failures_total 1\b/.test(await proxy.metrics.registry.metrics()), 'the failure counted');
-    await putSlice(c, 'repair', [{ ip: B }], [{ name: 'http', port: HTTP_PORT }]);
-    await programmed('default/repair:http', [`${B}:${HTTP_PORT}`]);
+    await putSlice(c, 'repair', [{ ip: backends.B }], [{ name: 'http', port: HTTP_PORT }]);
+    await underTest.programmed('default/repair:http', [`${backends.B}:${HTTP_PORT}`]);
     assert.equal(await fetchName(ip, 8080), 'b');
     // The other Services came through the full sync unharmed.
-    assert.equal((await sequential(3, () => fetchName(`${SVC_NET}.2`, 8080))).length, 3);
+    assert.equal((await sequential(3, () => fetchName(serviceIP(underTest, 'rr'), 8080))).length, 3);
   });
 
-  test('random balancing (numgen random) spreads over every endpoint', async () => {
-    await proxy.stop();
-    ctx.informers.stop();
-    await newProxy('random');
-    await programmed('default/rr:http', [A, B, C].map((x) => `${x}:${HTTP_PORT}`));
-    assert.match(nft('list', 'chain', 'ip', TABLE, serviceChainName('default', 'rr', 'tcp', 'http')), /numgen random mod 3 vmap/);
-    const names = await sequential(60, () => fetchName(`${SVC_NET}.2`, 8080));
-    const seen = count(names);
-    assert.deepEqual(Object.keys(seen).sort(), ['a', 'b', 'c'], JSON.stringify(seen));
-    assert.equal(names.every((n, i) => i < 3 || n === names[i - 3]), false, 'not a strict rotation');
-  });
+  runScenarios(RESTART_SCENARIOS, underTest);
 
   test('stop() deletes the table: the service addresses no longer lead anywhere', async () => {
     await proxy.stop();
     assert.equal(tableExists(TABLE), false);
-    assert.equal(await tryConnect(`${SVC_NET}.2`, 8080), 'ECONNREFUSED');
+    assert.equal(await tryConnect(serviceIP(underTest, 'rr'), 8080), 'ECONNREFUSED');
   });
 });
 

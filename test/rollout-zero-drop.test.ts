@@ -23,10 +23,8 @@ import http from 'node:http';
 import { startCluster, type Cluster } from './helpers/cluster.js';
 import { call } from './helpers/run-controllers.js';
 import { until, sleep } from './helpers/wait.js';
-import { RestClient } from '../src/client/rest.js';
-import { controllerContext, type ControllerContext } from '../src/client/factory.js';
-import { startController } from '../src/client/controller.js';
-import { NodeAgent } from '../src/node/agent.js';
+import { startAgentCluster, type AgentCluster } from './helpers/node-agents.js';
+import type { RestClient } from '../src/client/rest.js';
 import { SimRuntime } from '../src/node/runtimes/sim.js';
 const PORT = 8080;
 /** Rollouts per test run: each one replaces all three pods under load. */
@@ -216,28 +214,22 @@ describe('a deleted pod serves until the EndpointSlices stop offering it, then f
   const SLICES = '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices';
   const DRAIN_MS = 300;
   const podNet = `127.${190 + Math.floor(Math.random() * 10)}.${1 + Math.floor(Math.random() * 254)}`;
+  let h: AgentCluster;
   let c: Cluster;
   let client: RestClient;
-  let ctx: ControllerContext;
-  const stops: (() => void)[] = [];
 
   before(async () => {
-    c = await startCluster();
-    client = await RestClient.fromKubeconfig(c.kubeconfig, 'zero-drop-test');
-    ctx = controllerContext(client);
+    // No IPAM controller: the pod CIDR it would assign is set by hand below. No endpoint
+    // controller runs either: the test writes the EndpointSlices.
+    h = await startAgentCluster({ userAgent: 'zero-drop-test', ipam: false });
+    ({ c, client } = h);
     const runtime = new SimRuntime({ answer: true, startDelayMs: 0, startJitterMs: 0 });
-    const running = await startController(new NodeAgent({ nodeName: NODE, client, runtime, endpointDrainMs: DRAIN_MS }), 2);
-    stops.push(() => running.stop());
-    // The pod CIDR an IPAM controller would assign, set by hand; no endpoint controller runs
-    // either: the test writes the EndpointSlices.
+    await h.startAgent({ nodeName: NODE, runtime, endpointDrainMs: DRAIN_MS }, 2);
     await call(c, 'PATCH', `/api/v1/nodes/${NODE}`, { spec: { podCIDR: `${podNet}.0/24`, podCIDRs: [`${podNet}.0/24`] } }, 'application/merge-patch+json');
   });
 
   after(async () => {
-    for (const s of stops.reverse()) s();
-    ctx?.informers.stop();
-    client?.close();
-    await c?.cleanup();
+    await h?.stop();
   });
 
   /** A running pod listening on PORT, offered as a ready endpoint by a slice of its own; its IP and UID. */

@@ -12,13 +12,11 @@ import type { Pod } from 'kubernetes-types/core/v1.js';
 import { SimRuntime } from '../src/node/runtimes/sim.js';
 import { sniff } from '../src/node/runtimes/sim-answer.js';
 import type { RuntimeListener } from '../src/node/runtime.js';
-import { startCluster, type Cluster } from './helpers/cluster.js';
+import type { Cluster } from './helpers/cluster.js';
+import { startAgentCluster, type AgentCluster } from './helpers/node-agents.js';
 import { call } from './helpers/run-controllers.js';
 import { until } from './helpers/wait.js';
-import { RestClient } from '../src/client/rest.js';
-import { controllerContext, type ControllerContext } from '../src/client/factory.js';
-import { startController } from '../src/client/controller.js';
-import { NodeAgent } from '../src/node/agent.js';
+import type { RestClient } from '../src/client/rest.js';
 import { UserspaceProxy } from '../src/proxy/userspace.js';
 
 /** This run's pod network: a random /24 away from the default cluster CIDR. */
@@ -175,33 +173,25 @@ describe('sim runtime: pods that answer', () => {
 describe('sim runtime under a node agent: Services target pods, the proxy reaches them', () => {
   const NODE = 'answer-node';
   const NS = '/api/v1/namespaces/default';
+  let h: AgentCluster;
   let c: Cluster;
   let client: RestClient;
-  let ctx: ControllerContext;
-  let proxy: UserspaceProxy;
-  const stops: (() => void)[] = [];
   const clusterIP = `127.${100 + Math.floor(Math.random() * 12)}.${1 + Math.floor(Math.random() * 254)}.7`;
 
   before(async () => {
-    c = await startCluster();
-    client = await RestClient.fromKubeconfig(c.kubeconfig, 'sim-answer-test');
-    ctx = controllerContext(client);
-    const runtime = new SimRuntime({ answer: true, services: ctx.informers.informer('services'), startDelayMs: 0, startJitterMs: 0 });
-    const agent = new NodeAgent({ nodeName: NODE, client, runtime });
-    const running = await startController(agent, 2);
-    stops.push(() => running.stop());
-    // The pod CIDR an IPAM controller would assign, set by hand (this test runs none).
+    // No IPAM controller: the pod CIDR it would assign is set by hand below.
+    h = await startAgentCluster({ userAgent: 'sim-answer-test', ipam: false });
+    ({ c, client } = h);
+    const runtime = new SimRuntime({ answer: true, services: h.ctx.informers.informer('services'), startDelayMs: 0, startJitterMs: 0 });
+    await h.startAgent({ nodeName: NODE, runtime }, 2);
     await call(c, 'PATCH', `/api/v1/nodes/${NODE}`, { spec: { podCIDR: `${POD_NET}.0/24`, podCIDRs: [`${POD_NET}.0/24`] } }, 'application/merge-patch+json');
-    proxy = new UserspaceProxy(ctx);
+    const proxy = new UserspaceProxy(h.ctx);
     await proxy.start();
-    stops.push(() => proxy.stop());
+    h.defer(() => proxy.stop());
   });
 
   after(async () => {
-    for (const s of stops.reverse()) s();
-    ctx?.informers.stop();
-    client?.close();
-    await c?.cleanup();
+    await h?.stop();
   });
 
   const service = (name: string, targetPort: number, ip?: string) => call(c, 'POST', `${NS}/services`, {

@@ -11,6 +11,7 @@ import {
   endpointsAddresses, endpointsDiscrepancies, handWrittenMembership, notReadyDetails, podMembership, resolvePort,
   serviceMode, slicesDiscrepancies, type PodMembership,
 } from '../src/api/endpoint-membership.js';
+import { buildReport, renderText, serviceAddressTypes, sliceFamilies, type WhyClient } from '../src/cli/why.js';
 import { startCluster, KUBELITE, type Cluster } from './helpers/cluster.js';
 
 // --- fixtures for the unit tests ------------------------------------------------------------
@@ -303,6 +304,102 @@ describe('membership rules (units)', () => {
     assert.equal(m.endpoint, 'yes');
     assert.match(m.reasons[0].message, /hand.*they list this pod \(127.244.0.7 as ready\)/);
     assert.equal(handWrittenMembership(s, pod({ name: 'x', ip: '127.244.0.8' }), ep).endpoint, 'no');
+  });
+});
+
+// --- dual-stack: the report on a cluster answered from memory ---------------------------------
+
+describe('dual-stack Services and pods', () => {
+  const dual = () => svc({ ipFamilies: ['IPv4', 'IPv6'], clusterIPs: ['127.96.0.10', 'fd00:96::10'] });
+  const ref = (name: string) => ({ kind: 'Pod', namespace: 'default', name, uid: `uid-${name}` });
+  const ready = { ready: true, serving: true, terminating: false };
+  const slice = (name: string, addressType: 'IPv4' | 'IPv6', endpoints: [string, string][]): EndpointSlice => ({
+    metadata: { name, namespace: 'default', labels: { 'kubernetes.io/service-name': 'web', 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io' } },
+    addressType, ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+    endpoints: endpoints.map(([pod, ip]) => ({ addresses: [ip], conditions: ready, nodeName: 'node01', targetRef: ref(pod) })),
+  });
+  const pods = [
+    pod({ name: 'both', ip: ['127.244.0.1', 'fd00::1'] }),
+    pod({ name: 'v4only', ip: ['127.244.0.2'] }),
+    pod({ name: 'v6only', ip: ['fd00::3'] }),
+  ];
+  /** What the controllers write for `dual()` and `pods`: Endpoints in the primary family, slices in each. */
+  const endpoints: Endpoints = {
+    metadata: { name: 'web', namespace: 'default' },
+    subsets: [{ addresses: [{ ip: '127.244.0.1', targetRef: ref('both') }, { ip: '127.244.0.2', targetRef: ref('v4only') }], ports: [{ name: 'http', port: 8080, protocol: 'TCP' }] }],
+  };
+  const v4 = slice('web-v4', 'IPv4', [['both', '127.244.0.1'], ['v4only', '127.244.0.2']]);
+  const v6 = slice('web-v6', 'IPv6', [['both', 'fd00::1'], ['v6only', 'fd00::3']]);
+
+  /** A read-only cluster holding `objects`: what `kubelite why` GETs. */
+  function cluster(o: { endpoints?: Endpoints; slices: EndpointSlice[]; pods: Pod[] }): WhyClient {
+    const answers: Record<string, unknown> = {
+      '/api/v1/namespaces/default/pods': { items: o.pods },
+      '/api/v1/namespaces/default/endpoints/web': o.endpoints,
+      '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices': { items: o.slices },
+      '/api/v1/nodes': { items: [{ metadata: { name: 'node01' } }] },
+      '/api/v1/pods': { items: o.pods },
+    };
+    return { get: async (path: string) => answers[path] } as unknown as WhyClient;
+  }
+
+  test('the EndpointSlices\' address types: ipFamilies, else the ClusterIP\'s family, else both for a headless Service', () => {
+    assert.deepEqual(serviceAddressTypes(dual()), ['IPv4', 'IPv6']);
+    assert.deepEqual(serviceAddressTypes(svc({ ipFamilies: ['IPv6', 'IPv4'] })), ['IPv6', 'IPv4']);
+    assert.deepEqual(serviceAddressTypes(svc({ ipFamilies: undefined, clusterIP: 'fd00::10' })), ['IPv6']);
+    assert.deepEqual(serviceAddressTypes(svc({ ipFamilies: undefined })), ['IPv4']);
+    assert.deepEqual(serviceAddressTypes(svc({ ipFamilies: undefined, clusterIP: 'None' })), ['IPv4', 'IPv6']);
+  });
+
+  test('each family\'s slices take the pod with its IPs of that family; a pod without one is left out of them', () => {
+    const [both, v4only, v6only] = pods as [Pod, Pod, Pod];
+    assert.deepEqual(sliceFamilies(dual(), both).map((f) => [f.addressType, f.included, f.addresses]), [['IPv4', true, ['127.244.0.1']], ['IPv6', true, ['fd00::1']]]);
+    const [in4, out6] = sliceFamilies(dual(), v4only);
+    assert.equal(in4!.included, true);
+    assert.deepEqual([out6!.included, out6!.reason?.code], [false, 'NoIPOfFamily']);
+    assert.equal(out6!.reason!.message, 'no IPv6 address (pod IPs: 127.244.0.2): the IPv6 EndpointSlices leave it out');
+    assert.deepEqual(sliceFamilies(dual(), v6only).map((f) => f.included), [false, true]);
+    // The Endpoints object is the primary family's: the IPv6-only pod is not in it.
+    assert.equal(podMembership(dual(), v6only).endpoint, 'no');
+    // A pod whose primary IP is IPv6 is in an IPv4 Service's Endpoints and slices by its IPv4 address.
+    const v6first = pod({ name: 'v6first', ip: ['fd00::4', '127.244.0.4'] });
+    assert.equal(podMembership(svc(), v6first).ip, '127.244.0.4');
+    assert.deepEqual(sliceFamilies(svc(), v6first).map((f) => [f.addressType, f.addresses]), [['IPv4', ['127.244.0.4']]]);
+  });
+
+  test('the report: verdicts per family, IPs of every family shown, and the objects that agree raise nothing', async () => {
+    const r = await buildReport(cluster({ endpoints, slices: [v4, v6], pods }), dual(), undefined);
+    assert.deepEqual(r.service.ipFamilies, ['IPv4', 'IPv6']);
+    assert.equal(r.service.ipFamily, 'IPv4');
+    const by = Object.fromEntries(r.pods.map((p) => [p.name, p]));
+    assert.deepEqual(Object.fromEntries(r.pods.map((p) => [p.name, [p.endpoint, p.endpointSlice.families.map((f) => f.included)]])), {
+      both: ['yes', [true, true]], v4only: ['yes', [true, false]], v6only: ['no', [false, true]],
+    });
+    assert.deepEqual(by.both!.endpointSlice.addresses, ['127.244.0.1', 'fd00::1']);
+    assert.deepEqual(by.both!.ips, ['127.244.0.1', 'fd00::1']);
+    assert.equal(by.v6only!.reasons[0]!.message, 'no IPv4 address (pod IPs: fd00::3): the Endpoints object carries only the Service\'s primary family, IPv4');
+    for (const p of r.pods) assert.deepEqual(p.discrepancies, [], p.name);
+    assert.deepEqual(r.discrepancies, []);
+    const text = renderText(r);
+    const row = (name: string) => text.split('\n').find((l) => l.startsWith(`${name} `)) ?? assert.fail(text);
+    assert.match(row('both'), /^both +127\.244\.0\.1,fd00::1 +yes +Ready$/);
+    assert.match(row('v4only'), /^v4only +127\.244\.0\.2 +yes +Ready; not in the IPv6 EndpointSlices: no IPv6 address \(pod IPs: 127\.244\.0\.2\): the IPv6 EndpointSlices leave it out$/);
+    assert.match(row('v6only'), /^v6only +fd00::3 +no +no IPv4 address \(pod IPs: fd00::3\): the Endpoints object carries only the Service's primary family, IPv4; in the IPv6 EndpointSlices \(fd00::3; ready=true, serving=true, terminating=false\)$/);
+    assert.match(text, /Cross-check: the Endpoints object and EndpointSlices agree/);
+  });
+
+  test('the cross-check looks at each family\'s slices apart', async () => {
+    // The IPv6 slice lost a pod and gained one that has no IPv6 address; an IPv4 address sits in it.
+    const wrong6 = slice('web-v6', 'IPv6', [['v6only', 'fd00::3'], ['v4only', '127.244.0.2']]);
+    const r = await buildReport(cluster({ endpoints, slices: [v4, wrong6], pods }), dual(), undefined);
+    const by = Object.fromEntries(r.pods.map((p) => [p.name, p]));
+    assert.deepEqual(by.both!.discrepancies, ['IPv6 should be in an EndpointSlice (ready=true, serving=true, terminating=false) but no EndpointSlice lists it yet (controller lag or bug)']);
+    assert.deepEqual(by.v4only!.discrepancies, ['IPv6 listed in EndpointSlice web-v6 but should not be: stale (controller lag or bug)']);
+    assert.deepEqual(by.v6only!.discrepancies, []);
+    // A single-stack Service with a slice of the other family left over.
+    const single = await buildReport(cluster({ endpoints, slices: [v4, v6], pods }), svc(), undefined);
+    assert.deepEqual(single.discrepancies, ['EndpointSlice web-v6 has addressType IPv6, not one of the Service\'s families (IPv4): stale, the controller deletes such slices']);
+    assert.deepEqual(single.pods.map((p) => p.discrepancies), [[], [], []], 'the IPv6 slice is not held against the pods');
   });
 });
 

@@ -11,10 +11,11 @@ import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
 import { readKubeconfig } from '../client/kubeconfig.js';
 import { ApiStatusError, isNotFound, RestClient } from '../client/rest.js';
 import {
-  endpointsAddresses, endpointsDiscrepancies, handWrittenMembership, listedInEndpoints, listedInSlices,
-  MIRRORING_CONTROLLER, OVER_CAPACITY_ANNOTATION, podMembership, serviceIPFamily, serviceMode,
+  endpointsAddresses, endpointsDiscrepancies, handWrittenMembership, isHeadless, listedInEndpoints, listedInSlices,
+  MIRRORING_CONTROLLER, OVER_CAPACITY_ANNOTATION, podIPs, podMembership, serviceIPFamily, serviceMode,
   SERVICE_NAME_LABEL, SKIP_MIRROR_LABEL, SLICE_CONTROLLER, SLICE_MANAGED_BY_LABEL, slicesDiscrepancies,
-  type Listed, type ListedAddress, type PodMembership, type Reason, type ServiceMode, type SliceListed,
+  type IPFamily, type Listed, type ListedAddress, type MembershipOptions, type PodMembership, type Reason,
+  type ServiceMode, type SliceListed, type SliceMembership,
 } from '../api/endpoint-membership.js';
 
 export const WHY_HELP = `Usage: kubelite why service/NAME [pod/NAME] [flags]
@@ -33,6 +34,11 @@ ENDPOINT is the pod's place in the Endpoints object: yes (addresses), not-ready
 (notReadyAddresses) or no. EndpointSlices differ on terminating pods: they keep them, with
 ready=false, terminating=true; the REASON column says so.
 
+Dual-stack: the Endpoints object carries the Service's primary family (ipFamilies[0]) only; the
+EndpointSlice controller writes slices for each of the Service's families and puts a pod in a
+family's slices with its IPs of that family. A pod without an IP of some family is left out of
+that family's slices; the REASON column says which. IP shows the pod's IPs of the Service's families.
+
 pod/NAME is looked up in the Service's namespace; if it exists only in other namespaces, the
 verdict is "other namespace". (svc/, services/, po/ and pods/ are accepted too.)
 
@@ -49,19 +55,20 @@ does not exist or the cluster cannot be reached, 2 on bad usage.
 
 JSON output (-o json), kind WhyServiceReport, apiVersion kubelite.io/v1alpha1:
   service      {namespace, name, type, clusterIP, selector (null if none), publishNotReadyAddresses,
-                ipFamily, externalName?, ports: [{name, port, protocol, targetPort}]}
+                ipFamily (the Endpoints object's), ipFamilies (the EndpointSlices' address types),
+                externalName?, ports: [{name, port, protocol, targetPort}]}
   mode         "selector" | "selectorless" | "externalName"
   message      one-line summary for selectorless and ExternalName Services
   summary      {pods, endpoints, notReady, excluded}: counts of the verdicts
   endpoints    the Endpoints object: {exists, ready, notReady, overCapacity, addresses: [{ip, ready,
                 ports: ["name:port/PROTO"], nodeName?, hostname?, targetRef?, pod}]}
   endpointSlices  {names, managedBy: {NAME: manager}, endpoints}
-  pods         one per pod: {namespace, name, uid, ip, node, phase,
+  pods         one per pod: {namespace, name, uid, ip (of the Endpoints' family), ips (all), node, phase,
                 endpoint: "yes"|"not-ready"|"no",
                 ports: [{name, port, protocol, targetPort, resolved (null if not), reason?}],
                 reasons: [{code, message, port?, details?}], notes: [string],
                 endpointSlice: {included, conditions?: {ready, serving, terminating}, addresses?,
-                  ports?, reason?},
+                  ports?, reason?, families: [{addressType, included, addresses?, reason?, ...}]},
                 listed: {endpoints: {state: "ready"|"not-ready"|"both"|"absent", ips, ports},
                   endpointSlices: {slices, conditions?, addresses, ports}},
                 discrepancies: [string]}
@@ -79,7 +86,16 @@ export const WHY_OPTIONS: ParseArgsConfig['options'] = {
   context: { type: 'string' },
 };
 
+/** The pod in the EndpointSlices of one address type (the EndpointSlice controller reconciles each apart). */
+export interface FamilySliceMembership extends SliceMembership {
+  addressType: IPFamily;
+}
+
 export interface PodReport extends PodMembership {
+  /** Every IP of the pod (status.podIPs), whatever its family. */
+  ips: string[];
+  /** Across the Service's address types, with the verdict of each in `families` (none without a selector). */
+  endpointSlice: SliceMembership & { families: FamilySliceMembership[] };
   node: string | null;
   phase: string | null;
   listed: { endpoints: Listed; endpointSlices: SliceListed };
@@ -97,6 +113,7 @@ export interface WhyReport {
     selector: Record<string, string> | null;
     publishNotReadyAddresses: boolean;
     ipFamily: string;
+    ipFamilies: IPFamily[];
     externalName?: string;
     ports: { name: string; port: number; protocol: string; targetPort: number | string }[];
   };
@@ -158,7 +175,7 @@ interface List<T> {
 
 const enc = encodeURIComponent;
 
-async function getOrUndefined<T>(client: RestClient, p: string): Promise<T | undefined> {
+async function getOrUndefined<T>(client: WhyClient, p: string): Promise<T | undefined> {
   try {
     return await client.get<T>(p);
   } catch (e) {
@@ -172,7 +189,7 @@ function selectorString(sel: Record<string, string>): string {
 }
 
 /** The kubelet's latest "Readiness/Startup probe failed" event of each pod, by pod uid (or name). */
-async function probeEvents(client: RestClient, ns: string): Promise<Map<string, Event>> {
+async function probeEvents(client: WhyClient, ns: string): Promise<Map<string, Event>> {
   const out = new Map<string, Event>();
   let list: List<Event>;
   try {
@@ -190,7 +207,11 @@ async function probeEvents(client: RestClient, ns: string): Promise<Map<string, 
   return out;
 }
 
-async function buildReport(client: RestClient, svc: Service, podName: string | undefined): Promise<WhyReport> {
+/** What the report reads the cluster with: GETs only. */
+export type WhyClient = Pick<RestClient, 'get'>;
+
+/** The report on `svc` (for every pod of its namespace, or only `podName`), from the cluster's current objects. */
+export async function buildReport(client: WhyClient, svc: Service, podName: string | undefined): Promise<WhyReport> {
   const ns = svc.metadata!.namespace!;
   const name = svc.metadata!.name!;
   const mode = serviceMode(svc);
@@ -201,6 +222,7 @@ async function buildReport(client: RestClient, svc: Service, podName: string | u
       selector: mode === 'selector' ? svc.spec!.selector! : null,
       publishNotReadyAddresses: svc.spec?.publishNotReadyAddresses === true,
       ipFamily: serviceIPFamily(svc),
+      ipFamilies: serviceAddressTypes(svc),
       ...(svc.spec?.externalName ? { externalName: svc.spec.externalName } : {}),
       ports: (svc.spec?.ports ?? []).map((p) => ({ name: p.name ?? '', port: p.port, protocol: p.protocol ?? 'TCP', targetPort: p.targetPort ?? p.port })),
     },
@@ -262,7 +284,8 @@ async function buildReport(client: RestClient, svc: Service, podName: string | u
   // Selector: the EndpointSlice controller's own slices (others, e.g. hand-made ones, do not count).
   const managed = slices.filter((s) => s.metadata?.labels?.[SLICE_MANAGED_BY_LABEL] === SLICE_CONTROLLER);
   const nodes = new Set(((await client.get<List<Node>>('/api/v1/nodes')).items ?? []).map((n) => n.metadata!.name!));
-  const memberships = pods.map((p) => podMembership(svc, p, { nodeExists: (n) => nodes.has(n) }));
+  const opts: MembershipOptions = { nodeExists: (n) => nodes.has(n) };
+  const memberships = pods.map((p) => podMembership(svc, p, opts));
   if (memberships.some((m) => m.reasons.some((r) => r.code === 'NotReady'))) {
     const events = await probeEvents(client, ns);
     for (const m of memberships) {
@@ -271,8 +294,12 @@ async function buildReport(client: RestClient, svc: Service, podName: string | u
       if (e && notReady) notReady.details = [...(notReady.details ?? []), `kubelet: ${e.message}${(e.count ?? 1) > 1 ? ` (${e.count} times)` : ''}`];
     }
   }
-  report.pods = memberships.map((m, i) => podReport(svc, m, pods[i], ep, managed, slices));
+  report.pods = memberships.map((m, i) => podReport(svc, m, pods[i], ep, managed, slices, opts));
 
+  const addressTypes = serviceAddressTypes(svc);
+  for (const s of managed) {
+    if (!addressTypes.includes(s.addressType as IPFamily)) report.discrepancies.push(`EndpointSlice ${s.metadata!.name} has addressType ${s.addressType}, not one of the Service's families (${addressTypes.join(', ')}): stale, the controller deletes such slices`);
+  }
   if (!ep) report.discrepancies.push(`the Endpoints object ${ns}/${name} does not exist (is the endpoints controller running?)`);
   if (managed.length === 0) report.discrepancies.push(`no EndpointSlice of the Service (label ${SERVICE_NAME_LABEL}=${name}, managed by ${SLICE_CONTROLLER}) exists, not even a placeholder (is the EndpointSlice controller running?)`);
   if (podName === undefined) {
@@ -295,16 +322,73 @@ async function buildReport(client: RestClient, svc: Service, podName: string | u
   return report;
 }
 
-function podReport(svc: Service, m: PodMembership, pod: Pod, ep: Endpoints | undefined, managed: EndpointSlice[], slices: EndpointSlice[]): PodReport {
+/**
+ * getAddressTypesForService: the address types the EndpointSlice controller writes slices for —
+ * the Service's ipFamilies; for an object without them, the family of its ClusterIP, and both
+ * families when headless.
+ */
+export function serviceAddressTypes(svc: Service): IPFamily[] {
+  const out: IPFamily[] = [];
+  for (const f of svc.spec?.ipFamilies ?? []) if ((f === 'IPv4' || f === 'IPv6') && !out.includes(f)) out.push(f);
+  if (out.length) return out;
+  const cip = svc.spec?.clusterIP;
+  if (cip && !isHeadless(svc)) return [cip.includes(':') ? 'IPv6' : 'IPv4'];
+  return ['IPv4', 'IPv6'];
+}
+
+/**
+ * The pod in the EndpointSlices of each of the Service's address types: the membership rules
+ * applied as if the Service had that one family (each address type's slices hold the pod's IPs
+ * of that family, upstream's getEndpointAddresses).
+ */
+export function sliceFamilies(svc: Service, pod: Pod, opts: MembershipOptions = {}): FamilySliceMembership[] {
+  const ips = podIPs(pod);
+  return serviceAddressTypes(svc).map((addressType) => {
+    const one = podMembership({ ...svc, spec: { ...svc.spec, ipFamilies: [addressType] } }, pod, opts).endpointSlice;
+    const reason = one.reason?.code === 'NoIPOfFamily'
+      ? { ...one.reason, message: `no ${addressType} address (pod IPs: ${ips.join(', ')}): the ${addressType} EndpointSlices leave it out` }
+      : one.reason;
+    return { addressType, ...one, ...(reason ? { reason } : {}) };
+  });
+}
+
+/** The slice verdicts of every family as one: included if in some family's slices, with all its addresses there. */
+function mergedSliceMembership(primary: SliceMembership, families: FamilySliceMembership[]): PodReport['endpointSlice'] {
+  const included = families.filter((f) => f.included);
+  if (included.length === 0) return { ...primary, families };
+  const { conditions, ports } = included[0]!;
+  return { included: true, conditions, addresses: included.flatMap((f) => f.addresses ?? []), ports, families };
+}
+
+function podReport(svc: Service, m: PodMembership, pod: Pod, ep: Endpoints | undefined, managed: EndpointSlice[], slices: EndpointSlice[], opts: MembershipOptions = {}): PodReport {
+  const selector = serviceMode(svc) === 'selector';
+  const families = selector ? sliceFamilies(svc, pod, opts) : [];
+  const dualStack = families.length > 1;
+  // With several families, "the Service's family" of a missing address is the primary one, the Endpoints'.
+  const reasons = dualStack
+    ? m.reasons.map((r) => (r.code === 'NoIPOfFamily'
+      ? { ...r, message: `no ${serviceIPFamily(svc, pod)} address (pod IPs: ${podIPs(pod).join(', ')}): the Endpoints object carries only the Service's primary family, ${serviceIPFamily(svc, pod)}` }
+      : r))
+    : m.reasons;
   const report: PodReport = {
     ...m,
+    reasons,
+    ips: podIPs(pod),
+    endpointSlice: selector ? mergedSliceMembership(m.endpointSlice, families) : { ...m.endpointSlice, families },
     node: pod.spec?.nodeName || null,
     phase: pod.status?.phase ?? null,
     listed: { endpoints: listedInEndpoints(ep, pod), endpointSlices: listedInSlices(slices, pod) },
     discrepancies: [],
   };
-  // The cross-check applies where controllers own the objects: Services with a selector.
-  if (serviceMode(svc) === 'selector') report.discrepancies = [...endpointsDiscrepancies(svc, pod, m, ep), ...slicesDiscrepancies(pod, m, managed)];
+  // The cross-check applies where controllers own the objects: Services with a selector. Each
+  // address type's slices are checked apart, against the pod's IPs of that family.
+  if (selector) {
+    report.discrepancies = endpointsDiscrepancies(svc, pod, m, ep);
+    for (const f of families) {
+      const found = slicesDiscrepancies(pod, { ...m, endpointSlice: f }, managed.filter((s) => s.addressType === f.addressType));
+      report.discrepancies.push(...(dualStack ? found.map((d) => `${f.addressType} ${d}`) : found));
+    }
+  }
   return report;
 }
 
@@ -335,10 +419,24 @@ function rowReason(p: PodReport, mode: ServiceMode): string {
   else parts.push(...p.reasons.map(reasonText), ...p.notes);
   if (mode === 'selector') {
     const s = p.endpointSlice;
-    if (p.endpoint === 'no' && s.included) parts.push(`EndpointSlices still list it (${condList(s.conditions)})`);
+    const missing = s.families.filter((f) => !f.included);
+    if (p.endpoint === 'no' && s.included) {
+      const where = missing.length ? `the ${s.families.filter((f) => f.included).map((f) => f.addressType).join(', ')} EndpointSlices` : 'EndpointSlices';
+      // Out of the Endpoints for want of an address of the primary family, yet in another family's slices.
+      if (p.reasons.some((r) => r.code === 'NoIPOfFamily')) parts.push(`in ${where} (${s.addresses!.join(', ')}; ${condList(s.conditions)})`);
+      else parts.push(`${where} still list it (${condList(s.conditions)})`);
+    }
     if (p.endpoint !== 'no' && !s.included && s.reason) parts.push(`not in EndpointSlices: ${s.reason.message}`);
+    else if (p.endpoint !== 'no') for (const f of missing) if (f.reason) parts.push(`not in the ${f.addressType} EndpointSlices: ${f.reason.message}`);
   }
   return parts.join('; ');
+}
+
+/** The pod's IPs of the Service's families, the Endpoints' one first (a pod of another namespace or a selectorless Service: its first IP). */
+function ipText(p: PodReport, families: IPFamily[]): string {
+  const ofService = p.ips.filter((ip) => families.includes(ip.includes(':') ? 'IPv6' : 'IPv4') && ip !== p.ip);
+  const shown = [...(p.ip ? [p.ip] : []), ...ofService];
+  return shown.length ? shown.join(',') : '<none>';
 }
 
 function table(rows: string[][]): string {
@@ -382,7 +480,7 @@ export function renderText(r: WhyReport): string {
   }
   if (r.pods.length) {
     out += '\n' + table([['POD', 'IP', 'ENDPOINT', 'REASON'], ...r.pods.map((p) => [
-      p.namespace === s.namespace ? p.name : `${p.namespace}/${p.name}`, p.ip ?? '<none>', p.endpoint, rowReason(p, r.mode),
+      p.namespace === s.namespace ? p.name : `${p.namespace}/${p.name}`, ipText(p, s.ipFamilies), p.endpoint, rowReason(p, r.mode),
     ])]);
   } else if (r.mode === 'selector') {
     out += `\nNo pods in namespace ${s.namespace}.\n`;

@@ -1,7 +1,9 @@
 // What the proxy tests (userspace and nftables) share: Services with explicit cluster IPs and
-// hand-written EndpointSlices in `default`, written through the API, and small network helpers.
+// hand-written EndpointSlices in `default`, written through the API, backends that answer with
+// their name, and small network helpers.
 import net from 'node:net';
 import http from 'node:http';
+import dgram from 'node:dgram';
 import type { Cluster } from './cluster.js';
 import { call } from './run-controllers.js';
 
@@ -94,4 +96,110 @@ export function listen(server: net.Server, host: string, port: number): Promise<
     server.once('error', reject);
     server.listen(port, host, () => resolve());
   });
+}
+
+/**
+ * Connect, send a request, and report how it went: `connected` once an answer arrives, `closed`
+ * when the peer accepted and then closed without one (a proxy that accepts and drops shows so),
+ * the error code (`ECONNREFUSED`, `ECONNRESET`...), or `timeout`.
+ */
+export function tryConnect(host: string, port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port });
+    s.setTimeout(10_000, () => {
+      s.destroy();
+      resolve('timeout');
+    });
+    s.once('connect', () => {
+      s.once('close', () => resolve('closed'));
+      s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+      s.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+      s.once('data', () => {
+        s.destroy();
+        resolve('connected');
+      });
+    });
+    s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+  });
+}
+
+/** A UDP socket bound to an ephemeral port of 127.0.0.1. */
+export function udpClient(): Promise<dgram.Socket> {
+  const s = dgram.createSocket('udp4');
+  return new Promise((resolve) => s.bind(0, '127.0.0.1', () => resolve(s)));
+}
+
+/**
+ * A UDP exchange: send one datagram from `socket`, resolve with the reply and who sent it. A
+ * datagram can be lost without a trace, so no reply within 10 s fails the exchange.
+ */
+export function udpAsk(socket: dgram.Socket, msg: string, host: string, port: number): Promise<{ text: string; from: string }> {
+  return new Promise((resolve, reject) => {
+    const done = () => {
+      clearTimeout(timer);
+      socket.removeListener('message', onMessage);
+      socket.removeListener('error', onError);
+    };
+    const onMessage = (m: Buffer, r: dgram.RemoteInfo) => {
+      done();
+      resolve({ text: m.toString(), from: `${r.address}:${r.port}` });
+    };
+    const onError = (e: Error) => {
+      done();
+      reject(e);
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(new Error(`no reply to ${JSON.stringify(msg)} from ${host}:${port} in 10 s`));
+    }, 10_000);
+    socket.once('message', onMessage);
+    socket.once('error', onError);
+    socket.send(msg, port, host);
+  });
+}
+
+/**
+ * Three backends `a`, `b`, `c` on their own loopback addresses `<net>.1`–`.3`: HTTP at `httpPort`
+ * answering with the name, UDP at `udpPort` replying `<name>:<datagram>`. Other servers a test
+ * starts can be handed to `track` so that `close()` ends them too.
+ */
+export interface Backends {
+  A: string;
+  B: string;
+  C: string;
+  /** Backend name by address. */
+  names: Record<string, string>;
+  httpPort: number;
+  udpPort: number;
+  track(server: { close(): void }): void;
+  close(): void;
+}
+
+export async function startBackends(net24: string, httpPort: number, udpPort: number): Promise<Backends> {
+  const [A, B, C] = [1, 2, 3].map((i) => `${net24}.${i}`) as [string, string, string];
+  const names: Record<string, string> = { [A]: 'a', [B]: 'b', [C]: 'c' };
+  const servers: { close(): void }[] = [];
+  const b: Backends = {
+    A, B, C, names, httpPort, udpPort,
+    track: (s) => { servers.push(s); },
+    close: () => { for (const s of servers) s.close(); },
+  };
+  try {
+    for (const ip of [A, B, C]) {
+      const h = http.createServer((_req, res) => res.end(`${names[ip]}\n`));
+      await listen(h, ip, httpPort);
+      servers.push(h);
+      const u = dgram.createSocket('udp4');
+      u.on('message', (m, r) => u.send(`${names[ip]}:${m}`, r.port, r.address));
+      await new Promise<void>((resolve, reject) => {
+        u.once('error', reject);
+        u.bind(udpPort, ip, () => resolve());
+      });
+      servers.push(u);
+    }
+  } catch (e) {
+    b.close();
+    throw e;
+  }
+  return b;
 }
