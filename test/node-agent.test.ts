@@ -346,7 +346,11 @@ describe('node agent (sim runtime)', () => {
       return e.length > 0 && e;
     }, 'FailedCreatePodSandBox');
     assert.match(events[0].message, /no IP addresses available in range set: 127\.250\.0\.2-127\.250\.0\.6/);
-    const waiting = await getPod('tiny-5');
+    // The event and the status are separate writes with no order between them (as the kubelet's).
+    const waiting = await until(async () => {
+      const p = await getPod('tiny-5');
+      return p.status?.containerStatuses?.length > 0 && p;
+    }, 'tiny-5 status written');
     assert.equal(waiting.status.phase, 'Pending');
     assert.equal(waiting.status.containerStatuses[0].state.waiting.reason, 'ContainerCreating');
     assert.equal(waiting.status.podIP, undefined);
