@@ -17,8 +17,8 @@ import type { EventRecorder, InvolvedObject } from '../client/events.js';
 import { ApiStatusError, isAlreadyExists, isNotFound, type RestClient } from '../client/rest.js';
 import { WorkQueue } from '../client/workqueue.js';
 import { labelSelectorFromSpec, type LabelSelector } from '../api/selectors.js';
-import type { PodObject } from './pods.js';
-import { BY_CONTROLLER_UID, controllerRefOf } from './replicaset.js';
+import { controllerRefOf, type PodObject } from './pods.js';
+import { BY_CONTROLLER_UID } from './replicaset.js';
 import {
   type DeploymentObject, type ReplicaSetObject,
   POD_TEMPLATE_HASH_LABEL, REASONS, REVISION_ANNOTATION, ROLLBACK_TO_ANNOTATION,

@@ -1,10 +1,17 @@
-// Pod predicates and the deletion ranking shared by workload controllers, with upstream's
-// semantics (pkg/api/v1/pod/util.go, pkg/controller/controller_utils.go).
+// Pod predicates, the controller reference and the deletion ranking shared by workload
+// controllers, with upstream's semantics (pkg/api/v1/pod/util.go, pkg/controller/controller_utils.go,
+// apimachinery's GetControllerOf).
 import type { Pod, PodCondition } from 'kubernetes-types/core/v1.js';
+import type { OwnerReference } from 'kubernetes-types/meta/v1.js';
 import type { KObject } from '../api/types.js';
 
 /** A Pod as it comes out of an informer (metadata always present). */
 export type PodObject = Pod & KObject;
+
+/** GetControllerOf: the owner reference marked as the controller, if any. */
+export function controllerRefOf(o: { metadata?: { ownerReferences?: OwnerReference[] } }): OwnerReference | undefined {
+  return o.metadata?.ownerReferences?.find((r) => r.controller);
+}
 
 /** The annotation by which users rank pods for scale-down (PodDeletionCost, on by default). */
 export const POD_DELETION_COST_ANNOTATION = 'controller.kubernetes.io/pod-deletion-cost';

@@ -6,10 +6,9 @@
 // reference, in its namespace and active, is claimed if the selector matches it and to be released
 // if not; claimed pods count as fully labeled, ready and available as calculateStatus counts them.
 import type { ReplicaSet } from 'kubernetes-types/apps/v1.js';
-import type { OwnerReference } from 'kubernetes-types/meta/v1.js';
 import type { LabelSelector } from '../api/selectors.js';
 import { keyOf } from '../client/informer.js';
-import { isPodActive, isPodAvailable, isPodReady, type PodObject } from './pods.js';
+import { controllerRefOf, isPodActive, isPodAvailable, isPodReady, type PodObject } from './pods.js';
 
 /** Owned, active, in the namespace, matching the selector: counts in status.replicas. */
 export const CLAIMED = 1;
@@ -32,13 +31,6 @@ export interface PodCounts {
 /** The parts of a ReplicaSet the classification depends on; a change to any of them means a recount. */
 export function tallySignature(rs: ReplicaSet): string {
   return JSON.stringify([rs.metadata?.uid, rs.metadata?.namespace, rs.spec?.selector, rs.spec?.template?.metadata?.labels ?? {}, rs.spec?.minReadySeconds ?? 0]);
-}
-
-function controllerUid(p: PodObject): string | undefined {
-  const refs: OwnerReference[] | undefined = p.metadata.ownerReferences;
-  if (!refs) return undefined;
-  for (const r of refs) if (r.controller) return r.uid;
-  return undefined;
 }
 
 /**
@@ -91,7 +83,7 @@ export class ReplicaSetPods {
 
   /** What one pod contributes to this ReplicaSet (0: nothing, it is not this ReplicaSet's). */
   classify(p: PodObject | undefined, now: number): number {
-    if (!p || p.metadata.namespace !== this.namespace || controllerUid(p) !== this.uid || !isPodActive(p)) return 0;
+    if (!p || p.metadata.namespace !== this.namespace || controllerRefOf(p)?.uid !== this.uid || !isPodActive(p)) return 0;
     return this.selector.matches(p.metadata.labels) ? this.claimedFlags(p, now) : RELEASE;
   }
 

@@ -18,7 +18,7 @@ import { WorkQueue } from '../client/workqueue.js';
 import type { KObject } from '../api/types.js';
 import { labelSelectorFromSpec, labelSelectorFromRequirements, type LabelSelector } from '../api/selectors.js';
 import { ControllerExpectations } from './expectations.js';
-import { isPodActive, isPodReady, podKey, rankPodsForDeletion, type PodObject } from './pods.js';
+import { controllerRefOf, isPodActive, isPodReady, podKey, rankPodsForDeletion, type PodObject } from './pods.js';
 import { ReplicaSetPods, addFlags, tallySignature, type PodCounts } from './replicaset-pods.js';
 import { logger } from '../util/log.js';
 
@@ -52,9 +52,6 @@ interface ClaimedPods {
   list(): PodObject[];
 }
 
-export function controllerRefOf(o: { metadata?: { ownerReferences?: OwnerReference[] } }): OwnerReference | undefined {
-  return o.metadata?.ownerReferences?.find((r) => r.controller);
-}
 
 function byControllerUid(o: KObject): string[] {
   const ref = controllerRefOf(o);
