@@ -1,7 +1,8 @@
-// `npm run bench -- proxy [--seconds N] [--connections N] [--changes N]`: the service proxy's
-// data path and network-programming latency. In one run, on the same three backends (one Debian
-// nginx answering a fixed body on 127.0.1.1-3), wrk measures requests/s and p99 latency, with
-// keep-alive and with a new connection per request (`Connection: close`), of:
+// `npm run bench -- proxy [--seconds N] [--connections N] [--changes N] [--rounds N]
+// [--skip nftables,programming]`: the service proxy's data path and network-programming latency.
+// In one run, on the same three backends (one Debian nginx answering a fixed body on
+// 127.0.1.1-3), wrk measures requests/s and p99 latency, with keep-alive and with a new
+// connection per request (`Connection: close`), of:
 //   - direct: one backend, no proxy (wrk cannot round-robin over addresses itself);
 //   - HAProxy (Debian), TCP mode, roundrobin over the three backends;
 //   - kubelite's userspace proxy: `kubelite up` serving the API only plus a standalone
@@ -16,13 +17,20 @@
 //     DNAT, the cost of kernel DNAT + conntrack themselves, and direct again with conntrack on
 //     (any nat chain makes the kernel track every connection), the cost of conntrack alone.
 //     The bench changes no sysctl; the ones that bear on new connections are printed.
+// Rows are compared with rows measured next to them: the proxies (direct, HAProxy, userspace) and
+// then the kernel paths (direct with no table loaded, the minimal table, kubelite's nftables
+// proxy, each table loaded only for its own rows) are measured in --rounds interleaved rounds,
+// each round in the reverse order of the one before, and every ratio is taken within a round,
+// then its median over the rounds: the machine's state drifts (other load, the loopback's and
+// conntrack's caches) by more than the differences measured, a one-shot row order turned that
+// drift into ratios.
 // Network-programming latency, per mode (userspace, then nftables): N times, one EndpointSlice
 // write makes a fresh backend the only ready endpoint of a second Service (the previous one
 // unready), and the time from the write being acknowledged to the first connection through the
 // ClusterIP answered by the new backend.
 import { parseArgs } from 'node:util';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, loadavg, cpus } from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
@@ -37,12 +45,18 @@ const args = parseArgs({
     'proxy-workers': { type: 'string' },
     connections: { type: 'string', default: '50' },
     changes: { type: 'string', default: '50' },
+    // Each phase's rows are measured this many times, interleaved.
+    rounds: { type: 'string', default: '3' },
+    // Parts to leave out: `nftables`, `programming` (comma-separated).
+    skip: { type: 'string', default: '' },
   },
   allowPositionals: true,
 });
 const SECONDS = Number(args.values.seconds);
 const CONNECTIONS = Number(args.values.connections);
 const CHANGES = Number(args.values.changes);
+const ROUNDS = Math.max(1, Number(args.values.rounds));
+const SKIP = new Set(String(args.values.skip).split(',').filter(Boolean));
 
 const BACKEND_IPS = ['127.0.1.1', '127.0.1.2', '127.0.1.3'];
 const HAPROXY_IP = '127.0.3.1';
@@ -247,12 +261,25 @@ function parseDurationMs(value: string, unit: string): number {
   return unit === 'us' ? n / 1000 : unit === 'ms' ? n : unit === 's' ? n * 1000 : n * 60_000;
 }
 
-/** wrk against http://host:port/, keep-alive or a new connection per request. */
-function wrk(host: string, port: number, newConnection: boolean): WrkResult {
+/**
+ * wrk against http://host:port/, keep-alive or a new connection per request. `midway`, if given,
+ * runs halfway through (while wrk's connections are open).
+ */
+async function wrk(host: string, port: number, newConnection: boolean, midway?: () => void): Promise<WrkResult> {
   const argv = ['-t2', `-c${CONNECTIONS}`, `-d${SECONDS}s`, '--latency'];
   if (newConnection) argv.push('-H', 'Connection: close');
   argv.push(`http://${host}:${port}/`);
-  const out = execFileSync('/usr/bin/wrk', argv, { encoding: 'utf8' });
+  const proc = spawn('/usr/bin/wrk', argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '', err = '';
+  proc.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
+  proc.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; });
+  const timer = midway && setTimeout(midway, (SECONDS * 1000) / 2);
+  const code = await new Promise<number | null>((resolve, reject) => {
+    proc.once('error', reject);
+    proc.once('close', resolve);
+  });
+  if (timer) clearTimeout(timer);
+  if (code !== 0) throw new Error(`wrk exited with ${code}: ${err}`);
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
   const p99 = /^\s+99%\s+([\d.]+)(us|ms|s|m)\s*$/m.exec(out);
   if (!rps || !p99) throw new Error(`unexpected wrk output:\n${out}`);
@@ -411,9 +438,15 @@ function sampleProxyCpu(pid: number): () => ProxyCpu {
   };
 }
 
-/** Page faults and context switches (voluntary + involuntary) per request over a measurement. */
-const eventsPerRequest = (c: ProxyCpu, r: WrkResult) => {
-  const requests = r.rps * c.seconds;
+/** Several measurements of one proxy as one: counts summed, time summed. */
+function sumCpu(cs: readonly ProxyCpu[]): ProxyCpu {
+  const sum = (f: (c: ProxyCpu) => number) => cs.reduce((a, c) => a + f(c), 0);
+  return { primary: 0, workers: [], seconds: sum((c) => c.seconds), faults: sum((c) => c.faults), voluntary: sum((c) => c.voluntary), involuntary: sum((c) => c.involuntary) };
+}
+
+/** Page faults and context switches (voluntary + involuntary) per request over measurements (summed with sumCpu). */
+const eventsPerRequest = (c: ProxyCpu, runs: readonly WrkResult[]) => {
+  const requests = runs.reduce((a, r) => a + r.rps * SECONDS, 0);
   return `${(c.faults / requests).toFixed(3)} faults, ${(c.voluntary / requests).toFixed(2)} + ${(c.involuntary / requests).toFixed(2)} switches`;
 };
 
@@ -422,6 +455,34 @@ const fmtCpu = (c: ProxyCpu) => `primary ${c.primary.toFixed(0)}%${c.workers.len
 const fmtRps = (n: number) => Math.round(n).toLocaleString('en-US');
 const fmtMs = (n: number) => n.toFixed(2);
 const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
+
+interface Target { name: string; host: string; port: number }
+interface Row { keepAlive: WrkResult; newConn: WrkResult }
+
+/** The median; of an even count, the mean of the middle two. */
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/** Sockets a process holds (/proc/PID/fd links to `socket:`). */
+function socketCount(pid: number): number {
+  let n = 0;
+  try {
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:')) n++;
+      } catch { /* closed meanwhile */ }
+    }
+  } catch { /* gone */ }
+  return n;
+}
+
+/** Rounds ordered forwards, then backwards, ...: drift over a run weighs on every row alike. */
+function inRoundOrder<T>(items: readonly T[], round: number): T[] {
+  return round % 2 ? [...items].reverse() : [...items];
+}
 
 async function main(): Promise<void> {
   const loadBefore = loadavg();
@@ -447,8 +508,9 @@ async function main(): Promise<void> {
   cleanups.push(() => k.stop());
   const c = httpClient(k, 4);
   cleanups.push(() => c.close());
+  const kubeconfig = path.join(k.dataDir, 'kubeconfig');
   const workersFlag = args.values['proxy-workers'] === undefined ? [] : ['--workers', String(args.values['proxy-workers'])];
-  const proxy = startProcess(process.execPath, [path.join(ROOT, 'bin/kubelite'), 'proxy', '--kubeconfig', path.join(k.dataDir, 'kubeconfig'),
+  const proxy = startProcess(process.execPath, [path.join(ROOT, 'bin/kubelite'), 'proxy', '--kubeconfig', kubeconfig,
     '--metrics-bind-address', '', '--log-level', 'warn', ...workersFlag], 'kubelite proxy');
 
   await createService(c, 'bench-throughput', THROUGHPUT_CLUSTER_IP);
@@ -458,150 +520,184 @@ async function main(): Promise<void> {
     return (await fetchOnce(THROUGHPUT_CLUSTER_IP, SERVICE_PORT).catch(() => '')).startsWith('HTTP/1.1 200');
   });
 
-  const targets: { name: string; host: string; port: number }[] = [
-    { name: 'direct (one backend)', host: BACKEND_IPS[0]!, port: backendPort },
-    { name: 'HAProxy (TCP, roundrobin)', host: HAPROXY_IP, port: haproxyPort },
-    { name: 'kubelite userspace', host: THROUGHPUT_CLUSTER_IP, port: SERVICE_PORT },
-  ];
-  const results = new Map<string, { keepAlive: WrkResult; newConn: WrkResult }>();
+  const direct: Target = { name: 'direct (one backend)', host: BACKEND_IPS[0]!, port: backendPort };
+  const haproxy: Target = { name: 'HAProxy (TCP, roundrobin)', host: HAPROXY_IP, port: haproxyPort };
+  const userspace: Target = { name: 'kubelite userspace', host: THROUGHPUT_CLUSTER_IP, port: SERVICE_PORT };
+  const proxyTargets = [direct, haproxy, userspace];
+  /** Every row's result in each round, by row name. */
+  const rounds: Map<string, Row>[] = Array.from({ length: ROUNDS }, () => new Map());
   // The userspace proxy's processes: the primary and its TCP workers (none with --workers 1).
-  const proxyWorkers = childPids(proxy.proc.pid!).length;
-  // CPU of the userspace proxy and of HAProxy while they carry load: per request, the one
-  // comparison that holds on a shared machine.
-  const cpuByHost = new Map<string, { keepAlive?: ProxyCpu; newConn?: ProxyCpu }>([[THROUGHPUT_CLUSTER_IP, {}], [HAPROXY_IP, {}]]);
-  const measure = (t: { name: string; host: string; port: number }) => {
-    const pid = t.host === THROUGHPUT_CLUSTER_IP ? proxy.proc.pid! : haproxyPid;
-    const cpu = cpuByHost.get(t.host);
-    progress(`wrk ${t.name}: keep-alive, ${SECONDS}s, ${CONNECTIONS} connections`);
-    const keepAliveCpu = cpu && sampleProxyCpu(pid);
-    const keepAlive = wrk(t.host, t.port, false);
-    if (cpu) cpu.keepAlive = keepAliveCpu!();
-    progress(`wrk ${t.name}: new connection per request`);
-    const newConnCpu = cpu && sampleProxyCpu(pid);
-    const newConn = wrk(t.host, t.port, true);
-    if (cpu) cpu.newConn = newConnCpu!();
-    results.set(t.name, { keepAlive, newConn });
+  const workerPids = childPids(proxy.proc.pid!);
+  // CPU of the userspace proxy and of HAProxy while they carry load, per round: per request, the
+  // one comparison that holds on a shared machine.
+  const proxyCpu = new Map<string, { keepAlive: ProxyCpu; newConn: ProxyCpu }[]>([[userspace.name, []], [haproxy.name, []]]);
+  /** Connections each worker relayed halfway through each keep-alive run. */
+  const workerConnections: number[][] = [];
+  const measureProxyRow = async (t: Target, round: number) => {
+    const pid = t === userspace ? proxy.proc.pid! : t === haproxy ? haproxyPid : undefined;
+    progress(`round ${round + 1}/${ROUNDS}, wrk ${t.name}: keep-alive, ${SECONDS}s, ${CONNECTIONS} connections`);
+    // Each relayed connection holds two sockets in its worker (client and endpoint side).
+    const idleSockets = t === userspace ? workerPids.map(socketCount) : [];
+    const midway = t === userspace ? () => workerConnections.push(workerPids.map((w, i) => (socketCount(w) - idleSockets[i]!) / 2)) : undefined;
+    const keepAliveCpu = pid === undefined ? undefined : sampleProxyCpu(pid);
+    const keepAlive = await wrk(t.host, t.port, false, midway);
+    const keepAliveUsed = keepAliveCpu?.();
+    progress(`round ${round + 1}/${ROUNDS}, wrk ${t.name}: new connection per request`);
+    const newConnCpu = pid === undefined ? undefined : sampleProxyCpu(pid);
+    const newConn = await wrk(t.host, t.port, true);
+    if (keepAliveUsed && newConnCpu) proxyCpu.get(t.name)!.push({ keepAlive: keepAliveUsed, newConn: newConnCpu() });
+    rounds[round]!.set(t.name, { keepAlive, newConn });
   };
-  for (const t of targets) measure(t);
+  for (let r = 0; r < ROUNDS; r++) for (const t of inRoundOrder(proxyTargets, r)) await measureProxyRow(t, r);
 
-  progress(`network programming (userspace): ${CHANGES} endpoint changes`);
+  let programming: number[] | undefined;
   const idPort = await freePort();
-  await startIdentifyingBackends(2 * CHANGES + 2, idPort);
-  await createService(c, 'bench-programming', PROGRAMMING_CLUSTER_IP);
-  const programming = await measureProgramming(c, idPort, 0);
+  if (!SKIP.has('programming')) {
+    progress(`network programming (userspace): ${CHANGES} endpoint changes`);
+    await startIdentifyingBackends(2 * CHANGES + 2, idPort);
+    await createService(c, 'bench-programming', PROGRAMMING_CLUSTER_IP);
+    programming = await measureProgramming(c, idPort, 0);
+  }
 
   // nftables mode: the same ClusterIPs, now DNATed by the kernel. The userspace proxy stops
   // first, so that nothing answers them until the nftables proxy has programmed them.
-  const nftSkip = process.getuid?.() !== 0 ? 'needs root' : await nftablesUnavailable();
+  const nftSkip = SKIP.has('nftables') ? 'skipped (--skip nftables)' : process.getuid?.() !== 0 ? 'needs root' : await nftablesUnavailable();
   let nftProgramming: number[] | undefined;
-  const nftName = 'kubelite nftables';
-  const directAgainName = 'direct, again (no netfilter)';
-  const minimalName = 'minimal DNAT (one nat rule)';
-  const conntrackName = 'direct, conntrack on';
+  const nftTarget: Target = { name: 'kubelite nftables', host: NFTABLES_CLUSTER_IP, port: SERVICE_PORT };
+  const directAgain: Target = { name: 'direct, again (no netfilter)', host: BACKEND_IPS[0]!, port: backendPort };
+  const minimal: Target = { name: 'minimal DNAT (one nat rule)', host: MINIMAL_DNAT_IP, port: SERVICE_PORT };
+  const conntrackOn: Target = { name: 'direct, conntrack on', host: BACKEND_IPS[0]!, port: backendPort };
+  const kernelTargets = [directAgain, conntrackOn, minimal, nftTarget];
   // The kernel paths' cost per request, in the processes whose context the kernel's loopback work
   // runs in (wrk and nginx): less sensitive to other load on the machine than requests/s.
-  const pathCpu = new Map<string, { keepAlive: number; newConn: number }>();
+  const pathCpu: Map<string, { keepAlive: number; newConn: number }>[] = Array.from({ length: ROUNDS }, () => new Map());
   const pathTicks = () => reapedChildrenTicks() + nginxWorkers().reduce((sum, p) => sum + cpuTicks(p), 0);
-  const measureKernelPath = (t: { name: string; host: string; port: number }) => {
-    const run = (newConnection: boolean) => {
-      progress(`wrk ${t.name}: ${newConnection ? 'new connection per request' : `keep-alive, ${SECONDS}s, ${CONNECTIONS} connections`}`);
+  const measureKernelPath = async (t: Target, round: number) => {
+    const run = async (newConnection: boolean) => {
+      progress(`round ${round + 1}/${ROUNDS}, wrk ${t.name}: ${newConnection ? 'new connection per request' : `keep-alive, ${SECONDS}s, ${CONNECTIONS} connections`}`);
       const before = pathTicks();
-      const r = wrk(t.host, t.port, newConnection);
+      const r = await wrk(t.host, t.port, newConnection);
       return { r, us: ((pathTicks() - before) / CLOCK_TICKS_PER_S) * 1e6 / (r.rps * SECONDS) };
     };
-    const keepAlive = run(false), newConn = run(true);
-    results.set(t.name, { keepAlive: keepAlive.r, newConn: newConn.r });
-    pathCpu.set(t.name, { keepAlive: keepAlive.us, newConn: newConn.us });
+    const keepAlive = await run(false), newConn = await run(true);
+    rounds[round]!.set(t.name, { keepAlive: keepAlive.r, newConn: newConn.r });
+    pathCpu[round]!.set(t.name, { keepAlive: keepAlive.us, newConn: newConn.us });
   };
-  if (!nftSkip) {
-    await stopProcess(proxy.proc);
-    // Peers next to the nftables run in time: direct once more while no table of ours is
-    // loaded, then with the minimal table alone.
-    measureKernelPath({ name: directAgainName, host: BACKEND_IPS[0]!, port: backendPort });
-    progress(`loading the minimal DNAT table ${MINIMAL_DNAT_TABLE}`);
-    const unloadMinimal = await loadMinimalDnat(minimalDnatPort);
-    cleanups.push(unloadMinimal); // deleting twice is harmless
-    await waitFor('the minimal DNAT to answer', async () => (await fetchOnce(MINIMAL_DNAT_IP, SERVICE_PORT).catch(() => '')).startsWith('HTTP/1.1 200'));
-    measureKernelPath({ name: conntrackName, host: BACKEND_IPS[0]!, port: backendPort });
-    measureKernelPath({ name: minimalName, host: MINIMAL_DNAT_IP, port: SERVICE_PORT });
-    await unloadMinimal();
+  const startNftProxy = async () => {
     progress('starting kubelite proxy --proxy-mode nftables');
-    // Should the proxy not get to delete its table (killed), the bench does.
-    cleanups.push(() => deleteTable('nft', 'kubelite'));
-    const nftProxy = startProcess(process.execPath, [path.join(ROOT, 'bin/kubelite'), 'proxy', '--proxy-mode', 'nftables', '--kubeconfig', path.join(k.dataDir, 'kubeconfig'),
+    const nftProxy = startProcess(process.execPath, [path.join(ROOT, 'bin/kubelite'), 'proxy', '--proxy-mode', 'nftables', '--kubeconfig', kubeconfig,
       '--metrics-bind-address', '', '--log-level', 'warn'], 'kubelite proxy --proxy-mode nftables');
-    await createService(c, 'bench-nftables', NFTABLES_CLUSTER_IP);
-    await must(c.request('POST', SLICES, sliceBody('bench-nftables', nftBackendPort, BACKEND_IPS.map((ip) => ({ ip, ready: true })))), [201], 'create slice');
     await waitFor('the ClusterIP to answer through nftables', async () => {
       if (nftProxy.proc.exitCode !== null) throw new Error(`kubelite proxy exited: ${nftProxy.stderr()}`);
       return (await fetchOnce(NFTABLES_CLUSTER_IP, SERVICE_PORT).catch(() => '')).startsWith('HTTP/1.1 200');
     });
-    measureKernelPath({ name: nftName, host: NFTABLES_CLUSTER_IP, port: SERVICE_PORT });
-    progress(`network programming (nftables): ${CHANGES} endpoint changes`);
-    nftProgramming = await measureProgramming(c, idPort, CHANGES + 1);
+    return nftProxy.proc;
+  };
+  if (!nftSkip) {
+    await stopProcess(proxy.proc);
+    // Should a proxy not get to delete its table (killed), the bench does.
+    cleanups.push(() => deleteTable('nft', 'kubelite'));
+    await createService(c, 'bench-nftables', NFTABLES_CLUSTER_IP);
+    await must(c.request('POST', SLICES, sliceBody('bench-nftables', nftBackendPort, BACKEND_IPS.map((ip) => ({ ip, ready: true })))), [201], 'create slice');
+    // Each round measures the peers next to the nftables proxy in time: direct while no table
+    // is loaded; the minimal table alone (conntrack on, and its DNAT); kubelite's table alone.
+    // Any nat chain makes the kernel track every connection, so the tables take turns.
+    const groups: { rows: Target[]; setUp: () => Promise<() => Promise<void>> }[] = [
+      { rows: [directAgain], setUp: async () => async () => {} },
+      {
+        rows: [conntrackOn, minimal],
+        setUp: async () => {
+          progress(`loading the minimal DNAT table ${MINIMAL_DNAT_TABLE}`);
+          const unload = await loadMinimalDnat(minimalDnatPort);
+          cleanups.push(unload); // deleting twice is harmless
+          await waitFor('the minimal DNAT to answer', async () => (await fetchOnce(MINIMAL_DNAT_IP, SERVICE_PORT).catch(() => '')).startsWith('HTTP/1.1 200'));
+          return unload;
+        },
+      },
+      {
+        rows: [nftTarget],
+        setUp: async () => {
+          const nftProxy = await startNftProxy();
+          // SIGTERM: the proxy deletes its table on the way out.
+          return () => stopProcess(nftProxy);
+        },
+      },
+    ];
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const g of inRoundOrder(groups, r)) {
+        const tearDown = await g.setUp();
+        for (const t of inRoundOrder(g.rows, r)) await measureKernelPath(t, r);
+        await tearDown();
+      }
+    }
+    if (!SKIP.has('programming')) {
+      const nftProxy = await startNftProxy();
+      progress(`network programming (nftables): ${CHANGES} endpoint changes`);
+      nftProgramming = await measureProgramming(c, idPort, CHANGES + 1);
+      await stopProcess(nftProxy);
+    }
   } else {
-    progress(`nftables mode skipped: ${nftSkip}`);
+    progress(`nftables mode: ${nftSkip}`);
   }
-  const prog = summarize(programming);
   const loadAfter = loadavg();
   const otherTables = [...new Set([...tablesAtStart, ...(await foreignTables(['ip kubelite']))])];
 
   const haproxyThreads = cpus().length;
   const lines: string[] = [];
-  lines.push(`proxy benchmark, ${new Date().toISOString()}, ${cpus().length} cores; wrk -t2 -c${CONNECTIONS} -d${SECONDS}s --latency; backends: nginx (1 worker) on ${BACKEND_IPS.join(', ')}`);
-  lines.push(`HAProxy ${execFileSync('/usr/sbin/haproxy', ['-v'], { encoding: 'utf8' }).split('\n')[0]!.split(' ')[2]} with Debian defaults (nbthread: one per core, ${haproxyThreads}); kubelite proxy: Node.js ${process.version}, ${proxyWorkers ? `${proxyWorkers} TCP worker processes (--workers ${proxyWorkers})` : 'one process (--workers 1)'}`);
+  lines.push(`proxy benchmark, ${new Date().toISOString()}, ${cpus().length} cores; wrk -t2 -c${CONNECTIONS} -d${SECONDS}s --latency; ${ROUNDS} rounds, the rows of a phase interleaved (round order forwards, backwards, ...); backends: nginx (1 worker) on ${BACKEND_IPS.join(', ')}`);
+  lines.push(`HAProxy ${execFileSync('/usr/sbin/haproxy', ['-v'], { encoding: 'utf8' }).split('\n')[0]!.split(' ')[2]} with Debian defaults (nbthread: one per core, ${haproxyThreads}); kubelite proxy: Node.js ${process.version}, ${workerPids.length ? `${workerPids.length} TCP worker processes (--workers ${workerPids.length})` : 'one process (--workers 1)'}`);
   lines.push('');
-  lines.push('| path | keep-alive req/s | keep-alive p99 ms | new-conn req/s | new-conn p99 ms |');
-  lines.push('|---|---|---|---|---|');
-  for (const t of targets) {
-    const r = results.get(t.name)!;
-    const errs = r.keepAlive.errors + r.newConn.errors;
-    lines.push(`| ${t.name} | ${fmtRps(r.keepAlive.rps)} | ${fmtMs(r.keepAlive.p99Ms)} | ${fmtRps(r.newConn.rps)} | ${fmtMs(r.newConn.p99Ms)} |${errs ? ` (${errs} errors)` : ''}`);
+  lines.push('| path | keep-alive req/s (median) | keep-alive p99 ms | new-conn req/s (median) | new-conn p99 ms | keep-alive / new-conn req/s per round |');
+  lines.push('|---|---|---|---|---|---|');
+  const measured = (t: Target) => rounds.every((r) => r.has(t.name));
+  for (const t of [...proxyTargets, ...kernelTargets]) {
+    if (!measured(t)) continue;
+    const rows = rounds.map((r) => r.get(t.name)!);
+    const errs = rows.reduce((sum, r) => sum + r.keepAlive.errors + r.newConn.errors, 0);
+    const med = (f: (r: Row) => number) => median(rows.map(f));
+    lines.push(`| ${t.name} | ${fmtRps(med((r) => r.keepAlive.rps))} | ${fmtMs(med((r) => r.keepAlive.p99Ms))} | ${fmtRps(med((r) => r.newConn.rps))} | ${fmtMs(med((r) => r.newConn.p99Ms))} | ${rows.map((r) => `${fmtRps(r.keepAlive.rps)} / ${fmtRps(r.newConn.rps)}`).join(', ')} |${errs ? ` (${errs} errors)` : ''}`);
   }
-  const nft = results.get(nftName);
-  const minimal = results.get(minimalName), conntrack = results.get(conntrackName), directAgain = results.get(directAgainName);
-  if (nft) {
-    for (const name of [directAgainName, conntrackName, minimalName, nftName]) {
-      const r = results.get(name)!;
-      const errs = r.keepAlive.errors + r.newConn.errors;
-      lines.push(`| ${name} | ${fmtRps(r.keepAlive.rps)} | ${fmtMs(r.keepAlive.p99Ms)} | ${fmtRps(r.newConn.rps)} | ${fmtMs(r.newConn.p99Ms)} |${errs ? ` (${errs} errors)` : ''}`);
-    }
-  } else {
-    lines.push(`| ${nftName} | skipped: ${nftSkip} | | | |`);
-  }
+  if (nftSkip) lines.push(`| ${nftTarget.name} | ${nftSkip} | | | | |`);
   lines.push('');
-  const direct = results.get(targets[0]!.name)!, ha = results.get(targets[1]!.name)!, us = results.get(targets[2]!.name)!;
-  lines.push(`userspace / HAProxy keep-alive: ${ratio(us.keepAlive.rps, ha.keepAlive.rps)} (target ≥ 1.0×)`);
-  lines.push(`userspace / HAProxy new-conn:   ${ratio(us.newConn.rps, ha.newConn.rps)} (target ≥ 0.8×)`);
-  const usCpu = cpuByHost.get(THROUGHPUT_CLUSTER_IP)!, haCpu = cpuByHost.get(HAPROXY_IP)!;
-  if (usCpu.keepAlive && usCpu.newConn && haCpu.keepAlive && haCpu.newConn) {
-    lines.push(`userspace proxy CPU (% of one core): keep-alive ${fmtCpu(usCpu.keepAlive)}; new-conn ${fmtCpu(usCpu.newConn)}; HAProxy ${totalCpu(haCpu.keepAlive).toFixed(0)}% / ${totalCpu(haCpu.newConn).toFixed(0)}%`);
-    const perReq = (c: { keepAlive?: ProxyCpu; newConn?: ProxyCpu }, r: { keepAlive: WrkResult; newConn: WrkResult }) =>
-      `${cpuPerRequest(c.keepAlive!, r.keepAlive).toFixed(1)} / ${cpuPerRequest(c.newConn!, r.newConn).toFixed(1)}`;
-    lines.push(`CPU µs per request (keep-alive / new-conn): userspace ${perReq(usCpu, us)}, HAProxy ${perReq(haCpu, ha)}`);
-    lines.push(`per request, keep-alive: userspace ${eventsPerRequest(usCpu.keepAlive, us.keepAlive)}; HAProxy ${eventsPerRequest(haCpu.keepAlive, ha.keepAlive)}`);
-    lines.push(`per request, new-conn:   userspace ${eventsPerRequest(usCpu.newConn, us.newConn)}; HAProxy ${eventsPerRequest(haCpu.newConn, ha.newConn)}`);
+  /** a/b in each round (both measured in it), and their median. */
+  const perRound = (a: Target, b: Target, f: (r: Row) => number, target?: string) => {
+    const rs = rounds.map((r) => f(r.get(a.name)!) / f(r.get(b.name)!));
+    return `${rs.map((x) => x.toFixed(2)).join(', ')}; median ${median(rs).toFixed(2)}×${target ? ` (target ${target})` : ''}`;
+  };
+  const ka = (r: Row) => r.keepAlive.rps, nc = (r: Row) => r.newConn.rps;
+  lines.push('ratios per round (rows of one round measured next to each other), then their median:');
+  lines.push(`  userspace / HAProxy keep-alive:   ${perRound(userspace, haproxy, ka, '≥ 1.0×')}`);
+  lines.push(`  userspace / HAProxy new-conn:     ${perRound(userspace, haproxy, nc, '≥ 0.8×')}`);
+  lines.push(`  userspace / direct keep-alive:    ${perRound(userspace, direct, ka)}; new-conn ${perRound(userspace, direct, nc)} (anchor: upstream's old userspace proxy 0.36×)`);
+  lines.push(`  HAProxy / direct keep-alive:      ${perRound(haproxy, direct, ka)}; new-conn ${perRound(haproxy, direct, nc)}`);
+  if (measured(nftTarget)) {
+    lines.push(`  nftables / direct keep-alive:     ${perRound(nftTarget, directAgain, ka, '≥ 0.95×')}`);
+    lines.push(`  nftables / direct new-conn:       ${perRound(nftTarget, directAgain, nc, '≥ 0.95×')}`);
+    lines.push(`  nftables / minimal DNAT:          keep-alive ${perRound(nftTarget, minimal, ka)}; new-conn ${perRound(nftTarget, minimal, nc)} (kubelite's table over the least DNAT)`);
+    lines.push(`  minimal DNAT / direct:            keep-alive ${perRound(minimal, directAgain, ka)}; new-conn ${perRound(minimal, directAgain, nc)} (kernel DNAT + conntrack)`);
+    lines.push(`  conntrack on / direct:            keep-alive ${perRound(conntrackOn, directAgain, ka)}; new-conn ${perRound(conntrackOn, directAgain, nc)} (conntrack alone)`);
+    const cpuOf = (name: string, k: 'keepAlive' | 'newConn') => median(pathCpu.map((r) => r.get(name)![k]));
+    lines.push(`  wrk + nginx CPU µs per request (median), keep-alive / new-conn: ${kernelTargets.map((t) => `${t.name} ${cpuOf(t.name, 'keepAlive').toFixed(1)} / ${cpuOf(t.name, 'newConn').toFixed(1)}`).join('; ')}`);
+    lines.push(`  nftables / direct, CPU per request (per round): keep-alive ${pathCpu.map((r) => (r.get(nftTarget.name)!.keepAlive / r.get(directAgain.name)!.keepAlive).toFixed(2)).join(', ')}; new-conn ${pathCpu.map((r) => (r.get(nftTarget.name)!.newConn / r.get(directAgain.name)!.newConn).toFixed(2)).join(', ')}`);
   }
-  lines.push(`userspace / direct keep-alive:  ${ratio(us.keepAlive.rps, direct.keepAlive.rps)}, new-conn ${ratio(us.newConn.rps, direct.newConn.rps)} (anchor: upstream's old userspace proxy 0.36×)`);
-  lines.push(`HAProxy / direct keep-alive:    ${ratio(ha.keepAlive.rps, direct.keepAlive.rps)}, new-conn ${ratio(ha.newConn.rps, direct.newConn.rps)}`);
-  if (nft) {
-    lines.push(`nftables / direct keep-alive:   ${ratio(nft.keepAlive.rps, direct.keepAlive.rps)}, new-conn ${ratio(nft.newConn.rps, direct.newConn.rps)} (target ≥ 0.95×)`);
-    if (minimal && conntrack && directAgain) {
-      // Against the peers measured next to it ("direct, again"), and in CPU per request as well.
-      const cpu = (name: string) => pathCpu.get(name)!;
-      const both = (a: string, b: string, ra: { keepAlive: WrkResult; newConn: WrkResult }, rb: { keepAlive: WrkResult; newConn: WrkResult }) =>
-        `keep-alive ${ratio(ra.keepAlive.rps, rb.keepAlive.rps)}, new-conn ${ratio(ra.newConn.rps, rb.newConn.rps)}; CPU/request ${ratio(cpu(a).keepAlive, cpu(b).keepAlive)}, ${ratio(cpu(a).newConn, cpu(b).newConn)}`;
-      lines.push(`nftables / direct again:        ${both(nftName, directAgainName, nft, directAgain)}`);
-      lines.push(`nftables / minimal DNAT:        ${both(nftName, minimalName, nft, minimal)} (kubelite's table over the least DNAT)`);
-      lines.push(`minimal DNAT / direct again:    ${both(minimalName, directAgainName, minimal, directAgain)} (kernel DNAT + conntrack)`);
-      lines.push(`conntrack on / direct again:    ${both(conntrackName, directAgainName, conntrack, directAgain)} (conntrack alone)`);
-      lines.push(`wrk + nginx CPU µs per request, keep-alive / new-conn: ${[directAgainName, conntrackName, minimalName, nftName].map((n) => `${n} ${cpu(n).keepAlive.toFixed(1)} / ${cpu(n).newConn.toFixed(1)}`).join('; ')}`);
-    }
-  } else {
-    lines.push(`nftables / direct: skipped (${nftSkip}) (target ≥ 0.95×)`);
+  const usCpu = proxyCpu.get(userspace.name)!, haCpu = proxyCpu.get(haproxy.name)!;
+  if (usCpu.length === ROUNDS && haCpu.length === ROUNDS) {
+    const perReq = (cpu: { keepAlive: ProxyCpu; newConn: ProxyCpu }[], t: Target, k: 'keepAlive' | 'newConn') =>
+      cpu.map((c, i) => cpuPerRequest(c[k], rounds[i]!.get(t.name)![k]).toFixed(1)).join(', ');
+    lines.push(`CPU µs per request, per round: userspace keep-alive ${perReq(usCpu, userspace, 'keepAlive')}, new-conn ${perReq(usCpu, userspace, 'newConn')}; HAProxy keep-alive ${perReq(haCpu, haproxy, 'keepAlive')}, new-conn ${perReq(haCpu, haproxy, 'newConn')}`);
+    lines.push(`userspace proxy CPU (% of one core), per round: keep-alive ${usCpu.map((c) => fmtCpu(c.keepAlive)).join('; ')}`);
+    lines.push(`                                               new-conn ${usCpu.map((c) => fmtCpu(c.newConn)).join('; ')}`);
+    lines.push(`HAProxy CPU (% of one core), per round: keep-alive ${haCpu.map((c) => totalCpu(c.keepAlive).toFixed(0)).join(', ')}; new-conn ${haCpu.map((c) => totalCpu(c.newConn).toFixed(0)).join(', ')}`);
+    if (workerPids.length) lines.push(`userspace keep-alive connections per worker halfway through, per round: ${workerConnections.map((w) => w.join(' + ')).join('; ')}`);
+    const events = (cpu: { keepAlive: ProxyCpu; newConn: ProxyCpu }[], t: Target, k: 'keepAlive' | 'newConn') => eventsPerRequest(sumCpu(cpu.map((c) => c[k])), rounds.map((r) => r.get(t.name)![k]));
+    lines.push(`per request, keep-alive: userspace ${events(usCpu, userspace, 'keepAlive')}; HAProxy ${events(haCpu, haproxy, 'keepAlive')}`);
+    lines.push(`per request, new-conn:   userspace ${events(usCpu, userspace, 'newConn')}; HAProxy ${events(haCpu, haproxy, 'newConn')}`);
   }
-  lines.push(`network programming (slice write acked → first connection answered by the new endpoint), ${prog.n} changes:`);
-  lines.push(`  userspace: p50 ${fmtMs(prog.p50)} ms, p99 ${fmtMs(prog.p99)} ms, max ${fmtMs(Math.max(...programming))} ms (target p99 ≤ 50 ms)`);
+  if (programming) {
+    const prog = summarize(programming);
+    lines.push(`network programming (slice write acked → first connection answered by the new endpoint), ${prog.n} changes:`);
+    lines.push(`  userspace: p50 ${fmtMs(prog.p50)} ms, p99 ${fmtMs(prog.p99)} ms, max ${fmtMs(Math.max(...programming))} ms (target p99 ≤ 50 ms)`);
+  }
   if (nftProgramming) {
     const np = summarize(nftProgramming);
     lines.push(`  nftables:  p50 ${fmtMs(np.p50)} ms, p99 ${fmtMs(np.p99)} ms, max ${fmtMs(Math.max(...nftProgramming))} ms (target p99 ≤ 50 ms)`);

@@ -12,7 +12,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -25,6 +25,7 @@ import { SCENARIOS, RESTART_SCENARIOS, runScenarios, service, serviceIP, type Ba
 import { RestClient } from '../src/client/rest.js';
 import { controllerContext, type ControllerContext } from '../src/client/factory.js';
 import { NftablesProxy, nftablesUnavailable, type NftServicePortStatus } from '../src/proxy/nftables.js';
+import { ConntrackCleaner, parseUdpFlows, staleFilters } from '../src/proxy/conntrack.js';
 import { buildServiceRules, emptyRules, partialSyncScript, serviceChainName, fullSyncScript, setupScript } from '../src/proxy/nftables-rules.js';
 
 const NS = '/api/v1/namespaces/default';
@@ -146,6 +147,57 @@ describe('nftables rules', () => {
     }
   });
 
+  test('UDP frontends keep their serving endpoints (terminating too) for the conntrack cleanup', () => {
+    const udp = {
+      metadata: { namespace: 'default', name: 'dns' },
+      spec: { type: 'NodePort', clusterIP: '127.96.0.53', clusterIPs: ['127.96.0.53'], ports: [{ name: 'dns', port: 53, protocol: 'UDP', nodePort: 30053 }] },
+    } as any;
+    const slices = [{
+      metadata: { name: 'dns-1' }, addressType: 'IPv4',
+      endpoints: [
+        { addresses: ['127.0.1.1'], conditions: { ready: true, serving: true } },
+        { addresses: ['127.0.1.2'], conditions: { ready: false, serving: true, terminating: true } },
+        { addresses: ['127.0.1.3'], conditions: { ready: false, serving: false } },
+      ],
+      ports: [{ name: 'dns', port: 5353, protocol: 'UDP' }],
+    }] as any;
+    const r = buildServiceRules(udp, slices, { mode: 'round-robin', nodeIP: '127.0.0.1' });
+    assert.deepEqual([...r.udpServing], [['127.96.0.53:53', ['127.0.1.1', '127.0.1.2']], ['*:30053', ['127.0.1.1', '127.0.1.2']]]);
+    // TCP ports have none.
+    assert.equal(buildServiceRules(svc(), [slice('127.0.1.1')], { mode: 'round-robin', nodeIP: '127.0.0.1' }).udpServing.size, 0);
+  });
+
+  test('conntrack listing: flows to a frontend answered by no serving endpoint are the stale ones', () => {
+    const listing = [
+      'udp      17 29 src=127.0.0.1 dst=127.96.0.53 sport=40001 dport=53 src=127.0.1.1 dst=127.0.0.1 sport=5353 dport=40001 mark=0 use=1',
+      'udp      17 29 src=127.0.0.1 dst=127.96.0.53 sport=40002 dport=53 src=127.0.1.9 dst=127.0.0.1 sport=5353 dport=40002 mark=0 use=1',
+      // Rejected while the Service had no endpoint: never translated, the reply comes from the ClusterIP.
+      'udp      17 29 src=127.0.0.1 dst=127.96.0.53 sport=40003 dport=53 [UNREPLIED] src=127.96.0.53 dst=127.0.0.1 sport=53 dport=40003 mark=0 use=1',
+      'udp      17 29 src=127.0.0.5 dst=127.0.0.1 sport=40004 dport=30053 src=127.0.1.9 dst=127.0.0.5 sport=5353 dport=40004 mark=0 use=1',
+      // Not a Service frontend: left alone.
+      'udp      17 29 src=127.0.0.1 dst=127.0.0.7 sport=40005 dport=99 src=127.0.0.7 dst=127.0.0.1 sport=99 dport=40005 mark=0 use=1',
+    ].join('\n');
+    const flows = parseUdpFlows(listing);
+    assert.equal(flows.length, 5);
+    assert.deepEqual(flows[0], { origDst: '127.96.0.53', origDport: 53, replySrc: '127.0.1.1' });
+    const serving = new Map([['127.96.0.53:53', ['127.0.1.1']], ['*:30053', ['127.0.1.1']]]);
+    assert.deepEqual(staleFilters(flows, serving), [
+      { origDst: '127.96.0.53', origDport: 53, replySrc: '127.0.1.9' },
+      { origDst: '127.96.0.53', origDport: 53, replySrc: '127.96.0.53' },
+      { origDport: 30053, replySrc: '127.0.1.9' },
+    ]);
+  });
+
+  test('without the conntrack binary the cleanup says so once and does nothing', async () => {
+    const warnings: string[] = [];
+    const log = { warn: (_: unknown, msg: string) => { warnings.push(msg); }, debug: () => {} } as any;
+    const cleaner = new ConntrackCleaner('/nonexistent/conntrack', log);
+    await cleaner.probe();
+    assert.equal(await cleaner.clean(new Map([['127.96.0.53:53', ['127.0.1.1']]])), 0);
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0]!, /cannot clear conntrack entries/);
+  });
+
   test('a missing nft binary is reported as such', async () => {
     assert.match((await nftablesUnavailable('/nonexistent/nft'))!, /binary was not found \(install the nftables package/);
   });
@@ -154,6 +206,7 @@ describe('nftables rules', () => {
 // ---- against the kernel -------------------------------------------------------------------------
 
 const unavailable = await nftablesUnavailable();
+const conntrackInstalled = spawnSync('conntrack', ['--version']).status === 0;
 const skip = process.getuid?.() !== 0 ? 'needs root' : unavailable ? `nftables not usable: ${unavailable}` : false;
 
 describe('nftables proxy', { skip }, () => {
@@ -180,7 +233,8 @@ describe('nftables proxy', { skip }, () => {
     nodeIP: NODE_IP,
     nextServiceIP: () => `${SVC_NET}.${nextIP++}`,
     rotations: 1,
-    udpFlowsLeaveGoneEndpoints: false,
+    // The proxy deletes stale UDP conntrack entries with the conntrack CLI, when it is installed.
+    udpFlowsLeaveGoneEndpoints: conntrackInstalled,
     programmed: async (servicePort, endpoints) => {
       await until(() => {
         const s = statusOf(servicePort);

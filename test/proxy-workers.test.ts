@@ -15,6 +15,7 @@ import type { ProxyCounters } from '../src/proxy/metrics.js';
 import { createTcpFrontend, type Relayed, type TcpFrontend } from '../src/proxy/tcp.js';
 import { ProxyWorkerPool } from '../src/proxy/worker-pool.js';
 import { logger } from '../src/util/log.js';
+import { until } from './helpers/wait.js';
 
 const HOST = '127.0.0.1';
 /** A relay that loses or garbles bytes leaves a read waiting: fail it rather than hang. */
@@ -237,5 +238,91 @@ for (const { name, make } of CONFIGS) describe(`TCP relay on stream handles, ${n
     for (const c of clients) c.destroy();
     const errors = (await relay.counters()).reduce((n, c) => n + c.dialErrors, 0) - errorsBefore;
     assert.ok(errors >= 1, `dial errors: ${errors}`);
+  });
+});
+
+// Workers hand settled connections over to each other (tcp.ts, worker-pool.ts) so that long-lived
+// connections end up evenly spread whichever worker the kernel gave them to. One worker is
+// stopped (SIGSTOP) while the connections are opened, so that the other takes them all.
+describe('settled connections move between worker processes', () => {
+  let pool: ProxyWorkerPool;
+  let relay: Relay;
+  let srv: net.Server;
+  /** Server sides reset by their client. */
+  let resets = 0;
+
+  before(async () => {
+    pool = new ProxyWorkerPool({ count: 2, log: logger('proxy-workers-test') });
+    await pool.start();
+    relay = workers(pool);
+    srv = await serve((s) => {
+      s.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'ECONNRESET') resets++; });
+      s.pipe(s);
+    });
+  });
+  after(async () => {
+    await relay.stop();
+    srv.close();
+  });
+
+  test('connections one worker took alone are spread once both run, and carry on intact: data, FIN and RST', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const b = new Balancer<ProxyEndpoint>('round-robin');
+    b.setEndpoints([endpoint(portOf(srv))]);
+    const port = await relay.listen(b);
+    const pids = pool.pids;
+    const idle = pids[1]!;
+    const clients: net.Socket[] = [];
+    process.kill(idle, 'SIGSTOP');
+    try {
+      for (let i = 0; i < 20; i++) {
+        const c = await connect(port);
+        const hello = readBytes(c, `hello ${i}\n`.length);
+        c.write(`hello ${i}\n`);
+        assert.equal((await hello).toString(), `hello ${i}\n`);
+        clients.push(c);
+      }
+    } finally {
+      process.kill(idle, 'SIGCONT');
+    }
+    const accepted = (await pool.counters()).map((c) => c.accepted.TCP);
+    assert.deepEqual(accepted, [20, 0], 'the running worker accepted every connection');
+
+    // Traffic on every connection while they settle and move: each echo must come back whole.
+    const echoed = clients.map((c) => readAll(c));
+    const sent = clients.map(() => [] as Buffer[]);
+    const spread = until(async () => {
+      const active = (await pool.counters()).map((c) => c.active.TCP);
+      return active.length === 2 && active.every((n) => n === 10) && active;
+    }, 'ten connections relayed by each worker', 10_000);
+    let moving = true;
+    void spread.catch(() => {}).finally(() => { moving = false; });
+    for (let round = 0; moving && round < 400; round++) {
+      clients.forEach((c, i) => {
+        const chunk = randomBytes(1 + ((round * 37 + i) % 3000));
+        sent[i]!.push(chunk);
+        c.write(chunk);
+      });
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await spread;
+    assert.deepEqual((await pool.counters()).map((c) => c.accepted.TCP), [20, 0], 'moving is not accepting');
+
+    // The first connections opened are the first to move: FIN and RST each on some of both kinds.
+    const finishing = clients.filter((_, i) => i % 10 < 5);
+    const resetting = clients.filter((_, i) => i % 10 >= 5);
+    for (const c of finishing) c.end('bye\n');
+    for (const [i, c] of clients.entries()) {
+      if (!finishing.includes(c)) continue;
+      const got = await echoed[i]!;
+      assert.ok(got.subarray(0, -4).equals(Buffer.concat(sent[i]!)), `connection ${i}: the echo, whole and in order`);
+      assert.equal(got.subarray(-4).toString(), 'bye\n');
+    }
+    for (const c of resetting) {
+      c.on('error', () => {});
+      void echoed[clients.indexOf(c)]!.catch(() => {});
+      c.resetAndDestroy();
+    }
+    await until(() => resets >= resetting.length, 'the endpoint sides of the reset clients reset too', 10_000);
+    await until(async () => (await pool.counters()).every((c) => c.active.TCP === 0), 'no connection left', 10_000);
   });
 });

@@ -42,6 +42,7 @@ import type { Service } from 'kubernetes-types/core/v1.js';
 import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
 import { endpointsByPort, familyOf, frontends, portKey, usableEndpoints, DEFAULT_AFFINITY_TIMEOUT_SECONDS } from './endpoints.js';
 import type { BalanceMode } from './balancer.js';
+import { udpFrontendKey, type UdpServing } from './conntrack.js';
 
 export const DEFAULT_TABLE = 'kubelite';
 
@@ -65,6 +66,8 @@ export interface ServiceRules {
   affinitySets: Map<string, number>;
   /** What each Service port was programmed with (for status output and tests). */
   ports: ServicePortStatus[];
+  /** UDP frontends and their serving endpoints' IPs: stale conntrack entries are judged by it (conntrack.ts). */
+  udpServing: UdpServing;
 }
 
 export interface ServicePortStatus {
@@ -80,7 +83,7 @@ export interface ServicePortStatus {
 }
 
 export function emptyRules(): ServiceRules {
-  return { elements: new Map(MAPS.map((m) => [m, new Map()])), chains: new Map(), affinitySets: new Map(), ports: [] };
+  return { elements: new Map(MAPS.map((m) => [m, new Map()])), chains: new Map(), affinitySets: new Map(), ports: [], udpServing: new Map() };
 }
 
 /**
@@ -140,7 +143,10 @@ export function buildServiceRules(svc: Service, slices: readonly EndpointSlice[]
     const protocol = PROTOCOLS[sp.protocol ?? 'TCP'];
     if (!protocol) continue;
     const portName = sp.name ?? '';
-    const endpoints = usableEndpoints(byPort.get(portKey(sp.name, sp.protocol ?? 'TCP')) ?? []);
+    const all = byPort.get(portKey(sp.name, sp.protocol ?? 'TCP')) ?? [];
+    const endpoints = usableEndpoints(all);
+    // Upstream keeps a UDP flow that reaches any serving endpoint, terminating ones included.
+    const servingIPs = protocol === 'udp' ? [...new Set(all.filter((e) => e.serving).map((e) => e.ip))] : [];
     const svcChain = serviceChainName(namespace, name, protocol, portName);
     const status: ServicePortStatus = { servicePort: `${namespace}/${name}:${sp.name || sp.port}`, protocol: sp.protocol ?? 'TCP', frontends: [], endpoints: endpoints.map((e) => e.key) };
     rules.ports.push(status);
@@ -158,6 +164,7 @@ export function buildServiceRules(svc: Service, slices: readonly EndpointSlice[]
       }
       rules.elements.get(map)!.set(key, verdict);
       status.frontends.push(where);
+      if (servingIPs.length) rules.udpServing.set(udpFrontendKey(nodePort ? undefined : fe.address, fe.port), servingIPs);
     }
     if (!endpoints.length) continue;
 

@@ -11,8 +11,11 @@
 // A full sync rebuilds everything at start (after deleting any table a crashed run left
 // behind), after a failed transaction, and periodically (upstream's full-sync period, 1 h), to
 // repair drift. stop() deletes the table. Established connections are never cut by a change:
-// conntrack keeps their translation, as with kube-proxy. Unlike kube-proxy, stale UDP conntrack
-// entries are not cleared (no conntrack tool), so a UDP flow keeps its endpoint until it idles out.
+// conntrack keeps their translation, as with kube-proxy. UDP flows are the exception, as there:
+// when the serving endpoints of a UDP Service port change, the conntrack entries of flows not
+// answered by one of them are deleted (conntrack.ts, with the conntrack CLI) before the sync
+// counts as done, so their next datagram is balanced anew. Without the CLI that step is skipped
+// (logged once) and such a flow keeps its endpoint until it idles out.
 import { isIPv4 } from 'node:net';
 import { Counter } from 'prom-client';
 import type { ControllerContext } from '../client/factory.js';
@@ -28,6 +31,7 @@ import {
 } from './nftables-rules.js';
 import { deleteTable, nftablesUnavailable, runNft, NftError } from './nftables-exec.js';
 import { NftSession } from './nftables-session.js';
+import { ConntrackCleaner, type UdpServing } from './conntrack.js';
 
 export { deleteTable, nftablesUnavailable, runNft, NftError };
 
@@ -43,6 +47,8 @@ export interface NftablesProxyOptions {
   fullSyncPeriodMs?: number;
   /** The nft binary (default `nft` on the PATH). */
   nft?: string;
+  /** The conntrack binary that clears stale UDP flows (default `conntrack` on the PATH). */
+  conntrack?: string;
 }
 
 /** What a Service port is programmed with (for status output and tests). */
@@ -70,6 +76,7 @@ export class NftablesProxy {
   private readonly failures: Counter<string>;
   /** A running `nft -i` for the small transactions (see nftables-session.ts). */
   private readonly session: NftSession;
+  private readonly conntrack: ConntrackCleaner;
   /** What each Service has in the kernel now (after the last successful transaction). */
   private programmed = new Map<string, ServiceRules>();
   /** Which Service holds a frontend (frontendClaim): the first to take it, as in userspace mode. */
@@ -104,6 +111,7 @@ export class NftablesProxy {
     this.nft = opts.nft ?? 'nft';
     this.fullSyncPeriodMs = opts.fullSyncPeriodMs ?? 3_600_000;
     this.session = new NftSession(this.nft);
+    this.conntrack = new ConntrackCleaner(opts.conntrack ?? 'conntrack', this.log);
     this.services = ctx.informers.informer<ServiceObject>('services');
     this.slices = ctx.informers.informer<SliceObject>('endpointslices');
     this.metrics = new ProxyMetrics(() => {
@@ -125,6 +133,7 @@ export class NftablesProxy {
   async start(): Promise<void> {
     const unavailable = await nftablesUnavailable(this.nft);
     if (unavailable) throw new NftError(unavailable);
+    await this.conntrack.probe();
     watchServices(this.services, this.slices, (key, trigger) => {
       if (trigger !== undefined && this.synced) this.metrics.triggered(key, trigger);
       this.enqueue(key);
@@ -280,6 +289,12 @@ export class NftablesProxy {
         return;
       }
     }
+    const udpChanged = results.some(({ key, next }) => !sameUdpServing(this.programmed.get(key)?.udpServing, next.udpServing));
+    if (udpChanged) {
+      const merged = new Map(this.programmed);
+      for (const { key, next } of results) merged.set(key, next);
+      await this.conntrack.clean(udpServingOf(merged.values()));
+    }
     const now = Date.now();
     for (const { key, next, stale } of results) {
       if (next.ports.length) this.programmed.set(key, next);
@@ -343,6 +358,7 @@ export class NftablesProxy {
       }
       const { script, stale } = fullSyncScript(this.table, [this.nodeIP], computed.values(), existing, replace);
       await runNft(this.nft, ['-f', '-'], script);
+      await this.conntrack.clean(udpServingOf(computed.values()));
       this.programmed = computed;
       const now = Date.now();
       this.staleChains.clear();
@@ -383,4 +399,20 @@ export class NftablesProxy {
       this.log.warn({ chains: chains.length, err: (e as Error).message }, 'cannot delete stale nftables chains yet; the next full sync retries');
     }
   }
+}
+
+/** The UDP frontends of every programmed Service port (a frontend belongs to one Service). */
+function udpServingOf(services: Iterable<ServiceRules>): UdpServing {
+  const all: UdpServing = new Map();
+  for (const r of services) for (const [k, v] of r.udpServing) all.set(k, v);
+  return all;
+}
+
+function sameUdpServing(a: UdpServing | undefined, b: UdpServing): boolean {
+  if ((a?.size ?? 0) !== b.size) return false;
+  for (const [k, v] of b) {
+    const w = a!.get(k);
+    if (!w || w.length !== v.length || w.some((ip, i) => ip !== v[i])) return false;
+  }
+  return true;
 }

@@ -293,6 +293,58 @@ const noop = () => {};
  */
 let idleWriteReq: Req | undefined;
 
+// ---- moving relayed connections between proxy workers -------------------------------------------
+//
+// The workers share each listening socket and the kernel hands a connection to whichever worker
+// accepts first, so long-lived connections can end up unevenly spread (with wrk -c50 against two
+// workers, 31 against 19). A worker can hand an established relay over to another: it stops
+// reading both sockets and sends them on (worker-pool.ts); the receiver starts reading them where
+// they stand. Nothing is in flight in userspace when a relay is idle between two reads, as each
+// chunk read is written at once; data arriving meanwhile waits in the kernel's socket buffers.
+// Only connections that have lived a while ("settled") count and move: short ones end before a
+// move would pay off, so a new connection per request costs nothing extra.
+
+/** Advanced by the worker's balance timer; a relay born two ticks ago or earlier is settled. */
+let relayEpoch = 0;
+/** Relays handed over from another worker were settled there. */
+const ADOPTED = -Infinity;
+
+export function nextRelayEpoch(): void {
+  relayEpoch++;
+}
+
+/** A settled relay's two sockets, taken out of this process's event loop (see `detachSettled`). */
+export interface DetachedRelay {
+  client: object;
+  upstream: object;
+}
+
+/** How many of `open`'s relays are settled. */
+export function countSettled(open: Iterable<Relayed>): number {
+  let n = 0;
+  for (const r of open) if (r instanceof HandleRelay && r.settled()) n++;
+  return n;
+}
+
+/**
+ * Stop relaying up to `max` settled connections here: their sockets are returned to be sent to
+ * another worker (and closed here once sent). They count as no longer active in this process.
+ */
+export function detachSettled(open: Set<Relayed>, max: number): DetachedRelay[] {
+  const out: DetachedRelay[] = [];
+  for (const r of open) {
+    if (out.length >= max) break;
+    if (r instanceof HandleRelay && r.movable()) out.push(r.detach());
+  }
+  return out;
+}
+
+/** Relay the two sockets of a connection another worker detached. */
+export function adoptRelay(client: unknown, upstream: unknown, ctx: ListenerContext): Relayed | NodeJS.ErrnoException {
+  if (!handles) return Object.assign(new Error('no TCP stream handles in this Node'), { code: 'ENOTSUP' });
+  return new HandleRelay(handles, client as TCPHandle, ctx.picker(), ctx, upstream as TCPHandle);
+}
+
 /** One client connection relayed with stream handles. */
 class HandleRelay implements Relayed, PickWaiter {
   private upstream?: TCPHandle;
@@ -303,17 +355,55 @@ class HandleRelay implements Relayed, PickWaiter {
   private readonly clientIP?: string;
   private ended = false;
   private eofs = 0;
+  /** Writes the kernel has not taken whole yet (their direction has stopped reading). */
+  private pendingWrites = 0;
+  private readonly born: number;
 
-  constructor(private readonly h: Handles, private readonly client: TCPHandle, private readonly picker: Picker, private readonly ctx: ListenerContext) {
-    ctx.counters.accepted.TCP++;
+  /** With `adopted`, the endpoint side of a connection relayed elsewhere before: no dial. */
+  constructor(private readonly h: Handles, private readonly client: TCPHandle, private readonly picker: Picker, private readonly ctx: ListenerContext, adopted?: TCPHandle) {
     ctx.counters.active.TCP++;
     ctx.open.add(this);
+    if (adopted) {
+      this.born = ADOPTED;
+      this.upstream = adopted;
+      this.fromUpstream = takeBuffer();
+      this.pipe(adopted, client, this.fromUpstream);
+      this.fromClient = takeBuffer();
+      this.pipe(client, adopted, this.fromClient);
+      return;
+    }
+    this.born = relayEpoch;
+    ctx.counters.accepted.TCP++;
     if (picker.hasAffinity) {
       const peer: { address?: string } = {};
       client.getpeername(peer);
       this.clientIP = peer.address;
     }
     this.dial();
+  }
+
+  /** Connected both ways, no FIN seen, and old enough to stay. */
+  settled(): boolean {
+    return !this.ended && this.fromClient !== undefined && this.eofs === 0 && this.born <= relayEpoch - 2;
+  }
+
+  /** Settled, and no write is pending: everything read has been passed on. */
+  movable(): boolean {
+    return this.pendingWrites === 0 && this.settled();
+  }
+
+  /** Stop relaying (see detachSettled); only when movable(). */
+  detach(): DetachedRelay {
+    const client = this.client, upstream = this.upstream!;
+    client.readStop();
+    upstream.readStop();
+    this.ended = true;
+    this.ctx.open.delete(this);
+    this.ctx.counters.active.TCP--;
+    releaseBuffer(this.fromClient);
+    releaseBuffer(this.fromUpstream);
+    this.fromClient = this.fromUpstream = undefined;
+    return { client, upstream };
   }
 
   private dial(): void {
@@ -386,7 +476,9 @@ class HandleRelay implements Relayed, PickWaiter {
           // read into it until that write completes. The request is this write's until then
           // (its completion is reported later, so the callback is set in time).
           idleWriteReq = undefined;
+          this.pendingWrites++;
           req.oncomplete = (st: number) => {
+            this.pendingWrites--;
             if (this.ended) return;
             if (st < 0) this.end(src);
             else src.readStart();

@@ -4,12 +4,23 @@
 // balanced. ClientIP affinity stays one table across workers: a valid local pin is used at once
 // (the primary's last use of that pin is at least as recent, so it is valid there too) and the
 // use is reported in a batch; without one the worker asks the primary, whose table decides.
+// Every BALANCE_INTERVAL_MS the worker counts its settled connections and reports the count when
+// it changed; asked to shed some (worker-pool.ts), it detaches them and sends their sockets on,
+// and it adopts the sockets of connections other workers shed.
 // The worker exits when the primary goes (its IPC channel disconnects), ending its connections.
 import { Balancer, type BalanceMode } from './balancer.js';
 import type { ProxyEndpoint } from './endpoints.js';
 import type { ProxyCounters } from './metrics.js';
-import { PICK_LATER, serveListener, type PickWaiter, type Picker, type Relayed, type ServedListener } from './tcp.js';
-import type { FromWorker, ToWorker } from './worker-protocol.js';
+import {
+  PICK_LATER, adoptRelay, countSettled, detachSettled, nextRelayEpoch, serveListener,
+  type PickWaiter, type Picker, type Relayed, type ServedListener,
+} from './tcp.js';
+import type { FromWorker, MovingSide, ToWorker } from './worker-protocol.js';
+
+/** How often the settled connections are counted (and relays age by one epoch, tcp.ts). */
+const BALANCE_INTERVAL_MS = 200;
+/** A connection whose second socket has not come by then is given up (its sender died). */
+const ADOPT_TIMEOUT_MS = 5000;
 
 const ignoreSendError = () => {};
 const send = (m: FromWorker) => {
@@ -72,6 +83,65 @@ class WorkerPicker implements Picker {
 const NO_ENDPOINTS: Picker = { hasAffinity: false, pick: () => undefined };
 
 const pickers = new Map<number, WorkerPicker>();
+
+// ---- moving settled connections (see tcp.ts) ---------------------------------------------------
+
+interface Closable {
+  close(): void;
+}
+
+let reportedSettled = 0;
+function reportLoad(): void {
+  const settled = countSettled(open);
+  if (settled === reportedSettled) return;
+  reportedSettled = settled;
+  send({ t: 'load', settled });
+}
+
+let nextMove = 1;
+/** Send one socket of a detached connection; this process's copy closes once it is on its way. */
+function sendMoving(id: string, side: MovingSide, handle: Closable): void {
+  if (!process.connected) {
+    handle.close();
+    return;
+  }
+  process.send!({ t: 'moving', id, side } satisfies FromWorker, handle as never, () => handle.close());
+}
+
+function shed(count: number): void {
+  for (const d of detachSettled(open, count)) {
+    const id = `${process.pid}.${nextMove++}`;
+    sendMoving(id, 'client', d.client as Closable);
+    sendMoving(id, 'upstream', d.upstream as Closable);
+  }
+  reportLoad();
+}
+
+/** Halves of moved connections waiting for the other half, by move id. */
+const arriving = new Map<string, { client?: Closable; upstream?: Closable; timer: NodeJS.Timeout }>();
+/** Adopted connections dial nothing. */
+const adoptedContext = { picker: (): Picker => NO_ENDPOINTS, open, counters };
+
+function adopt(id: string, side: MovingSide, handle: Closable): void {
+  let a = arriving.get(id);
+  if (!a) {
+    const timer = setTimeout(() => {
+      arriving.delete(id);
+      a!.client?.close();
+      a!.upstream?.close();
+    }, ADOPT_TIMEOUT_MS);
+    arriving.set(id, (a = { timer }));
+  }
+  a[side] = handle;
+  if (!a.client || !a.upstream) return;
+  arriving.delete(id);
+  clearTimeout(a.timer);
+  const relayed = adoptRelay(a.client, a.upstream, adoptedContext);
+  if (relayed instanceof Error) {
+    a.client.close();
+    a.upstream.close();
+  }
+}
 const listeners = new Map<number, { served?: ServedListener; balancer: number }>();
 
 function onMessage(m: ToWorker, handle: unknown): void {
@@ -121,6 +191,12 @@ function onMessage(m: ToWorker, handle: unknown): void {
     }
     case 'counters':
       send({ t: 'counters', req: m.req, counters });
+      return;
+    case 'shed':
+      shed(m.count);
+      return;
+    case 'adopt':
+      if (handle) adopt(m.id, m.side, handle as Closable);
   }
 }
 
@@ -129,8 +205,16 @@ process.on('disconnect', () => {
   // The primary stopped or died: nothing may outlive it.
   for (const l of listeners.values()) l.served?.close();
   for (const c of open) c.destroy();
+  for (const a of arriving.values()) {
+    a.client?.close();
+    a.upstream?.close();
+  }
   process.exit(0);
 });
+setInterval(() => {
+  nextRelayEpoch();
+  reportLoad();
+}, BALANCE_INTERVAL_MS).unref();
 // Forget expired pins now and then (picks ignore them anyway; this bounds memory).
 setInterval(() => {
   for (const p of pickers.values()) p.local.sweep();

@@ -7,6 +7,12 @@
 // loop (libuv since 1.45 accepts once per readiness; UV_TCP_SINGLE_ACCEPT, which made it pause
 // after each accept, is gone), so which worker gets a connection is up to the scheduler.
 //
+// Connections that live a while (keep-alive clients, streams) would stay where that chance put
+// them: each worker reports its count of settled connections (tcp.ts) when it changes, and the
+// primary asks the worker furthest over an even share to hand its surplus over; the two sockets
+// of each such connection travel through the primary to the worker with the fewest, which
+// carries on relaying them. Short connections never settle, so they never move.
+//
 // Workers get a copy of each balancer a TCP frontend uses and every change of it. Round-robin
 // and random are per worker; affinity asks the primary (see worker-main.ts). A worker that
 // dies is logged and replaced (its relayed connections are lost, as with a crash of the single
@@ -19,7 +25,11 @@ import type { Balancer } from './balancer.js';
 import type { ProxyEndpoint } from './endpoints.js';
 import type { ProxyCounters } from './metrics.js';
 import { bindListener, type BoundListener, type TcpFrontend } from './tcp.js';
-import type { FromWorker, ToWorker } from './worker-protocol.js';
+import type { FromWorker, MovingSide, ToWorker } from './worker-protocol.js';
+
+interface Closable {
+  close(): void;
+}
 
 // The tsc output and the bundle both sit two directories below dist/, so this names
 // dist/src/proxy/worker-main.js from either.
@@ -29,12 +39,25 @@ const SHORT_LIFE_MS = 5000;
 const RESTART_DELAY_MS = 1000;
 const STOP_GRACE_MS = 3000;
 const COUNTERS_TIMEOUT_MS = 2000;
+/**
+ * Settled connections a worker may have over its share before some move (an odd total leaves one
+ * over anyway; moving one back and forth would gain nothing).
+ */
+const SHED_SLACK = 1;
+/**
+ * The counts are judged once none has changed for this long, longer than the workers' balance
+ * interval (worker-main.ts): each worker counts on its own clock, so right after a burst of
+ * connections, or after a move, some counts are already new and others not yet.
+ */
+const LOAD_STABLE_MS = 300;
 
 interface Worker {
   child: ChildProcess;
   startedAt: number;
   /** Has said it is ready: it is sent the whole state, then every change. */
   ready: boolean;
+  /** Its settled connections, as last reported, plus those sent to it since. */
+  settled: number;
 }
 
 interface PoolListener {
@@ -75,6 +98,10 @@ export class ProxyWorkerPool {
   private readonly counterAsks = new Map<number, { awaiting: Set<Worker>; got: Map<Worker, ProxyCounters>; resolve: (c: ProxyCounters[]) => void }>();
   private nextId = 1;
   private stopped = false;
+  /** Connections on their way between workers: where the second socket of each goes, by move id. */
+  private readonly moves = new Map<string, Worker>();
+  private loadChangedAt = 0;
+  private balanceTimer?: NodeJS.Timeout;
 
   constructor(opts: ProxyWorkerPoolOptions) {
     this.count = opts.count;
@@ -129,6 +156,7 @@ export class ProxyWorkerPool {
   /** End the workers (and so every connection they relay) and close the listeners. */
   async stop(): Promise<void> {
     this.stopped = true;
+    clearTimeout(this.balanceTimer);
     for (const l of this.listeners.values()) l.bound.close();
     this.listeners.clear();
     await Promise.all([...this.workers].map((w) => new Promise<void>((resolve) => {
@@ -244,9 +272,9 @@ export class ProxyWorkerPool {
       execArgv: [],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
-    const w: Worker = { child, startedAt: Date.now(), ready: false };
+    const w: Worker = { child, startedAt: Date.now(), ready: false, settled: 0 };
     this.workers.add(w);
-    child.on('message', (m: FromWorker) => this.onMessage(w, m));
+    child.on('message', (m: FromWorker, handle?: Closable) => this.onMessage(w, m, handle));
     child.on('exit', (code, signal) => this.exited(w, code, signal));
     // Sends to a worker that is going are lost with it: 'exit' handles the rest.
     child.on('error', (err) => this.log.warn({ pid: child.pid, err: err.message }, 'proxy worker channel error'));
@@ -265,7 +293,7 @@ export class ProxyWorkerPool {
     this.send(w, { t: 'listen', key: l.id, balancer: this.copies.get(l.balancer)!.id }, l.bound.handle);
   }
 
-  private onMessage(w: Worker, m: FromWorker): void {
+  private onMessage(w: Worker, m: FromWorker, handle?: Closable): void {
     switch (m.t) {
       case 'ready':
         w.ready = true;
@@ -309,8 +337,66 @@ export class ProxyWorkerPool {
         ask.got.set(w, m.counters);
         ask.awaiting.delete(w);
         this.counterProgress(m.req);
+        return;
+      }
+      case 'load':
+        w.settled = m.settled;
+        this.loadChanged();
+        return;
+      case 'moving':
+        if (handle) this.forwardMoving(w, m.id, m.side, handle);
+    }
+  }
+
+  // ---- spreading settled connections (see tcp.ts) -------------------------------------------
+
+  /** Judge the counts once they have stopped changing (LOAD_STABLE_MS). */
+  private loadChanged(): void {
+    this.loadChangedAt = performance.now();
+    if (this.balanceTimer) return;
+    const check = () => {
+      const quietFor = performance.now() - this.loadChangedAt;
+      if (quietFor < LOAD_STABLE_MS) {
+        this.balanceTimer = setTimeout(check, LOAD_STABLE_MS - quietFor);
+        this.balanceTimer.unref();
+        return;
+      }
+      this.balanceTimer = undefined;
+      this.balance();
+    };
+    this.balanceTimer = setTimeout(check, LOAD_STABLE_MS);
+    this.balanceTimer.unref();
+  }
+
+  /** Ask the worker furthest over its share of settled connections to hand the surplus over. */
+  private balance(): void {
+    const ready = [...this.workers].filter((w) => w.ready);
+    if (ready.length < 2 || this.stopped) return;
+    const share = Math.ceil(ready.reduce((sum, w) => sum + w.settled, 0) / ready.length);
+    const most = ready.reduce((a, b) => (b.settled > a.settled ? b : a));
+    if (most.settled <= share + SHED_SLACK) return;
+    this.send(most, { t: 'shed', count: most.settled - share });
+  }
+
+  /** Pass one socket of a moving connection on: both go to the worker with the fewest settled. */
+  private forwardMoving(from: Worker, id: string, side: MovingSide, handle: Closable): void {
+    let to = this.moves.get(id);
+    if (to) this.moves.delete(id);
+    else {
+      const others = [...this.workers].filter((w) => w.ready && w !== from && w.child.connected);
+      to = others.length ? others.reduce((a, b) => (b.settled < a.settled ? b : a)) : undefined;
+      if (to) {
+        to.settled++;
+        this.moves.set(id, to);
       }
     }
+    // No worker to take it (all others gone): the connection is lost, as with a worker's death.
+    if (!to || !to.child.connected || this.stopped) {
+      handle.close();
+      return;
+    }
+    // This process's copy closes once the socket is on its way.
+    to.child.send({ t: 'adopt', id, side } satisfies ToWorker, handle as never, () => handle.close());
   }
 
   /** Listening is done once every worker sent it listens (at least one). */
@@ -346,6 +432,8 @@ export class ProxyWorkerPool {
 
   private exited(w: Worker, code: number | null, signal: NodeJS.Signals | null): void {
     this.workers.delete(w);
+    // Its connections half on their way are lost with it (move ids start with the sender's pid).
+    for (const id of [...this.moves.keys()]) if (id.startsWith(`${w.child.pid}.`)) this.moves.delete(id);
     // Whatever waited for this worker waits no more.
     for (const l of this.listeners.values()) {
       if (l.opening?.awaiting.delete(w)) this.openingProgress(l);

@@ -20,7 +20,11 @@ export type ToWorker =
   /** The answer to a `pick`: the endpoint's key, none when no endpoint is usable. */
   | { t: 'picked'; req: number; endpoint?: string }
   /** Report your counters. */
-  | { t: 'counters'; req: number };
+  | { t: 'counters'; req: number }
+  /** Hand `count` settled connections over to other workers (send them back as `moving`). */
+  | { t: 'shed'; count: number }
+  /** One socket of a connection another worker relayed (`id` pairs the two), sent with this message. */
+  | { t: 'adopt'; id: string; side: MovingSide };
 
 /** Worker → primary. */
 export type FromWorker =
@@ -32,4 +36,10 @@ export type FromWorker =
   | { t: 'pick'; req: number; balancer: number; clientIP: string; exclude?: string[] }
   /** Local pins used since the last report: [balancer, clientIP, endpoint key, time in ms]. */
   | { t: 'touch'; uses: [number, string, string, number][] }
-  | { t: 'counters'; req: number; counters: ProxyCounters };
+  | { t: 'counters'; req: number; counters: ProxyCounters }
+  /** Settled connections (tcp.ts: lived a while, could move) relayed now; sent when it changes. */
+  | { t: 'load'; settled: number }
+  /** One socket of a connection this worker stopped relaying, sent with this message, for another. */
+  | { t: 'moving'; id: string; side: MovingSide };
+
+export type MovingSide = 'client' | 'upstream';

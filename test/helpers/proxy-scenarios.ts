@@ -49,8 +49,9 @@ export interface ProxyUnderTest {
   readonly rotations: number;
   /**
    * Whether a UDP flow moves to another endpoint once its own stops being usable. The userspace
-   * proxy ends such flows at once (as kube-proxy clears their conntrack entries); the nftables
-   * proxy clears no conntrack entries, so a flow keeps its endpoint until it idles out.
+   * proxy ends such flows at once; the nftables proxy deletes their conntrack entries, as
+   * kube-proxy does, but only where the conntrack CLI is installed (without it a flow keeps its
+   * endpoint until it idles out).
    */
   readonly udpFlowsLeaveGoneEndpoints: boolean;
   /** Resolves once every frontend of `servicePort` goes to exactly `endpoints` (`IP:port`, in order). */
