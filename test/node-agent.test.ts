@@ -244,8 +244,12 @@ describe('node agent (sim runtime)', () => {
       assert.equal(last.status.phase, 'Failed');
       assert.equal(last.status.containerStatuses[0].state.terminated.exitCode, 137);
       assert.ok(Date.parse(deleted.object.metadata.deletionTimestamp) <= Date.now());
-      const events = (await client.get<any>('/api/v1/namespaces/default/events', { fieldSelector: 'involvedObject.name=slow,reason=Killing' })).items;
-      assert.equal(events[0]?.message, 'Stopping container nginx');
+      // The event is a write of its own, not ordered with the pod's deletion: wait for it.
+      const events = await until(async () => {
+        const items = (await client.get<any>('/api/v1/namespaces/default/events', { fieldSelector: 'involvedObject.name=slow,reason=Killing' })).items;
+        return items.length > 0 && items;
+      }, 'the Killing event');
+      assert.equal(events[0].message, 'Stopping container nginx');
     } finally {
       watch.stop();
     }

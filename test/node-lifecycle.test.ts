@@ -115,7 +115,11 @@ describe('node lifecycle and taint-based eviction', () => {
     assert.equal(disruption.message, 'Taint manager: deleting due to NoExecute taint');
     // Container statuses are the dead kubelet's last word: still ready, as upstream shows them.
     assert.match(await c.k('get', 'pod', 'short', '--no-headers'), /^short\s+1\/1\s+Terminating\s/);
-    const marking = await events('involvedObject.name=short,reason=TaintManagerEviction');
+    // The event is a write of its own, after the deletion: wait for it rather than read it once.
+    const marking = await until(async () => {
+      const e = await events('involvedObject.name=short,reason=TaintManagerEviction');
+      return e.length > 0 && e;
+    }, 'TaintManagerEviction event');
     assert.equal(marking[0].message, 'Marking for deletion Pod default/short');
     assert.equal(marking[0].source.component, 'taint-eviction-controller');
 

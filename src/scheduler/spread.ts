@@ -6,6 +6,7 @@
 import type { Pod, Service, TopologySpreadConstraint } from 'kubernetes-types/core/v1.js';
 import type { ReplicaSet } from 'kubernetes-types/apps/v1.js';
 import { labelSelectorFromRequirements, labelSelectorFromSpec, type LabelSelector, type Requirement } from '../api/selectors.js';
+import { controllerRefOf } from '../controllers/pods.js';
 import type { NodeInfo, SchedulerCache, SpreadGroup } from './cache.js';
 import type { RequiredNodeAffinity } from './node-affinity.js';
 import { firstUntoleratedTaint } from './taints.js';
@@ -65,7 +66,7 @@ export function defaultSelector(pod: Pod, sources: SpreadSources): LabelSelector
     if (all) for (const k in sel) fromServices.set(k, sel[k]!);
   }
   const reqs: Requirement[] = [...fromServices].map(([key, v]) => ({ key, op: '=', values: [v] }));
-  const owner = pod.metadata?.ownerReferences?.find((o) => o.controller);
+  const owner = controllerRefOf(pod);
   if (owner && owner.kind === 'ReplicaSet' && owner.apiVersion === 'apps/v1') {
     const rs = sources.replicaSet(ns, owner.name);
     if (rs) {
@@ -260,7 +261,7 @@ export class SpreadingCache {
 
   of(pod: Pod): PodSpreading {
     if (pod.spec?.topologySpreadConstraints?.length) return podSpreading(pod, this.cache, this.sources);
-    const owner = pod.metadata?.ownerReferences?.find((o) => o.controller)?.uid ?? '';
+    const owner = controllerRefOf(pod)?.uid ?? '';
     const key = `${pod.metadata?.namespace}\u0000${owner}\u0000${JSON.stringify(pod.metadata?.labels ?? {})}`;
     let s = this.memo.get(key);
     if (s && !s.soft.some((c) => c.group.dead)) {
