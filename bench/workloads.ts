@@ -3,10 +3,13 @@
 // Deployment's status.readyReplicas), pods/s, and the kubelite process's peak RSS and CPU time:
 // in all and per pod, and that of its main thread (the API server; the components run on threads
 // of their own). CPU per pod is the figure to compare on a shared machine, where wall time
-// depends on what else runs (the load average is printed with it).
+// depends on what else runs (the load average is printed with it). CPU per pod of every busy
+// thread of the process follows, by thread id in creation order: the main thread (API server),
+// V8's garbage-collection helpers, the SQLite writer, then the component threads in `up`'s order
+// (controllers, scheduler, nodes); Linux names them all `node`, so the order is the label.
 // Anchor: kwok reports 10,000 pods Running within 60 s on a CI runner.
 import { parseArgs } from 'node:util';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { progress, startKubelite, httpClient } from './lib.js';
 
@@ -26,6 +29,19 @@ function usage(pid: number): { peakRssBytes: number; cpuSeconds: number; mainThr
   return { peakRssBytes: hwm, cpuSeconds: cpuOf(`/proc/${pid}/stat`), mainThreadCpuSeconds: cpuOf(`/proc/${pid}/task/${pid}/stat`) };
 }
 
+/** CPU seconds of each thread of a process (by thread id); threads that ended meanwhile are missing. */
+function threadCPU(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      out.set(Number(tid), cpuOf(`/proc/${pid}/task/${tid}/stat`));
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return out;
+}
+
 function cpuOf(statPath: string): number {
   const stat = readFileSync(statPath, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -33,7 +49,21 @@ function cpuOf(statPath: string): number {
   return ticks / 100;
 }
 
-async function run(replicas: number): Promise<Record<string, number>> {
+interface RunResult {
+  replicas: number;
+  nodes: number;
+  seconds: number;
+  podsPerSecond: number;
+  peakRssMiB: number;
+  cpuSeconds: number;
+  apiThreadCpuSeconds: number;
+  loadBefore: number;
+  loadAfter: number;
+  /** [thread ('main' or its id), CPU ms per pod], in creation order. */
+  threadMsPerPod: [string, number][];
+}
+
+async function run(replicas: number): Promise<RunResult> {
   const nodes = Array.from({ length: NODES }, (_, i) => `node${String(i + 1).padStart(3, '0')}`);
   const perNode = Math.ceil((replicas / NODES) * 1.2) + 10;
   const k = await startKubelite(undefined, [
@@ -54,6 +84,7 @@ async function run(replicas: number): Promise<Record<string, number>> {
     await new Promise((r) => setTimeout(r, 500));
   }
   const before = usage(k.proc.pid!);
+  const threadsBefore = threadCPU(k.proc.pid!);
   const loadBefore = loadavg()[0]!;
   progress(`apply a Deployment with ${replicas} replicas`);
   const t0 = performance.now();
@@ -77,12 +108,20 @@ async function run(replicas: number): Promise<Record<string, number>> {
   }
   const seconds = (performance.now() - t0) / 1000;
   const after = usage(k.proc.pid!);
+  const threadsAfter = threadCPU(k.proc.pid!);
   const loadAfter = loadavg()[0]!;
   c.close();
   await k.stop();
   k.remove();
+  const cpuSeconds = after.cpuSeconds - before.cpuSeconds;
+  // Threads with at least 1 % of the CPU, in creation order (see the top of this file).
+  const threadMsPerPod: [string, number][] = [];
+  for (const [tid, s] of [...threadsAfter].sort((a, b) => a[0] - b[0])) {
+    const used = s - (threadsBefore.get(tid) ?? 0);
+    if (used >= cpuSeconds / 100) threadMsPerPod.push([tid === k.proc.pid ? 'main' : String(tid), Math.round((used / replicas) * 1e5) / 100]);
+  }
   return { replicas, nodes: NODES, seconds, podsPerSecond: replicas / seconds, peakRssMiB: after.peakRssBytes / 2 ** 20,
-    cpuSeconds: after.cpuSeconds - before.cpuSeconds, apiThreadCpuSeconds: after.mainThreadCpuSeconds - before.mainThreadCpuSeconds, loadBefore, loadAfter };
+    cpuSeconds, apiThreadCpuSeconds: after.mainThreadCpuSeconds - before.mainThreadCpuSeconds, loadBefore, loadAfter, threadMsPerPod };
 }
 
 async function main(): Promise<void> {
@@ -93,7 +132,8 @@ async function main(): Promise<void> {
     process.stdout.write(`${n} pods over ${r.nodes} nodes: all Ready in ${r.seconds.toFixed(1)} s (${r.podsPerSecond.toFixed(0)} pods/s), ` +
       `peak RSS ${r.peakRssMiB.toFixed(0)} MiB, CPU ${r.cpuSeconds.toFixed(1)} s (${(r.cpuSeconds / r.seconds * 100).toFixed(0)} % of one core; ` +
       `${(r.cpuSeconds / n * 1000).toFixed(2)} ms per pod, of which the API server's thread ${(r.apiThreadCpuSeconds / n * 1000).toFixed(2)} ms), ` +
-      `load average ${r.loadBefore.toFixed(1)} → ${r.loadAfter.toFixed(1)}\n`);
+      `load average ${r.loadBefore.toFixed(1)} → ${r.loadAfter.toFixed(1)}\n` +
+      `  CPU ms per pod by thread: ${r.threadMsPerPod.map(([t, ms]) => `${t} ${ms.toFixed(2)}`).join(', ')}\n`);
   }
   process.stdout.write(JSON.stringify(results) + '\n');
 }
