@@ -5,7 +5,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RestClient, type Query, type WatchEvent, type WatchHandle } from '../src/client/rest.js';
-import { Informer, dropManagedFields } from '../src/client/informer.js';
+import { Informer, dropManagedFields, shareUnchanged } from '../src/client/informer.js';
 import { InformerFactory } from '../src/client/factory.js';
 import { WorkQueue } from '../src/client/workqueue.js';
 import { RESOURCES } from '../src/api/resources.js';
@@ -79,6 +79,64 @@ describe('informer cache', () => {
     await inf.start();
     assert.equal(inf.get('ns/a')?.metadata.managedFields, undefined);
     factory.stop();
+  });
+});
+
+describe('cached objects share what an update left unchanged', () => {
+  const parsed = <T>(o: T): T => JSON.parse(JSON.stringify(o)) as T;
+  const address = (ip: string) => ({ ip, targetRef: { kind: 'Pod', name: `p-${ip}` } });
+
+  test('equal parts come from the old object, changed ones from the new; the content is the new one', () => {
+    const old = parsed({ metadata: { name: 'a', resourceVersion: '1', labels: { app: 'x' } }, spec: { containers: [{ name: 'c', ports: [{ containerPort: 80 }] }] }, status: { conditions: [{ type: 'Ready', status: 'True' }, { type: 'Initialized', status: 'True' }] } });
+    const next = parsed({ ...old, metadata: { ...old.metadata, resourceVersion: '2' }, status: { conditions: [{ type: 'Ready', status: 'False' }, { type: 'Initialized', status: 'True' }] } });
+    const expected = parsed(next);
+    const out = shareUnchanged(old, next);
+    assert.deepEqual(out, expected);
+    assert.equal(out.spec, old.spec);
+    assert.equal(out.metadata.labels, old.metadata.labels);
+    assert.notEqual(out.metadata, old.metadata);
+    assert.equal(out.metadata.resourceVersion, '2');
+    assert.equal(out.status.conditions[1], old.status.conditions[1]);
+    assert.equal(out.status.conditions[0].status, 'False');
+    assert.equal(shareUnchanged(old, parsed(old)), old, 'an equal object is the old one');
+  });
+
+  test('an item moved between lists is followed; added and removed keys are not lost', () => {
+    const old = parsed({ addresses: ['1', '2', '3', '4'].map(address), notReady: [address('9')], gone: 1 });
+    const next = parsed({ addresses: ['1', '3', '4'].map(address), notReady: [address('2'), address('9')], added: { x: 1 } });
+    const expected = parsed(next);
+    const out = shareUnchanged<Record<string, any>>(old, next);
+    assert.deepEqual(out, expected);
+    assert.equal(out.addresses[0], old.addresses[0]);
+    assert.equal(out.addresses[1], old.addresses[2]);
+    assert.equal(out.addresses[2], old.addresses[3]);
+    assert.equal(out.notReady[1], old.notReady[0]);
+    assert.deepEqual(shareUnchanged({ a: 1, b: 2 }, { a: 1 }), { a: 1 });
+    assert.deepEqual(shareUnchanged(['a', 'b', 'c'], ['a', 'b']), ['a', 'b']);
+  });
+
+  test('a key named __proto__ is data, not the prototype', () => {
+    const text = '{"labels":{"__proto__":{"x":"1"},"app":"a"}}';
+    const out = shareUnchanged(JSON.parse(text), JSON.parse(text.replace('"a"', '"b"')));
+    assert.deepEqual(out, JSON.parse(text.replace('"a"', '"b"')));
+    assert.equal(Object.getPrototypeOf(out.labels), Object.prototype);
+  });
+
+  test('the informer caches and hands out the shared object', async () => {
+    const spec = { containers: [{ name: 'c', image: 'nginx' }] };
+    const { inf, emit } = await started([{ ...pod('a', 'x', '1'), spec } as KObject]);
+    const before = inf.get('ns/a') as KObject & { spec: unknown };
+    const seen: [KObject, KObject][] = [];
+    inf.on({ update: (old, o) => seen.push([old, o]) });
+    emit({ type: 'MODIFIED', object: JSON.parse(JSON.stringify({ ...pod('a', 'x', '2'), spec })) });
+    const after = inf.get('ns/a') as KObject & { spec: unknown };
+    assert.equal(after.metadata.resourceVersion, '2');
+    assert.equal(after.spec, before.spec);
+    assert.deepEqual(after.spec, spec);
+    assert.equal(seen.length, 1);
+    assert.equal(seen[0][0], before);
+    assert.equal(seen[0][1], after);
+    inf.stop();
   });
 });
 

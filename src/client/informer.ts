@@ -43,6 +43,68 @@ export function dropManagedFields<T extends KObject>(obj: T): T {
   return obj;
 }
 
+/**
+ * `next` with every part that equals the same part of `prev` replaced by prev's (prev itself when
+ * all of it is equal). A watch event carries a whole new object though an update mostly changes a
+ * small part of it (a pod's status, one endpoint of a slice). The cache keeps the newest object
+ * for long, so every part of it that is new survives the young generation and is copied and then
+ * promoted by the garbage collector, and the scavenge pauses grow with those bytes; the parts
+ * taken over from the cached object leave the freshly parsed ones as young garbage instead, which
+ * costs nothing to collect. Sharing is safe because cached objects are never modified (a contract
+ * of the cache: handlers and listers read them only).
+ */
+export function shareUnchanged<T>(prev: T, next: T): T {
+  return share(prev, next) as T;
+}
+
+const hasOwn = Object.prototype.hasOwnProperty;
+
+function share(prev: unknown, next: unknown): unknown {
+  // Equal strings are taken over too: the parsed copy then dies young.
+  if (prev === next) return prev;
+  if (typeof prev !== 'object' || typeof next !== 'object' || prev === null || next === null) return next;
+  if (Array.isArray(next)) {
+    if (!Array.isArray(prev)) return next;
+    let same = prev.length === next.length;
+    // Items are matched by position, following one item inserted or removed on the way (an
+    // address that moved between an Endpoints' ready and not-ready lists shifts the rest).
+    let offset = 0;
+    for (let i = 0; i < next.length; i++) {
+      const j = i + offset;
+      if (j >= 0 && j < prev.length && share(prev[j], next[i]) === prev[j]) {
+        next[i] = prev[j];
+        continue;
+      }
+      same = false;
+      if (j + 1 >= 0 && j + 1 < prev.length && share(prev[j + 1], next[i]) === prev[j + 1]) {
+        next[i] = prev[j + 1];
+        offset++;
+      } else if (j - 1 >= 0 && j - 1 < prev.length && share(prev[j - 1], next[i]) === prev[j - 1]) {
+        next[i] = prev[j - 1];
+        offset--;
+      }
+    }
+    return same ? prev : next;
+  }
+  if (Array.isArray(prev)) return next;
+  const p = prev as Record<string, unknown>, n = next as Record<string, unknown>;
+  let same = true;
+  let keys = 0;
+  for (const k in n) {
+    keys++;
+    // An own `__proto__` (JSON.parse makes one) must not be assigned through the setter.
+    if (!hasOwn.call(p, k) || k === '__proto__') {
+      same = false;
+      continue;
+    }
+    const s = share(p[k], n[k]);
+    if (s === p[k]) n[k] = s;
+    else same = false;
+  }
+  if (same) for (const _k in p) if (--keys < 0) return next;
+  return same && keys === 0 ? prev : next;
+}
+
 const log = logger('informer');
 const NO_OBJECTS: ReadonlyMap<string, never> = new Map<string, never>();
 
@@ -243,10 +305,11 @@ export class Informer<T extends KObject = KObject> {
       }
       if (ev.object.metadata?.resourceVersion) this.resourceVersion = ev.object.metadata.resourceVersion;
       if (ev.type === 'BOOKMARK') return;
-      const o = this.opts.transform ? this.opts.transform(ev.object) : ev.object;
+      let o = this.opts.transform ? this.opts.transform(ev.object) : ev.object;
       o.kind ??= this.resource.kind;
       const key = keyOf(o);
       const old = this.store.get(key);
+      if (old && ev.type === 'MODIFIED') o = shareUnchanged(old, o);
       if (ev.type === 'DELETED') {
         if (old) {
           this.remove(key);

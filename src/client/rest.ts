@@ -58,6 +58,9 @@ export interface WatchEvent<T = unknown> {
   object: T;
 }
 
+const NEWLINE = 0x0a;
+const OPEN_BRACE = 0x7b;
+
 export interface WatchHandle {
   /** Resolves when the stream ends (server timeout, close, error); rejects on a non-200 answer. */
   done: Promise<void>;
@@ -215,17 +218,23 @@ export class RestClient {
           });
           return;
         }
-        res.setEncoding('utf8');
-        let buf = '';
-        res.on('data', (d: string) => {
-          buf += d;
-          let i;
-          while ((i = buf.indexOf('\n')) >= 0) {
-            const line = buf.slice(0, i);
-            buf = buf.slice(i + 1);
-            if (!line.trim() || stopped) continue;
-            onEvent(JSON.parse(line) as WatchEvent<T>);
+        // Lines are cut on the bytes (a newline byte never occurs inside a UTF-8 sequence) and
+        // each is decoded once, whole: decoding every chunk into a string, joining and slicing
+        // strings made garbage of several times every event's size (every component pays this).
+        let partial: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => {
+          let start = 0;
+          let nl: number;
+          while ((nl = chunk.indexOf(NEWLINE, start)) >= 0) {
+            const line = partial.length === 0 ? chunk.subarray(start, nl) : Buffer.concat([...partial, chunk.subarray(start, nl)]);
+            partial = [];
+            start = nl + 1;
+            if (stopped) continue;
+            // Events start with `{`; anything else is a keep-alive blank line or a stray CR.
+            if (line[0] !== OPEN_BRACE && !line.toString('utf8').trim()) continue;
+            onEvent(JSON.parse(line.toString('utf8')) as WatchEvent<T>);
           }
+          if (start < chunk.length) partial.push(start === 0 ? chunk : chunk.subarray(start));
         });
         res.on('end', () => resolve());
         res.on('error', () => resolve());
