@@ -249,6 +249,9 @@ describe('endpoint rules (units)', () => {
     r = t.compute(svc, [pod('a', '2018-01-01T00:01:00Z'), pod('b', '2018-01-01T00:00:30Z')]);
     r.commit();
     assert.equal(t.compute(svc, [pod('a', '2018-01-01T00:01:00Z'), pod('b', '2018-01-01T00:00:30Z')]).time, 0);
+    // A pod that left the selection is forgotten: when it comes back, its time counts again.
+    t.compute(svc, [pod('a', '2018-01-01T00:01:00Z')]).commit();
+    assert.equal(formatTriggerTime(t.compute(svc, [pod('a', '2018-01-01T00:01:00Z'), pod('b', '2018-01-01T00:00:30Z')]).time), '2018-01-01T00:00:30Z');
     assert.equal(formatTriggerTime(Date.parse('2018-01-01T00:00:00.120Z')), '2018-01-01T00:00:00.12Z');
   });
 

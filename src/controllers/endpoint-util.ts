@@ -256,9 +256,21 @@ export function formatTriggerTime(ms: number): string {
   return iso.endsWith('.000Z') ? iso.replace(/\.000Z$/, 'Z') : iso.replace(/0+Z$/, 'Z');
 }
 
-interface ServiceTriggerState {
+export interface ServiceTriggerState {
   serviceTime: number;
   podTimes: Map<string, number>;
+}
+
+/**
+ * Record a sync's times in the state kept from an earlier one. A state is kept from one sync of
+ * its Service to the next, long enough to be promoted to the old generation; a fresh map per sync
+ * was promoted garbage on every change, where updating the kept one in place costs nothing.
+ */
+export function updateTriggerState(state: ServiceTriggerState, serviceTime: number, podTimes: Map<string, number>): void {
+  state.serviceTime = serviceTime;
+  const kept = state.podTimes;
+  for (const [name, t] of podTimes) if (kept.get(name) !== t) kept.set(name, t);
+  if (kept.size !== podTimes.size) for (const name of kept.keys()) if (!podTimes.has(name)) kept.delete(name);
 }
 
 /**
@@ -288,7 +300,10 @@ export class TriggerTimeTracker {
     if (serviceTime > (prior?.serviceTime ?? 0) && (min === 0 || serviceTime < min)) min = serviceTime;
     return {
       time: prior ? min : serviceTime,
-      commit: () => { this.states.set(key, { serviceTime, podTimes }); },
+      commit: () => {
+        if (!prior || this.states.get(key) !== prior) this.states.set(key, { serviceTime, podTimes });
+        else updateTriggerState(prior, serviceTime, podTimes);
+      },
     };
   }
 

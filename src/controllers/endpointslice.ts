@@ -11,7 +11,7 @@
 // duplicates.
 import {
   findPort, isPodTerminal, isServiceIPSet, podsSelectedBy, queueServicesOnServiceAndPodEvents, serviceSelector,
-  shouldPodBeInEndpoints, shouldSetHostname,
+  shouldPodBeInEndpoints, shouldSetHostname, updateTriggerState, type ServiceTriggerState,
 } from './endpoint-util.js';
 import type { Node, Pod, Service, ServicePort } from 'kubernetes-types/core/v1.js';
 import type { Endpoint, EndpointPort } from 'kubernetes-types/discovery/v1.js';
@@ -393,7 +393,7 @@ export function planAddressType(input: PlanInput): SliceChanges & { errors: Erro
  * first sync, later the earliest of the times that changed since (none: no annotation).
  */
 export class TriggerTimeTracker {
-  private readonly states = new Map<string, { service: number; pods: Map<string, number> }>();
+  private readonly states = new Map<string, ServiceTriggerState>();
 
   compute(svc: ServiceObject, pods: PodObject[]): number {
     const key = keyOf(svc);
@@ -405,11 +405,12 @@ export class TriggerTimeTracker {
       if (!t) continue;
       const name = p.metadata.name ?? '';
       podTimes.set(name, t);
-      if (t > (state?.pods.get(name) ?? 0) && (min === 0 || t < min)) min = t;
+      if (t > (state?.podTimes.get(name) ?? 0) && (min === 0 || t < min)) min = t;
     }
     const created = Date.parse(svc.metadata.creationTimestamp ?? '') || 0;
-    if (created > (state?.service ?? 0) && (min === 0 || created < min)) min = created;
-    this.states.set(key, { service: created, pods: podTimes });
+    if (created > (state?.serviceTime ?? 0) && (min === 0 || created < min)) min = created;
+    if (state) updateTriggerState(state, created, podTimes);
+    else this.states.set(key, { serviceTime: created, podTimes });
     return state ? min : created;
   }
 
