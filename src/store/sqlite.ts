@@ -42,6 +42,15 @@ export interface SqliteStoreStats {
 }
 
 const DEFAULT_EVENT_CACHE_SIZE = 10_000;
+/**
+ * Keys whose current value is kept in memory (the most recently written or read). A write is
+ * usually followed by a read of the same key (bind after create, status after bind, the next
+ * Endpoints update), and SQLite answers that read slowly: another connection's commit drops the
+ * reader's whole page cache, so each such read reloads its B-tree pages from the file.
+ */
+const LATEST_CACHE_SIZE = 10_000;
+/** What the latest-value cache holds for a key that does not exist. */
+const ABSENT = null;
 /** Revisions of history read from the log per step of a watch replay, between event-loop turns. */
 const LOG_REPLAY_CHUNK_REVISIONS = 1_000;
 
@@ -82,6 +91,15 @@ export class SqliteStore implements Store {
   private reader: Database.Database | undefined;
   private readonly statements = new Map<string, Database.Statement>();
   private readonly ring: EventRing;
+  /**
+   * The current value of recently used keys, exact for every key with no write in flight: every
+   * write to the database goes through this store's writer thread, and a key's entry is replaced
+   * when its write is answered (in commit order). Keys with a write in flight are read from SQLite,
+   * which may already show the commit that is not answered yet, as before.
+   */
+  private readonly latest = new Map<string, KeyValue | typeof ABSENT>();
+  /** Writes in flight per key. */
+  private readonly writing = new Map<string, number>();
 
   private knownRevision = 0;
   private knownCompactRevision = 0;
@@ -149,11 +167,25 @@ export class SqliteStore implements Store {
 
   async get(key: string): Promise<KeyValue | undefined> {
     this.checkReadable();
-    return this.statement<[string], KeyValue>(
+    const inFlight = this.writing.has(key);
+    if (!inFlight) {
+      const cached = this.latest.get(key);
+      if (cached !== undefined) return cached ?? undefined;
+    }
+    const kv = this.statement<[string], KeyValue>(
       'get',
       `SELECT c.key AS key, l.value AS value, c.create_rev AS createRevision, c.rev AS modRevision
        FROM current c CROSS JOIN log l ON l.rev = c.rev WHERE c.key = ?`,
     ).get(key);
+    if (!inFlight) this.remember(key, kv);
+    return kv;
+  }
+
+  /** Keep `kv` as the current value of `key` (undefined: absent), evicting the least recently kept key. */
+  private remember(key: string, kv: KeyValue | undefined): void {
+    this.latest.delete(key);
+    this.latest.set(key, kv ?? ABSENT);
+    if (this.latest.size > LATEST_CACHE_SIZE) this.latest.delete(this.latest.keys().next().value!);
   }
 
   async list(prefix: string, opts: ListOptions = {}): Promise<ListResult> {
@@ -259,6 +291,7 @@ export class SqliteStore implements Store {
     if (this.state !== 'open') return Promise.reject(this.unavailableError());
     return new Promise<T>((resolve, reject) => {
       this.inflight.push({ op, resolve: resolve as (value: never) => void, reject });
+      this.writing.set(op.key, (this.writing.get(op.key) ?? 0) + 1);
       this.outbox.push(op);
       if (!this.flushScheduled) {
         this.flushScheduled = true;
@@ -307,6 +340,7 @@ export class SqliteStore implements Store {
       const pending = this.inflight.shift();
       if (!pending) throw new Error('sqlite writer answered more writes than were sent');
       const { op } = pending;
+      this.writeAnswered(op.key);
       if (result.status === 'ok') {
         writes++;
         const settled = this.applied(op, result, events);
@@ -327,6 +361,12 @@ export class SqliteStore implements Store {
     if (this.inflight.length === 0) this.drained?.();
   }
 
+  private writeAnswered(key: string): void {
+    const n = this.writing.get(key)!;
+    if (n > 1) this.writing.set(key, n - 1);
+    else this.writing.delete(key);
+  }
+
   /** Builds the event of a committed write and returns what the write call resolves with. */
   private applied(
     op: WriteOp,
@@ -343,9 +383,11 @@ export class SqliteStore implements Store {
     if (op.kind === 'delete') {
       const kv = { ...prevKv!, modRevision: revision };
       events.push({ type: 'delete', revision, key: op.key, kv, prev: prevKv });
+      this.remember(op.key, undefined);
       return { deleted: prevKv!, revision };
     }
     const kv: KeyValue = { key: op.key, value: op.value, createRevision, modRevision: revision };
+    this.remember(op.key, kv);
     events.push(
       prevKv ? { type: 'put', revision, key: op.key, kv, prev: prevKv } : { type: 'put', revision, key: op.key, kv },
     );
@@ -374,6 +416,8 @@ export class SqliteStore implements Store {
     if (this.state === 'closed' || this.state === 'failed') return;
     const failure = new StoreError(`sqlite writer thread stopped: ${cause.message}`);
     // The writer may have committed some of these before it stopped: their outcome is unknown.
+    this.latest.clear();
+    this.writing.clear();
     for (let p = this.inflight.shift(); p; p = this.inflight.shift()) {
       p.reject(new TimeoutError(`outcome of the write to ${p.op.key} is unknown: ${failure.message}`));
     }
