@@ -326,11 +326,13 @@ export class Registry {
       pruneUnknownFields(apiVersion, r.kind, obj);
       return;
     }
-    const unknown = pruneUnknownFields(apiVersion, r.kind, obj);
     // From the body text: unknown and duplicate fields in document order, as upstream's strict decoder.
-    const problems = opts.rawJSON !== undefined
-      ? strictDecodingErrors(apiVersion, r.kind, opts.rawJSON)
-      : unknown.map((f) => `unknown field "${f}"`);
+    // The object's keys are the text's (checkBody adds only known fields), so a text without
+    // problems has no unknown field to prune and the walk over the object is skipped.
+    const fromText = opts.rawJSON !== undefined ? strictDecodingErrors(apiVersion, r.kind, opts.rawJSON) : undefined;
+    if (fromText !== undefined && fromText.length === 0) return;
+    const unknown = pruneUnknownFields(apiVersion, r.kind, obj);
+    const problems = fromText ?? unknown.map((f) => `unknown field "${f}"`);
     if (problems.length === 0) return;
     if (opts.fieldValidation === 'Strict') {
       throw errors.badRequest(`${r.kind} in version "${r.version}" cannot be handled as a ${r.kind}: strict decoding error: ${problems.join(', ')}`);
