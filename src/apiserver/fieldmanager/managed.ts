@@ -120,12 +120,13 @@ export function encodeManaged(managed: Managed): ManagedFieldsEntry[] | undefine
 
 function toEntry(o: Owner): ManagedFieldsEntry {
   // Encoding sets is most of the cost of a write that changes no ownership.
-  if (o.decoded && o.decoded.set === o.set && o.decoded.time === o.time && isCanonical(o.decoded.entry)) return o.decoded.entry;
+  const unchanged = o.decoded && o.decoded.set === o.set && isCanonical(o.decoded.entry) ? o.decoded : undefined;
+  if (unchanged && unchanged.time === o.time) return unchanged.entry;
   // Key order as the Go struct: manager, operation, apiVersion, time, fieldsType, fieldsV1, subresource.
   const e = { manager: o.manager, operation: o.operation, apiVersion: o.apiVersion } as ManagedFieldsEntry;
   if (o.time !== undefined) e.time = o.time;
   e.fieldsType = 'FieldsV1';
-  e.fieldsV1 = o.set.toFieldsV1();
+  e.fieldsV1 = unchanged ? unchanged.entry.fieldsV1 : o.set.toFieldsV1();
   if (o.subresource) e.subresource = o.subresource;
   return e;
 }
@@ -278,9 +279,28 @@ export function trackUpdate(ctx: KindContext, live: unknown, next: unknown, mana
     const previous = managed.get(id);
     const entry: Owner = { manager: owner.manager, operation: 'Update', apiVersion: owner.apiVersion, set: previous ? set.union(previous.set) : set, time: nowRFC3339() };
     if (owner.subresource) entry.subresource = owner.subresource;
+    // A manager that wrote only fields it already owned (a controller's next Endpoints update)
+    // ends with the set it was decoded from: its stored fieldsV1 is written back, not encoded again.
+    const decoded = previous?.decoded;
+    if (decoded && sameSet(entry.set, decoded.set)) {
+      entry.set = decoded.set;
+      entry.decoded = decoded;
+    }
     managed.set(id, entry);
   }
   capUpdateManagers(managed);
+}
+
+/** Whether two sets have the same members and children, level by level (so they encode alike). */
+function sameSet(a: FieldSet, b: FieldSet): boolean {
+  if (a === b) return true;
+  if (a.members.size !== b.members.size || a.children.size !== b.children.size) return false;
+  for (const k of a.members.keys()) if (!b.members.has(k)) return false;
+  for (const [k, c] of a.children) {
+    const theirs = b.children.get(k);
+    if (!theirs || !sameSet(c.set, theirs.set)) return false;
+  }
+  return true;
 }
 
 /** Keeps at most MAX_UPDATE_MANAGERS Update entries by merging the oldest into per-version "ancient-changes" buckets. */
