@@ -82,8 +82,36 @@ function daysIn(month: number, year: number): number {
   return [4, 6, 9, 11].includes(month) ? 30 : 31;
 }
 
+/** Two ASCII digits of `text` at `i` as a number, or -1. */
+function twoDigits(text: string, i: number): number {
+  const a = text.charCodeAt(i) - DIGIT_0, b = text.charCodeAt(i + 1) - DIGIT_0;
+  return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : -1;
+}
+
+/**
+ * Whether `text` is the form the API writes (`2006-01-02T15:04:05Z`, with `.000000` for
+ * MicroTime) with every element in range: time.Parse accepts it. Checked on the string, so that
+ * the common case needs none of the byte-by-byte walk below.
+ */
+function isCanonical(layout: TimeLayout, text: string): boolean {
+  const fraction = layout === RFC3339_MICRO ? MICRO_FRACTION_BYTES : 0;
+  if (text.length !== 20 + fraction || text.charCodeAt(19 + fraction) !== LETTER_Z) return false;
+  if (text[4] !== '-' || text[7] !== '-' || text[10] !== 'T' || text[13] !== ':' || text[16] !== ':') return false;
+  for (let i = 20; i < 19 + fraction; i++) {
+    const c = text.charCodeAt(i);
+    if (c < DIGIT_0 || c > DIGIT_9) return false;
+  }
+  if (fraction && text[19] !== '.') return false;
+  const century = twoDigits(text, 0), yy = twoDigits(text, 2);
+  const month = twoDigits(text, 5), day = twoDigits(text, 8);
+  if (century < 0 || yy < 0 || month < 1 || month > 12 || day < 1 || day > daysIn(month, century * 100 + yy)) return false;
+  const hour = twoDigits(text, 11), minute = twoDigits(text, 14), second = twoDigits(text, 17);
+  return hour >= 0 && hour < 24 && minute >= 0 && minute < 60 && second >= 0 && second < 60;
+}
+
 /** The text of Go's `time.Parse(layout, value)` error, or undefined when the value parses. */
 export function timeParseError(layout: TimeLayout, text: string): string | undefined {
+  if (isCanonical(layout, text)) return undefined;
   const whole = encoder.encode(text);
   const parseError = (layoutElem: string, valueElem: Uint8Array) =>
     `parsing time ${quote(whole)} as ${quote(encoder.encode(layout))}: cannot parse ${quote(valueElem)} as ${quote(encoder.encode(layoutElem))}`;
