@@ -4,9 +4,9 @@
 // in all and per pod, and that of its main thread (the API server; the components run on threads
 // of their own). CPU per pod is the figure to compare on a shared machine, where wall time
 // depends on what else runs (the load average is printed with it). CPU per pod of every busy
-// thread of the process follows, by thread id in creation order: the main thread (API server),
-// V8's garbage-collection helpers, the SQLite writer, then the component threads in `up`'s order
-// (controllers, scheduler, nodes); Linux names them all `node`, so the order is the label.
+// thread of the process follows, labelled by the name kubelite gives it (`kl-sqlite`,
+// `kl-controllers`, `kl-scheduler`, `kl-nodes`; src/util/thread-name.ts), `main` for the API
+// server's thread, and `node#<tid>` for the rest (V8's garbage-collection helpers, libuv's pool).
 // Anchor: kwok reports 10,000 pods Running within 60 s on a CI runner.
 import { parseArgs } from 'node:util';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -29,12 +29,13 @@ function usage(pid: number): { peakRssBytes: number; cpuSeconds: number; mainThr
   return { peakRssBytes: hwm, cpuSeconds: cpuOf(`/proc/${pid}/stat`), mainThreadCpuSeconds: cpuOf(`/proc/${pid}/task/${pid}/stat`) };
 }
 
-/** CPU seconds of each thread of a process (by thread id); threads that ended meanwhile are missing. */
-function threadCPU(pid: number): Map<number, number> {
-  const out = new Map<number, number>();
+/** CPU seconds and name of each thread of a process (by thread id); threads that ended meanwhile are missing. */
+function threadCPU(pid: number): Map<number, { name: string; seconds: number }> {
+  const out = new Map<number, { name: string; seconds: number }>();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
-      out.set(Number(tid), cpuOf(`/proc/${pid}/task/${tid}/stat`));
+      const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      out.set(Number(tid), { name, seconds: cpuOf(`/proc/${pid}/task/${tid}/stat`) });
     } catch {
       // The thread ended between the listing and the read.
     }
@@ -59,7 +60,7 @@ interface RunResult {
   apiThreadCpuSeconds: number;
   loadBefore: number;
   loadAfter: number;
-  /** [thread ('main' or its id), CPU ms per pod], in creation order. */
+  /** [thread ('main', its kubelite name, or name#id), CPU ms per pod], in creation order. */
   threadMsPerPod: [string, number][];
 }
 
@@ -116,9 +117,10 @@ async function run(replicas: number): Promise<RunResult> {
   const cpuSeconds = after.cpuSeconds - before.cpuSeconds;
   // Threads with at least 1 % of the CPU, in creation order (see the top of this file).
   const threadMsPerPod: [string, number][] = [];
-  for (const [tid, s] of [...threadsAfter].sort((a, b) => a[0] - b[0])) {
-    const used = s - (threadsBefore.get(tid) ?? 0);
-    if (used >= cpuSeconds / 100) threadMsPerPod.push([tid === k.proc.pid ? 'main' : String(tid), Math.round((used / replicas) * 1e5) / 100]);
+  for (const [tid, t] of [...threadsAfter].sort((a, b) => a[0] - b[0])) {
+    const used = t.seconds - (threadsBefore.get(tid)?.seconds ?? 0);
+    const label = tid === k.proc.pid ? 'main' : t.name.startsWith('kl-') ? t.name : `${t.name}#${tid}`;
+    if (used >= cpuSeconds / 100) threadMsPerPod.push([label, Math.round((used / replicas) * 1e5) / 100]);
   }
   return { replicas, nodes: NODES, seconds, podsPerSecond: replicas / seconds, peakRssMiB: after.peakRssBytes / 2 ** 20,
     cpuSeconds, apiThreadCpuSeconds: after.mainThreadCpuSeconds - before.mainThreadCpuSeconds, loadBefore, loadAfter, threadMsPerPod };

@@ -32,6 +32,7 @@ import type { Pod, Service } from 'kubernetes-types/core/v1.js';
 import type { KObject } from '../api/types.js';
 import type { RuntimeClass } from 'kubernetes-types/node/v1.js';
 import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
+import { nameThisThread } from '../util/thread-name.js';
 
 
 export interface ComponentOptions {
@@ -242,6 +243,7 @@ export async function startComponentThreads(o: ComponentOptions, onCrash: (group
 async function serveThread(data: ThreadOptions): Promise<void> {
   const port = parentPort!;
   const { logLevel, ...options } = data;
+  nameThisThread(`kl-${[...options.enabled][0]}`);
   setLogLevel(logLevel);
   const send = (m: ThreadMessage) => port.postMessage(m);
   let running: RunningComponents;

@@ -19,6 +19,7 @@
 // `prev` of every event after C.
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import Database from 'better-sqlite3';
+import { nameThisThread } from '../util/thread-name.js';
 
 export type WriteOp =
   | { kind: 'create'; key: string; value: string }
@@ -68,6 +69,7 @@ const SCHEMA_VERSION = 1;
 
 const port: MessagePort = requireParentPort();
 const options = workerData as WriterOptions;
+nameThisThread('kl-sqlite');
 
 let db: Database.Database;
 try {
