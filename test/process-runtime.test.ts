@@ -363,7 +363,9 @@ setInterval(() => {}, 1000);`;
     await client.create('/apis/node.k8s.io/v1/runtimeclasses', { metadata: { name: 'gvisor' }, handler: 'runsc' });
     await createPod('sandboxed', { runtimeClassName: 'gvisor', containers: [{ name: 'main', image: 'nginx' }] });
     await hasEvent('sandboxed', 'FailedCreatePodSandBox', 'Failed to create pod sandbox: rpc error: code = Unknown desc = failed to get sandbox runtime: no runtime for "runsc" is configured');
-    assert.equal((await getPod('sandboxed')).status.containerStatuses[0].state.waiting.reason, 'ContainerCreating');
+    // The event and the pod's status are separate writes with no order between them (as with the
+    // kubelet): wait for the status rather than read it once.
+    await until(async () => (await getPod('sandboxed')).status?.containerStatuses?.[0]?.state?.waiting?.reason === 'ContainerCreating', 'sandboxed ContainerCreating');
 
     await client.create(PODS, { metadata: { name: 'simulated' }, spec: { nodeName: NODE, containers: [{ name: 'main', image: 'nginx' }] } });
     await until(() => runningReady('simulated'), 'simulated Running');
