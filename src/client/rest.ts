@@ -230,9 +230,10 @@ export class RestClient {
             partial = [];
             start = nl + 1;
             if (stopped) continue;
+            const text = line.toString('utf8');
             // Events start with `{`; anything else is a keep-alive blank line or a stray CR.
-            if (line[0] !== OPEN_BRACE && !line.toString('utf8').trim()) continue;
-            onEvent(JSON.parse(line.toString('utf8')) as WatchEvent<T>);
+            if (line[0] !== OPEN_BRACE && !text.trim()) continue;
+            onEvent(JSON.parse(text) as WatchEvent<T>);
           }
           if (start < chunk.length) partial.push(start === 0 ? chunk : chunk.subarray(start));
         });

@@ -52,7 +52,6 @@ interface ClaimedPods {
   list(): PodObject[];
 }
 
-
 function byControllerUid(o: KObject): string[] {
   const ref = controllerRefOf(o);
   return ref ? [ref.uid] : [];

@@ -15,7 +15,7 @@ import {
   PICK_LATER, adoptRelay, countSettled, detachSettled, nextRelayEpoch, serveListener,
   type PickWaiter, type Picker, type Relayed, type ServedListener,
 } from './tcp.js';
-import type { FromWorker, MovingSide, ToWorker } from './worker-protocol.js';
+import type { FromWorker, MovedHandle, MovingSide, ToWorker } from './worker-protocol.js';
 
 /** How often the settled connections are counted (and relays age by one epoch, tcp.ts). */
 const BALANCE_INTERVAL_MS = 200;
@@ -86,10 +86,6 @@ const pickers = new Map<number, WorkerPicker>();
 
 // ---- moving settled connections (see tcp.ts) ---------------------------------------------------
 
-interface Closable {
-  close(): void;
-}
-
 let reportedSettled = 0;
 function reportLoad(): void {
   const settled = countSettled(open);
@@ -100,7 +96,7 @@ function reportLoad(): void {
 
 let nextMove = 1;
 /** Send one socket of a detached connection; this process's copy closes once it is on its way. */
-function sendMoving(id: string, side: MovingSide, handle: Closable): void {
+function sendMoving(id: string, side: MovingSide, handle: MovedHandle): void {
   if (!process.connected) {
     handle.close();
     return;
@@ -111,18 +107,18 @@ function sendMoving(id: string, side: MovingSide, handle: Closable): void {
 function shed(count: number): void {
   for (const d of detachSettled(open, count)) {
     const id = `${process.pid}.${nextMove++}`;
-    sendMoving(id, 'client', d.client as Closable);
-    sendMoving(id, 'upstream', d.upstream as Closable);
+    sendMoving(id, 'client', d.client as MovedHandle);
+    sendMoving(id, 'upstream', d.upstream as MovedHandle);
   }
   reportLoad();
 }
 
 /** Halves of moved connections waiting for the other half, by move id. */
-const arriving = new Map<string, { client?: Closable; upstream?: Closable; timer: NodeJS.Timeout }>();
+const arriving = new Map<string, { client?: MovedHandle; upstream?: MovedHandle; timer: NodeJS.Timeout }>();
 /** Adopted connections dial nothing. */
 const adoptedContext = { picker: (): Picker => NO_ENDPOINTS, open, counters };
 
-function adopt(id: string, side: MovingSide, handle: Closable): void {
+function adopt(id: string, side: MovingSide, handle: MovedHandle): void {
   let a = arriving.get(id);
   if (!a) {
     const timer = setTimeout(() => {
@@ -196,7 +192,7 @@ function onMessage(m: ToWorker, handle: unknown): void {
       shed(m.count);
       return;
     case 'adopt':
-      if (handle) adopt(m.id, m.side, handle as Closable);
+      if (handle) adopt(m.id, m.side, handle as MovedHandle);
   }
 }
 

@@ -25,11 +25,7 @@ import type { Balancer } from './balancer.js';
 import type { ProxyEndpoint } from './endpoints.js';
 import type { ProxyCounters } from './metrics.js';
 import { bindListener, type BoundListener, type TcpFrontend } from './tcp.js';
-import type { FromWorker, MovingSide, ToWorker } from './worker-protocol.js';
-
-interface Closable {
-  close(): void;
-}
+import type { FromWorker, MovedHandle, MovingSide, ToWorker } from './worker-protocol.js';
 
 // The tsc output and the bundle both sit two directories below dist/, so this names
 // dist/src/proxy/worker-main.js from either.
@@ -274,7 +270,7 @@ export class ProxyWorkerPool {
     });
     const w: Worker = { child, startedAt: Date.now(), ready: false, settled: 0 };
     this.workers.add(w);
-    child.on('message', (m: FromWorker, handle?: Closable) => this.onMessage(w, m, handle));
+    child.on('message', (m: FromWorker, handle?: MovedHandle) => this.onMessage(w, m, handle));
     child.on('exit', (code, signal) => this.exited(w, code, signal));
     // Sends to a worker that is going are lost with it: 'exit' handles the rest.
     child.on('error', (err) => this.log.warn({ pid: child.pid, err: err.message }, 'proxy worker channel error'));
@@ -293,7 +289,7 @@ export class ProxyWorkerPool {
     this.send(w, { t: 'listen', key: l.id, balancer: this.copies.get(l.balancer)!.id }, l.bound.handle);
   }
 
-  private onMessage(w: Worker, m: FromWorker, handle?: Closable): void {
+  private onMessage(w: Worker, m: FromWorker, handle?: MovedHandle): void {
     switch (m.t) {
       case 'ready':
         w.ready = true;
@@ -379,7 +375,7 @@ export class ProxyWorkerPool {
   }
 
   /** Pass one socket of a moving connection on: both go to the worker with the fewest settled. */
-  private forwardMoving(from: Worker, id: string, side: MovingSide, handle: Closable): void {
+  private forwardMoving(from: Worker, id: string, side: MovingSide, handle: MovedHandle): void {
     let to = this.moves.get(id);
     if (to) this.moves.delete(id);
     else {

@@ -43,3 +43,8 @@ export type FromWorker =
   | { t: 'moving'; id: string; side: MovingSide };
 
 export type MovingSide = 'client' | 'upstream';
+
+/** A socket handle as it travels between processes: all a sender or receiver does with it is close it. */
+export interface MovedHandle {
+  close(): void;
+}

@@ -104,15 +104,21 @@ export function runScenarios(scenarios: Scenario[], p: ProxyUnderTest): void {
 const eps = (b: Backends, ...ips: string[]) => ips.map((ip) => `${ip}:${b.httpPort}`);
 const http = (b: Backends) => [{ name: 'http', port: b.httpPort }];
 
+/** A Service `name` with port `http` 8080 → the backends' HTTP port on A, B and C, programmed; its ClusterIP. */
+async function httpServiceOnABC(p: ProxyUnderTest, name: string, o: { affinitySeconds?: number } = {}): Promise<string> {
+  const b = p.backends;
+  const ip = await service(p, name, { ports: [{ name: 'http', port: 8080, targetPort: b.httpPort }], ...o });
+  await putSlice(p.cluster, name, [{ ip: b.A }, { ip: b.B }, { ip: b.C }], http(b));
+  await p.programmed(`default/${name}:http`, eps(b, b.A, b.B, b.C));
+  return ip;
+}
+
 /** The scenarios on the first proxy of a run, in order (`rr` is created first and used later). */
 export const SCENARIOS: Scenario[] = [
   {
     name: 'round-robin spreads new connections evenly over the ready endpoints',
     async run(p) {
-      const b = p.backends;
-      const ip = await service(p, 'rr', { ports: [{ name: 'http', port: 8080, targetPort: b.httpPort }] });
-      await putSlice(p.cluster, 'rr', [{ ip: b.A }, { ip: b.B }, { ip: b.C }], http(b));
-      await p.programmed('default/rr:http', eps(b, b.A, b.B, b.C));
+      const ip = await httpServiceOnABC(p, 'rr');
       await p.checks?.balancing?.('rr', 'http', 'round-robin', 3);
       const names = await sequential(30, () => fetchName(ip, 8080));
       if (p.rotations === 1) {
@@ -220,9 +226,7 @@ export const SCENARIOS: Scenario[] = [
     name: 'sessionAffinity ClientIP pins each client address to one endpoint; different clients spread',
     async run(p) {
       const b = p.backends;
-      const ip = await service(p, 'sticky', { ports: [{ name: 'http', port: 8080, targetPort: b.httpPort }], affinitySeconds: 10800 });
-      await putSlice(p.cluster, 'sticky', [{ ip: b.A }, { ip: b.B }, { ip: b.C }], http(b));
-      await p.programmed('default/sticky:http', eps(b, b.A, b.B, b.C));
+      const ip = await httpServiceOnABC(p, 'sticky', { affinitySeconds: 10800 });
       const perClient: Record<string, string[]> = {};
       for (const clientIP of ['127.0.0.21', '127.0.0.22', '127.0.0.23']) {
         perClient[clientIP] = await sequential(6, () => fetchName(ip, 8080, clientIP));
@@ -244,10 +248,7 @@ export const SCENARIOS: Scenario[] = [
   {
     name: 'ClientIP affinity ends after timeoutSeconds without connections',
     async run(p) {
-      const b = p.backends;
-      const ip = await service(p, 'brief', { ports: [{ name: 'http', port: 8080, targetPort: b.httpPort }], affinitySeconds: 1 });
-      await putSlice(p.cluster, 'brief', [{ ip: b.A }, { ip: b.B }, { ip: b.C }], http(b));
-      await p.programmed('default/brief:http', eps(b, b.A, b.B, b.C));
+      const ip = await httpServiceOnABC(p, 'brief', { affinitySeconds: 1 });
       const first = await fetchName(ip, 8080, '127.0.0.31');
       const second = await fetchName(ip, 8080, '127.0.0.32');
       assert.notEqual(first, second);
