@@ -274,7 +274,9 @@ describe('process runtime', () => {
     await hasEvent('crash', 'BackOff', `Back-off restarting failed container main in pod crash_default(${created.metadata.uid})`);
     // kubectl shows the waiting reason while the container backs off.
     await until(async () => /^crash\s+0\/1\s+CrashLoopBackOff\s+\d+ \(\d+s ago\)\s/.test(await c.k('get', 'pod', 'crash', '--no-headers')), 'kubectl get showing CrashLoopBackOff');
-    assert.equal(await c.k('logs', 'crash'), 'crashing\n');
+    // The back-off can end between the two reads: a fresh instance has an empty log until it
+    // prints, so wait for the line rather than reading once.
+    await until(async () => (await c.k('logs', 'crash')) === 'crashing\n', 'kubectl logs showing the crashing line');
     // Waits grow: 1s, 2s, then 4s (the maximum here).
     await until(async () => /^back-off 2s /.test((await getPod('crash')).status.containerStatuses[0].state.waiting?.message ?? ''), 'a 2s back-off');
   });
