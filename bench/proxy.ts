@@ -4,7 +4,8 @@
 // 127.0.1.1-3), wrk measures requests/s and p99 latency, with keep-alive and with a new
 // connection per request (`Connection: close`), of:
 //   - direct: one backend, no proxy (wrk cannot round-robin over addresses itself);
-//   - HAProxy (Debian), TCP mode, roundrobin over the three backends;
+//   - HAProxy (Debian), TCP mode, roundrobin over the three backends, with as many threads as
+//     the userspace proxy has worker processes (both relay on that many cores at most);
 //   - kubelite's userspace proxy: `kubelite up` serving the API only plus a standalone
 //     `kubelite proxy` (its default --workers, one TCP worker process per core, unless
 //     --proxy-workers N), carrying a selectorless Service's ClusterIP to an EndpointSlice of the
@@ -31,7 +32,7 @@
 import { parseArgs } from 'node:util';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir, loadavg, cpus } from 'node:os';
+import { tmpdir, loadavg, cpus, availableParallelism } from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
 import { progress, summarize, startKubelite, httpClient, freePort, ROOT, type HttpClient } from './lib.js';
@@ -163,14 +164,15 @@ ${BACKEND_IPS.flatMap((ip) => ports.map((port) => `    listen ${ip}:${port} back
   });
 }
 
-/** Start HAProxy; its process id. */
-async function startHaproxy(frontendPort: number, backendPort: number): Promise<number> {
+/** Start HAProxy with `threads` threads; its process id. */
+async function startHaproxy(frontendPort: number, backendPort: number, threads: number): Promise<number> {
   const dir = tempDir('bench-haproxy-');
   const cfg = path.join(dir, 'haproxy.cfg');
-  // Debian's defaults otherwise (threads: one per core).
+  // Debian's defaults otherwise.
   writeFileSync(cfg, `
 global
   maxconn 8000
+  nbthread ${threads}
 defaults
   mode tcp
   timeout connect 5s
@@ -502,7 +504,9 @@ async function main(): Promise<void> {
 
   progress('starting nginx backends, HAProxy, kubelite (API only) and kubelite proxy');
   await startNginx([backendPort, nftBackendPort, minimalDnatPort]);
-  const haproxyPid = await startHaproxy(haproxyPort, backendPort);
+  // kubelite proxy's default --workers: one per core, as HAProxy's default nbthread.
+  const relayParallelism = args.values['proxy-workers'] === undefined ? availableParallelism() : Number(args.values['proxy-workers']);
+  const haproxyPid = await startHaproxy(haproxyPort, backendPort, relayParallelism);
   const k = await startKubelite(undefined, ['--disable', 'controllers,scheduler,nodes,proxy']);
   cleanups.push(() => k.remove());
   cleanups.push(() => k.stop());
@@ -642,10 +646,9 @@ async function main(): Promise<void> {
   const loadAfter = loadavg();
   const otherTables = [...new Set([...tablesAtStart, ...(await foreignTables(['ip kubelite']))])];
 
-  const haproxyThreads = cpus().length;
   const lines: string[] = [];
   lines.push(`proxy benchmark, ${new Date().toISOString()}, ${cpus().length} cores; wrk -t2 -c${CONNECTIONS} -d${SECONDS}s --latency; ${ROUNDS} rounds, the rows of a phase interleaved (round order forwards, backwards, ...); backends: nginx (1 worker) on ${BACKEND_IPS.join(', ')}`);
-  lines.push(`HAProxy ${execFileSync('/usr/sbin/haproxy', ['-v'], { encoding: 'utf8' }).split('\n')[0]!.split(' ')[2]} with Debian defaults (nbthread: one per core, ${haproxyThreads}); kubelite proxy: Node.js ${process.version}, ${workerPids.length ? `${workerPids.length} TCP worker processes (--workers ${workerPids.length})` : 'one process (--workers 1)'}`);
+  lines.push(`HAProxy ${execFileSync('/usr/sbin/haproxy', ['-v'], { encoding: 'utf8' }).split('\n')[0]!.split(' ')[2]} with Debian defaults but nbthread ${relayParallelism} (the userspace proxy's worker count); kubelite proxy: Node.js ${process.version}, ${workerPids.length ? `${workerPids.length} TCP worker processes (--workers ${workerPids.length})` : 'one process (--workers 1)'}`);
   lines.push('');
   lines.push('| path | keep-alive req/s (median) | keep-alive p99 ms | new-conn req/s (median) | new-conn p99 ms | keep-alive / new-conn req/s per round |');
   lines.push('|---|---|---|---|---|---|');

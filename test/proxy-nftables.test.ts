@@ -13,7 +13,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,7 +25,7 @@ import { SCENARIOS, RESTART_SCENARIOS, runScenarios, service, serviceIP, type Ba
 import { RestClient } from '../src/client/rest.js';
 import { controllerContext, type ControllerContext } from '../src/client/factory.js';
 import { NftablesProxy, nftablesUnavailable, type NftServicePortStatus } from '../src/proxy/nftables.js';
-import { ConntrackCleaner, parseUdpFlows, staleFilters } from '../src/proxy/conntrack.js';
+import { ConntrackCleaner, changedUdpServing, frontendListingFilter, parseUdpFlows, staleFilters } from '../src/proxy/conntrack.js';
 import { buildServiceRules, emptyRules, partialSyncScript, serviceChainName, fullSyncScript, setupScript } from '../src/proxy/nftables-rules.js';
 
 const NS = '/api/v1/namespaces/default';
@@ -186,6 +186,57 @@ describe('nftables rules', () => {
       { origDst: '127.96.0.53', origDport: 53, replySrc: '127.96.0.53' },
       { origDport: 30053, replySrc: '127.0.1.9' },
     ]);
+  });
+
+  test('a change cleans only the UDP frontends whose serving endpoints changed', () => {
+    const before = new Map([['127.96.0.53:53', ['127.0.1.1', '127.0.1.2']], ['*:30053', ['127.0.1.1', '127.0.1.2']], ['127.96.0.54:53', ['127.0.1.5']]]);
+    const after = new Map([['127.96.0.53:53', ['127.0.1.1']], ['*:30053', ['127.0.1.1']], ['127.96.0.54:53', ['127.0.1.5']], ['127.96.0.55:53', ['127.0.1.6']]]);
+    assert.deepEqual([...changedUdpServing(before, after).keys()], ['127.96.0.53:53', '*:30053', '127.96.0.55:53']);
+    assert.deepEqual([...changedUdpServing(undefined, after).keys()], [...after.keys()]);
+    // Gone, or without a serving endpoint: nothing to clean (no entry in `after`).
+    assert.equal(changedUdpServing(before, new Map()).size, 0);
+    assert.deepEqual(frontendListingFilter('127.96.0.53:53'), ['--orig-dst', '127.96.0.53', '--orig-port-dst', '53']);
+    assert.deepEqual(frontendListingFilter('*:30053'), ['--orig-port-dst', '30053']);
+  });
+
+  test('the cleanup lists only the flows of a few frontends, and every UDP flow once for many', async () => {
+    // A stand-in for the CLI: records its arguments, lists one flow per frontend asked for (or
+    // one per frontend of the test for an unfiltered listing), each answered by 127.0.1.9.
+    const dir = mkdtempSync(path.join(tmpdir(), 'fake-conntrack-'));
+    const calls = path.join(dir, 'calls');
+    const fake = path.join(dir, 'conntrack');
+    writeFileSync(fake, `#!/bin/sh
+echo "$*" >> ${calls}
+case "$1" in -D) echo "conntrack: 1 flow entries have been deleted." >&2; exit 0 ;; esac
+dst=""; port=""
+while [ $# -gt 0 ]; do case "$1" in --orig-dst) dst=$2; shift ;; --orig-port-dst) port=$2; shift ;; esac; shift; done
+if [ -n "$port" ]; then
+  echo "udp      17 29 src=127.0.0.1 dst=\${dst:-127.0.0.1} sport=40001 dport=$port src=127.0.1.9 dst=127.0.0.1 sport=5353 dport=40001 mark=0 use=1"
+else
+  for i in $(seq 1 10); do echo "udp      17 29 src=127.0.0.1 dst=127.96.1.$i sport=40001 dport=53 src=127.0.1.9 dst=127.0.0.1 sport=5353 dport=40001 mark=0 use=1"; done
+fi
+`);
+    chmodSync(fake, 0o755);
+    const log = { warn: (o: unknown, msg: string) => { throw new Error(`${msg} ${JSON.stringify(o)}`); }, debug: () => {} } as any;
+    const cleaner = new ConntrackCleaner(fake, log);
+    const callsMade = () => readFileSync(calls, 'utf8').trim().split('\n');
+    try {
+      assert.equal(await cleaner.clean(new Map([['127.96.0.53:53', ['127.0.1.1']], ['*:30053', ['127.0.1.1']]])), 2);
+      assert.deepEqual(callsMade(), [
+        '-L -p udp -f ipv4 --orig-dst 127.96.0.53 --orig-port-dst 53',
+        '-L -p udp -f ipv4 --orig-port-dst 30053',
+        '-D -p udp --orig-dst 127.96.0.53 --orig-port-dst 53 --reply-src 127.0.1.9',
+        '-D -p udp --orig-port-dst 30053 --reply-src 127.0.1.9',
+      ]);
+      rmSync(calls);
+      const many = new Map(Array.from({ length: 10 }, (_, i) => [`127.96.1.${i + 1}:53`, ['127.0.1.1']]));
+      assert.equal(await cleaner.clean(many), 10);
+      const made = callsMade();
+      assert.deepEqual(made.filter((c) => c.startsWith('-L')), ['-L -p udp -f ipv4']);
+      assert.equal(made.filter((c) => c.startsWith('-D')).length, 10);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('without the conntrack binary the cleanup says so once and does nothing', async () => {

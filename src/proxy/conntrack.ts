@@ -8,9 +8,11 @@
 // alone (its flows have nowhere better to go). The next datagram of such a flow is translated
 // anew by the current rules.
 //
-// kube-proxy speaks netlink; here the conntrack CLI (Debian package conntrack) does: one listing,
-// then one deletion per stale (frontend, endpoint) pair. Without the CLI the proxy carries on and
-// says once that stale UDP flows stay where they are.
+// kube-proxy speaks netlink; here the conntrack CLI (Debian package conntrack) does: a listing,
+// then one deletion per stale (frontend, endpoint) pair. A change to a few frontends lists only
+// their flows (the CLI filters by original destination), so that its cost does not grow with
+// every UDP flow on the host; a full sync lists all UDP flows once. Without the CLI the proxy
+// carries on and says once that stale UDP flows stay where they are.
 import { spawn } from 'node:child_process';
 import type { Logger } from '../util/log.js';
 
@@ -22,9 +24,35 @@ import type { Logger } from '../util/log.js';
 export type UdpServing = Map<string, readonly string[]>;
 
 const NODE_PORT_ANY_ADDRESS = '*';
+/**
+ * Up to this many frontends are listed one by one (a CLI run each); more are looked for in one
+ * listing of every UDP flow, which costs one run however many frontends there are.
+ */
+const FILTERED_LISTINGS_MAX = 8;
 
 export function udpFrontendKey(address: string | undefined, port: number): string {
   return `${address ?? NODE_PORT_ANY_ADDRESS}:${port}`;
+}
+
+/** The CLI's listing filter for one frontend: its address (none for a NodePort) and port. */
+export function frontendListingFilter(key: string): string[] {
+  const colon = key.lastIndexOf(':');
+  const address = key.slice(0, colon), port = key.slice(colon + 1);
+  return [...(address === NODE_PORT_ANY_ADDRESS ? [] : ['--orig-dst', address]), '--orig-port-dst', port];
+}
+
+/**
+ * The frontends of `next` whose serving endpoints differ from `previous`'s: the only ones whose
+ * flows a change can have left stale. A frontend that is gone, or has no serving endpoint any
+ * more, is left alone as in `staleFilters`.
+ */
+export function changedUdpServing(previous: UdpServing | undefined, next: UdpServing): UdpServing {
+  const changed: UdpServing = new Map();
+  for (const [key, ips] of next) {
+    const before = previous?.get(key);
+    if (!before || before.length !== ips.length || before.some((ip, i) => ip !== ips[i])) changed.set(key, ips);
+  }
+  return changed;
 }
 
 /** A UDP conntrack entry, the parts the cleanup looks at. */
@@ -105,14 +133,19 @@ export class ConntrackCleaner {
   }
 
   /**
-   * Delete the stale UDP entries for `serving`; resolves with how many filters were applied.
-   * Never rejects: a failure is logged and the flows stay until they idle out.
+   * Delete the stale UDP entries of the frontends in `serving`; resolves with how many filters
+   * were applied. Never rejects: a failure is logged and the flows stay until they idle out.
    */
   async clean(serving: UdpServing): Promise<number> {
     if (this.unavailable || !serving.size) return 0;
-    const listed = await run(this.binary, ['-L', '-p', 'udp', '-f', 'ipv4']);
-    if (this.failed(listed, 'list')) return 0;
-    const filters = staleFilters(parseUdpFlows(listed.stdout), serving);
+    const listings = serving.size <= FILTERED_LISTINGS_MAX ? [...serving.keys()].map(frontendListingFilter) : [[]];
+    const flows: UdpFlow[] = [];
+    for (const filter of listings) {
+      const listed = await run(this.binary, ['-L', '-p', 'udp', '-f', 'ipv4', ...filter]);
+      if (this.failed(listed, 'list')) return 0;
+      flows.push(...parseUdpFlows(listed.stdout));
+    }
+    const filters = staleFilters(flows, serving);
     for (const f of filters) {
       const args = ['-D', '-p', 'udp', ...(f.origDst ? ['--orig-dst', f.origDst] : []), '--orig-port-dst', String(f.origDport), '--reply-src', f.replySrc];
       const deleted = await run(this.binary, args);

@@ -31,7 +31,7 @@ import {
 } from './nftables-rules.js';
 import { deleteTable, nftablesUnavailable, runNft, NftError } from './nftables-exec.js';
 import { NftSession } from './nftables-session.js';
-import { ConntrackCleaner, type UdpServing } from './conntrack.js';
+import { ConntrackCleaner, changedUdpServing, type UdpServing } from './conntrack.js';
 
 export { deleteTable, nftablesUnavailable, runNft, NftError };
 
@@ -289,12 +289,12 @@ export class NftablesProxy {
         return;
       }
     }
-    const udpChanged = results.some(({ key, next }) => !sameUdpServing(this.programmed.get(key)?.udpServing, next.udpServing));
-    if (udpChanged) {
-      const merged = new Map(this.programmed);
-      for (const { key, next } of results) merged.set(key, next);
-      await this.conntrack.clean(udpServingOf(merged.values()));
+    // Only the UDP frontends whose serving endpoints changed can have flows left stale.
+    const udpChanged: UdpServing = new Map();
+    for (const { key, next } of results) {
+      for (const [frontend, ips] of changedUdpServing(this.programmed.get(key)?.udpServing, next.udpServing)) udpChanged.set(frontend, ips);
     }
+    if (udpChanged.size) await this.conntrack.clean(udpChanged);
     const now = Date.now();
     for (const { key, next, stale } of results) {
       if (next.ports.length) this.programmed.set(key, next);
@@ -408,11 +408,3 @@ function udpServingOf(services: Iterable<ServiceRules>): UdpServing {
   return all;
 }
 
-function sameUdpServing(a: UdpServing | undefined, b: UdpServing): boolean {
-  if ((a?.size ?? 0) !== b.size) return false;
-  for (const [k, v] of b) {
-    const w = a!.get(k);
-    if (!w || w.length !== v.length || w.some((ip, i) => ip !== v[i])) return false;
-  }
-  return true;
-}
