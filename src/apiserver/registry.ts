@@ -13,6 +13,7 @@ import { labelSelectorFromSpec, parseFieldSelector, parseLabelSelector, Selector
 import { applyDefaults } from '../api/defaults.js';
 import { validateCreate, validateUpdate, validateStatusUpdate, invalidMessage } from '../api/validation/index.js';
 import { applyPatch, PatchError, type PatchType } from './patch/index.js';
+import { cloneJson, setKey, type JsonObject } from './patch/value.js';
 import { decodeError, pruneUnknownFields, replaceNulls, resolveRef, schemaForKind, strictDecodingErrors } from '../api/schema.js';
 import { ApiError, errors } from './errors.js';
 import { apply as applyConfig, recordScaleUpdate, recordUpdate } from './fieldmanager/index.js';
@@ -451,10 +452,15 @@ export class Registry {
    * the current object and returns the desired one. If the desired object carries a
    * resourceVersion it is a precondition (409 on mismatch); otherwise a lost race is retried.
    * Returns the stored object and whether it was created (create-on-update).
+   *
+   * `current` is the object the update is checked against: `mutate` must not change it. A
+   * mutation that edits in place asks for a private copy with `copy()`; the patch engines copy
+   * their input anyway and an update replaces the object, so most writes decode the stored text
+   * once instead of twice.
    */
   private async guaranteedUpdate(
     r: ResourceType, ns: string | undefined, name: string, opts: WriteOptions,
-    mutate: (current: KObject | undefined) => KObject,
+    mutate: (current: KObject | undefined, copy: () => KObject) => KObject,
     /** `status`: only status may change; `binding`: the mutation is the server's own and is taken as it is. */
     subresource?: 'status' | 'binding',
     managedFields: 'record' | 'keep' | 'apply' = 'record',
@@ -463,9 +469,9 @@ export class Registry {
     for (let attempt = 0; ; attempt++) {
       const kv = await this.store.get(key);
       const current = kv ? decodeObject(kv) : undefined;
-      // Copies are decoded again from the stored text: JSON.parse is several times cheaper than
-      // structuredClone on these objects, and every write makes two or three copies.
-      const desired = mutate(kv ? decodeObject(kv) : undefined);
+      // A copy is decoded again from the stored text: JSON.parse is several times cheaper than
+      // structuredClone on these objects.
+      const desired = mutate(current, () => decodeObject(kv!));
       const precondition = desired.metadata.resourceVersion;
       if (!current) {
         if ((!r.createOnUpdate && managedFields !== 'apply') || subresource) throw errors.notFound(r, name);
@@ -477,7 +483,7 @@ export class Registry {
       }
       let next: KObject;
       let txn: WriteTxn | undefined;
-      if (subresource === 'status') next = this.prepareStatusUpdate(r, desired, current, decodeObject(kv!));
+      if (subresource === 'status') next = this.prepareStatusUpdate(r, desired, current);
       else if (subresource === 'binding') next = { ...desired, metadata: { ...desired.metadata, resourceVersion: current.metadata.resourceVersion } };
       else ({ obj: next, txn } = await this.prepareUpdate(r, desired, current, opts.dryRun));
       let outcome: { obj: KObject; created: boolean } | 'retry';
@@ -568,11 +574,12 @@ export class Registry {
    * Status update, as upstream's per-resource status strategies: the spec (everything but
    * metadata and status) and the system fields come from the stored object; metadata such as
    * annotations may change (the Deployment controller writes its revision annotation this way),
-   * except what a kind protects (Deployment labels, Pod owner references). `oldCopy` is a private
-   * copy of `old` the result takes its spec from, so that defaulting cannot change `old`.
+   * except what a kind protects (Deployment labels, Pod owner references). The spec is a private
+   * copy of `old`'s, so that defaulting cannot change `old`; it is copied from `old` rather than
+   * taken from `obj`, which lost the stored nulls when its request was checked.
    */
-  private prepareStatusUpdate(r: ResourceType, obj: KObject, old: KObject, oldCopy: KObject): KObject {
-    const next: KObject = { ...oldCopy, metadata: { ...obj.metadata }, status: obj.status };
+  private prepareStatusUpdate(r: ResourceType, obj: KObject, old: KObject): KObject {
+    const next = withStatusOf(old, obj);
     const m = next.metadata, om = old.metadata;
     m.name = om.name;
     m.namespace = om.namespace;
@@ -597,18 +604,22 @@ export class Registry {
     obj.metadata.name = name;
     this.checkFields(r, obj, opts);
     // An update without resourceVersion is unconditional (upstream AllowUnconditionalUpdate) and retried on races.
-    // Each attempt starts from the request's object as checked; a JSON copy is cheaper than structuredClone.
+    // Each of its attempts starts from the request's object as checked; a JSON copy is cheaper than structuredClone.
+    // An update with one ends at the first lost race (409; a vanished object is 404 on its second
+    // attempt, whatever the object holds), so it takes the request's object itself.
+    if (obj.metadata.resourceVersion) return this.guaranteedUpdate(r, ns, name, opts, () => obj, subresource);
     const checked = JSON.stringify(obj);
     return this.guaranteedUpdate(r, ns, name, opts, () => JSON.parse(checked) as KObject, subresource);
   }
 
   async patch(r: ResourceType, ns: string | undefined, name: string, type: PatchType | 'apply', patch: unknown, opts: WriteOptions, subresource?: 'status'): Promise<{ obj: KObject; created: boolean }> {
     const apiVersion = apiVersionOf(r);
-    return this.guaranteedUpdate(r, ns, name, opts, (current) => {
+    return this.guaranteedUpdate(r, ns, name, opts, (current, copy) => {
       if (!current && type !== 'apply') throw errors.notFound(r, name);
       const rv = current?.metadata.resourceVersion;
+      // The patch engines never change their input; apply gets a copy of its own.
       const patched = type === 'apply'
-        ? applyConfig(apiVersion, r.kind, current, patch, opts.fieldManager ?? '', opts.force ?? false, subresource)
+        ? applyConfig(apiVersion, r.kind, current && copy(), patch, opts.fieldManager ?? '', opts.force ?? false, subresource)
         : patchObject(type, current!, patch, apiVersion, r.kind);
       const checked = this.checkBody(r, ns, patched);
       if (checked.metadata.name !== name) {
@@ -735,8 +746,9 @@ export class Registry {
   /** Write a Scale (from PUT, or computed by a patch of the current Scale) through to its parent's spec.replicas. */
   async updateScale(r: ResourceType, ns: string | undefined, name: string, opts: WriteOptions,
     toScale: (current: KObject) => KObject): Promise<KObject> {
-    const { obj } = await this.guaranteedUpdate(r, ns, name, opts, (current) => {
-      if (!current) throw errors.notFound(r, name);
+    const { obj } = await this.guaranteedUpdate(r, ns, name, opts, (stored, copy) => {
+      if (!stored) throw errors.notFound(r, name);
+      const current = copy();
       const scale = toScale(this.scaleOf(current));
       if (!scale || typeof scale !== 'object' || Array.isArray(scale)) throw errors.badRequest('the body of the request must be a Scale object');
       const decodeMsg = decodeError('autoscaling/v1', 'Scale', scale);
@@ -780,8 +792,9 @@ export class Registry {
       const errs: FieldError[] = [{ reason: 'FieldValueNotSupported', field: 'target.kind', message: `Unsupported value: "${b.target.kind}": supported values: "Node"` }];
       throw errors.invalid({ group: '', kind: 'Binding' }, name, errs, invalidMessage('Binding', name, errs));
     }
-    await this.guaranteedUpdate(r, ns, name, opts, (current) => {
-      if (!current) throw errors.notFound(r, name);
+    await this.guaranteedUpdate(r, ns, name, opts, (stored, copy) => {
+      if (!stored) throw errors.notFound(r, name);
+      const current = copy();
       if (current.metadata.deletionTimestamp) throw errors.conflict(r, name, `pod ${name} is being deleted, cannot be assigned to a host`);
       const spec = current.spec as { nodeName?: string };
       if (spec.nodeName) throw errors.conflict(r, name, `pod ${name} is already assigned to node "${spec.nodeName}"`);
@@ -823,6 +836,22 @@ export class Registry {
       }
     }
   }
+}
+
+/**
+ * A status write's object: `old` with `obj`'s metadata (a shallow copy) and status, every other
+ * top-level field (the spec) deep-copied from `old`, keys in `old`'s order as a spread would
+ * give. Copying these fields alone is cheaper than decoding the whole stored object again.
+ */
+function withStatusOf(old: KObject, obj: KObject): KObject {
+  const next: JsonObject = {};
+  for (const [key, value] of Object.entries(old)) {
+    setKey(next, key, key === 'metadata' || key === 'status' ? null : cloneJson(value));
+  }
+  const out = next as unknown as KObject;
+  out.metadata = { ...obj.metadata };
+  out.status = obj.status;
+  return out;
 }
 
 /**

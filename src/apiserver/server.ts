@@ -49,6 +49,13 @@ interface Route {
 
 type Handled = { code: number; body?: unknown; headers?: Record<string, string> };
 
+/** The body of /version; it never changes while the process runs. */
+const VERSION_INFO = {
+  ...KUBERNETES_VERSION, gitCommit: '0000000000000000000000000000000000000000', gitTreeState: 'clean',
+  buildDate: '2026-11-26T00:00:00Z', goVersion: `node${process.versions.node}`, compiler: 'gc',
+  platform: `${process.platform}/${process.arch === 'x64' ? 'amd64' : process.arch}`,
+};
+
 const PUBLIC_PATHS = new Set(['/version', '/version/', '/healthz', '/livez', '/readyz']);
 
 function routeOf(segments: string[]): Route | 'discovery' | undefined {
@@ -87,12 +94,18 @@ function bearer(req: IncomingMessage): string | undefined {
   return m?.[1];
 }
 
-function lookupToken(tokens: Map<string, TokenUser>, token: string): TokenUser | undefined {
+/** The known tokens as bytes, made once: a request compares against every one of them. */
+type TokenTable = { bytes: Buffer; user: TokenUser }[];
+
+function tokenTable(tokens: Map<string, TokenUser>): TokenTable {
+  return [...tokens].map(([token, user]) => ({ bytes: Buffer.from(token), user }));
+}
+
+function lookupToken(table: TokenTable, token: string): TokenUser | undefined {
   // Compare in constant time so response timing does not leak token prefixes.
   const t = Buffer.from(token);
-  for (const [k, u] of tokens) {
-    const kb = Buffer.from(k);
-    if (kb.length === t.length && timingSafeEqual(kb, t)) return u;
+  for (const { bytes, user } of table) {
+    if (bytes.length === t.length && timingSafeEqual(bytes, t)) return user;
   }
   return undefined;
 }
@@ -275,9 +288,11 @@ export class ApiServer {
   private ready = false;
   private shuttingDown = false;
   private readonly log: Logger;
+  private readonly tokens: TokenTable;
 
   constructor(private readonly opts: ApiServerOptions) {
     this.log = opts.log;
+    this.tokens = tokenTable(opts.tokens);
     this.namespaces = new NamespaceCache(opts.store, opts.log.child({ component: 'namespaces' }));
     this.registry = new Registry(opts.store, this.namespaces, opts.hooks);
     this.metrics = new ApiMetrics(opts.store);
@@ -378,7 +393,7 @@ export class ApiServer {
         return;
       }
       const token = bearer(req);
-      const user = token ? lookupToken(this.opts.tokens, token) : undefined;
+      const user = token ? lookupToken(this.tokens, token) : undefined;
       if (!user) throw errors.unauthorized();
       if (path === '/metrics') {
         const text = await this.metrics.registry.metrics();
@@ -458,11 +473,7 @@ export class ApiServer {
 
   private serveNonResource(req: IncomingMessage, res: ServerResponse, path: string, q: URLSearchParams): number {
     if (path === '/version' || path === '/version/') {
-      const arch = process.arch === 'x64' ? 'amd64' : process.arch;
-      void this.send(res, req, 200, {
-        ...KUBERNETES_VERSION, gitCommit: '0000000000000000000000000000000000000000', gitTreeState: 'clean',
-        buildDate: '2026-11-26T00:00:00Z', goVersion: `node${process.versions.node}`, compiler: 'gc', platform: `${process.platform}/${arch}`,
-      });
+      void this.send(res, req, 200, VERSION_INFO);
       return 200;
     }
     // /healthz, /livez, /readyz, and /<kind>/<check> for one check, as upstream.

@@ -128,6 +128,15 @@ export class WatchHub {
       if (closed) return;
       res.write(encode(type, object, json));
     };
+    /** A store event's line: as plain JSON it is the same for every watcher, so it is encoded once for all. */
+    const writeEvent = (ev: StoreEvent, type: WatchEventType, stored: StoredObject, rv: number): void => {
+      if (closed) return;
+      if (encode === jsonEventEncoder) {
+        res.write(sharedLine(ev, type, stored, rv));
+        return;
+      }
+      write(type, () => (rv === stored.kv.modRevision ? stored.object : withResourceVersion(stored.object, rv)), () => stored.json(rv));
+    };
     /**
      * Checked before each batch, not after each write: one batch may queue more than the limit
      * before the event loop gets to flush it, even to a client that reads promptly. What is still
@@ -177,10 +186,7 @@ export class WatchHub {
         if (ev.revision <= lastRevision) continue;
         lastRevision = ev.revision;
         const out = convertEvent(ev, prefixBytes, matches);
-        if (out) {
-          const { stored, rv } = out;
-          write(out.type, () => (rv === stored.kv.modRevision ? stored.object : withResourceVersion(stored.object, rv)), () => stored.json(rv));
-        }
+        if (out) writeEvent(ev, out.type, out.stored, out.rv);
       }
     };
     try {
@@ -214,16 +220,57 @@ export class WatchHub {
   }
 }
 
-/** Parsed views of one store event, shared by every watcher that receives it. */
-const views = new WeakMap<StoreEvent, { cur: StoredObject; prev?: StoredObject }>();
+/**
+ * Parsed views of one store event, shared by every watcher that receives it, and the JSON watch
+ * lines made of it so far (by event type and view): watchers of one event differ only in the
+ * type their selectors give it.
+ */
+interface EventViews {
+  cur: StoredObject;
+  prev?: StoredObject;
+  lines?: Map<string, Buffer>;
+}
 
-function viewsOf(ev: StoreEvent, prefix: string): { cur: StoredObject; prev?: StoredObject } {
+const views = new WeakMap<StoreEvent, EventViews>();
+
+function viewsOf(ev: StoreEvent, prefix: string): EventViews {
   let v = views.get(ev);
   if (!v) {
     v = { cur: new StoredObject(ev.kv, prefix), prev: ev.prev ? new StoredObject(ev.prev, prefix) : undefined };
     views.set(ev, v);
   }
   return v;
+}
+
+/** Views holding lines, dropped after the event-loop turn in which the store delivered their events. */
+let withLines: EventViews[] = [];
+
+function dropLines(): void {
+  for (const v of withLines) v.lines = undefined;
+  withLines = [];
+}
+
+/**
+ * The JSON watch line of an event as bytes, made once per event, type and view and written to
+ * every watcher as it is (no per-watcher string building and UTF-8 encoding). The store hands
+ * an event to all its watchers in one turn, so the lines are kept for that turn only: the
+ * store's ring of recent events does not hold a second copy of every object. `stored` is one of
+ * the event's views (viewsOf has run for it), and `rv` is always the event's revision.
+ */
+function sharedLine(ev: StoreEvent, type: WatchEventType, stored: StoredObject, rv: number): Buffer {
+  const v = views.get(ev)!;
+  const key = stored === v.cur ? type : `${type}/prev`;
+  let line = v.lines?.get(key);
+  if (!line) {
+    line = Buffer.from(jsonEventEncoder(type, () => stored.object, () => stored.json(rv)));
+    if (!v.lines) {
+      v.lines = new Map();
+      if (withLines.length === 0) setImmediate(dropLines);
+      withLines.push(v);
+    }
+    v.lines.set(key, line);
+  }
+  return line;
 }
 
 function withResourceVersion(o: KObject, rv: number): KObject {

@@ -7,25 +7,31 @@ import { invalid, type FieldError } from './field.js';
 /** A parsed address as 16 bytes (IPv4 stored IPv4-mapped, as Go does). */
 export type IPBytes = Uint8Array;
 
-function parseIPv4Part(s: string): number | undefined {
-  if (!/^[0-9]+$/.test(s)) return undefined;
-  let n = 0;
-  for (const c of s) {
-    n = n * 10 + (c.charCodeAt(0) - 48);
-    if (n > 255) return undefined;
-  }
-  return n;
-}
-
+/**
+ * Four decimal octets separated by dots; each may carry leading zeros and must stay within 255.
+ * Scanned character by character: every Endpoints and EndpointSlice write parses each of its
+ * addresses twice, and splitting and matching each part with a regular expression allocated.
+ */
 function parseIPv4(s: string): number[] | undefined {
-  const parts = s.split('.');
-  if (parts.length !== 4) return undefined;
-  const out: number[] = [];
-  for (const p of parts) {
-    const n = parseIPv4Part(p);
-    if (n === undefined) return undefined;
-    out.push(n);
+  const out = [0, 0, 0, 0];
+  let part = 0, digits = 0, n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x2e) {
+      if (digits === 0 || part === 3) return undefined;
+      out[part++] = n;
+      n = 0;
+      digits = 0;
+    } else if (c >= 0x30 && c <= 0x39) {
+      n = n * 10 + (c - 0x30);
+      if (n > 255) return undefined;
+      digits++;
+    } else {
+      return undefined;
+    }
   }
+  if (digits === 0 || part !== 3) return undefined;
+  out[3] = n;
   return out;
 }
 
@@ -151,6 +157,11 @@ export function validateCIDR(field: string, value: string): FieldError[] {
   return isValidCIDRString(value) ? [] : [invalid(field, value, 'must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)')];
 }
 
+function zeroBytes(ip: IPBytes, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (ip[i] !== 0) return false;
+  return true;
+}
+
 /**
  * ValidateNonSpecialIP: what upstream forbids in Endpoints, EndpointSlices and externalIPs.
  * Upstream rejects the loopback range, where kubelite runs its pods; `allowLoopback` lifts that
@@ -161,8 +172,8 @@ export function validateNonSpecialIP(field: string, value: string, allowLoopback
   if (!ip) return [invalid(field, value, 'must be a valid IP address')];
   const errs: FieldError[] = [];
   const v4 = isIPv4Bytes(ip);
-  const unspecified = v4 ? ip.slice(12).every((b) => b === 0) : ip.every((b) => b === 0);
-  const loopback = v4 ? ip[12] === 127 : ip.slice(0, 15).every((b) => b === 0) && ip[15] === 1;
+  const unspecified = v4 ? zeroBytes(ip, 12, 16) : zeroBytes(ip, 0, 16);
+  const loopback = v4 ? ip[12] === 127 : zeroBytes(ip, 0, 15) && ip[15] === 1;
   const linkLocalUnicast = v4 ? ip[12] === 169 && ip[13] === 254 : ip[0] === 0xfe && (ip[1]! & 0xc0) === 0x80;
   const linkLocalMulticast = v4 ? ip[12] === 224 && ip[13] === 0 && ip[14] === 0 : ip[0] === 0xff && (ip[1]! & 0x0f) === 0x02;
   if (unspecified) errs.push(invalid(field, value, `may not be unspecified (${value})`));
