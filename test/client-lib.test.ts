@@ -135,16 +135,17 @@ describe('informer and leader election against a server', () => {
 });
 
 describe('watch stream parsing', () => {
-  test('events split anywhere across chunks (inside a multi-byte character too) arrive whole and in order', async () => {
+  test('events split anywhere across chunks (inside a multi-byte character too) arrive whole and in order, managedFields cut on request', async () => {
     const events = [
       { type: 'ADDED', object: { metadata: { name: 'a', annotations: { note: 'ünïcødé → ✓' } } } },
       { type: 'MODIFIED', object: { metadata: { name: 'b' }, data: 'x'.repeat(200_000) } },
       { type: 'DELETED', object: { metadata: { name: 'c' } } },
     ];
     // Keep-alive blank lines between events; then the bytes cut into 1-, 2- and 7-byte pieces.
-    const bytes = Buffer.from(events.map((e) => JSON.stringify(e) + '\n\n').join(''), 'utf8');
+    let bytesToSend = Buffer.from(events.map((e) => JSON.stringify(e) + '\n\n').join(''), 'utf8');
     const server = http.createServer(async (_req, res) => {
       res.writeHead(200, { 'Content-Type': 'application/json' });
+      const bytes = bytesToSend;
       const big = bytes.indexOf('"MODIFIED"');
       const cuts = [1, 2, 7, 3, big, 5, 64 * 1024, 64 * 1024, 64 * 1024];
       let at = 0;
@@ -162,6 +163,15 @@ describe('watch stream parsing', () => {
       const got: WatchEvent[] = [];
       await client.watch('/api/v1/pods', {}, (e) => got.push(e)).done;
       assert.deepEqual(got, events);
+      // The same bytes with managedFields cut: lines joined from pieces and lines within one chunk alike.
+      const withFields = events.map((e) => ({ ...e, object: { ...e.object, metadata: { ...e.object.metadata, managedFields: [{ manager: 'm', fieldsV1: { 'f:data': {} } }] } } }));
+      bytesToSend = Buffer.from(withFields.map((e) => JSON.stringify(e) + '\n').join(''), 'utf8');
+      const cut: WatchEvent[] = [];
+      await client.watch('/api/v1/pods', {}, (e) => cut.push(e), { omitManagedFields: true }).done;
+      assert.deepEqual(cut, events);
+      const kept: WatchEvent[] = [];
+      await client.watch('/api/v1/pods', {}, (e) => kept.push(e)).done;
+      assert.deepEqual(kept, withFields);
     } finally {
       server.close();
     }

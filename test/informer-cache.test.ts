@@ -1,12 +1,13 @@
 // What large clusters rely on in the client library, without a server: the informer's indexes
 // follow updates (entries hold the newest object, values that change move), shared informers keep
-// no managedFields, the work queue stays first-in first-out across many keys, and
+// no managedFields (cut from watch events' bytes before parsing), the work queue stays first-in first-out across many keys, and
 // `kubelite controllers --controllers` selects controllers as kube-controller-manager does.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RestClient, type Query, type WatchEvent, type WatchHandle } from '../src/client/rest.js';
 import { Informer, dropManagedFields, shareUnchanged } from '../src/client/informer.js';
 import { InformerFactory } from '../src/client/factory.js';
+import { cutManagedFields } from '../src/client/watch-decode.js';
 import { WorkQueue } from '../src/client/workqueue.js';
 import { RESOURCES } from '../src/api/resources.js';
 import { parseControllers, CONTROLLER_ALIASES } from '../src/cli/controllers.js';
@@ -79,6 +80,98 @@ describe('informer cache', () => {
     await inf.start();
     assert.equal(inf.get('ns/a')?.metadata.managedFields, undefined);
     factory.stop();
+  });
+});
+
+describe('managedFields cut from a watch line before parsing', () => {
+  /** The event as the informer gets it with the cut: the line's bytes less the member, parsed. */
+  const decoded = (line: string): unknown => {
+    const bytes = Buffer.from(line, 'utf8');
+    return JSON.parse(bytes.toString('utf8', 0, cutManagedFields(bytes)));
+  };
+  /** The same event parsed whole, then object.metadata.managedFields deleted. */
+  const expected = (line: string): unknown => {
+    const ev = JSON.parse(line);
+    if (ev.object?.metadata && typeof ev.object.metadata === 'object') delete ev.object.metadata.managedFields;
+    return ev;
+  };
+  const managedFields = [{ manager: 'kubectl', operation: 'Update', fieldsType: 'FieldsV1', fieldsV1: { 'f:metadata': { 'f:labels': { '.': {}, 'f:app': {} } }, 'f:spec': { 'f:containers': { 'k:{"name":"web"}': { '.': {} } } } } }];
+
+  test('the member goes wherever it sits in metadata, with its comma, also in pretty-printed JSON', () => {
+    const cases = [
+      { type: 'MODIFIED', object: { kind: 'Pod', metadata: { name: 'a', managedFields, uid: 'u' }, spec: {} } },
+      { type: 'ADDED', object: { metadata: { managedFields, name: 'a' } } },
+      { type: 'ADDED', object: { metadata: { name: 'a', managedFields } } },
+      { type: 'ADDED', object: { metadata: { managedFields } } },
+      { type: 'ADDED', object: { metadata: { name: 'a', managedFields: null } } },
+      { object: { spec: { x: [1, { y: '}' }] }, metadata: { name: '"]', managedFields } }, type: 'DELETED' },
+    ];
+    for (const ev of cases) {
+      for (const line of [JSON.stringify(ev), JSON.stringify(ev, null, 2).replace(/\n/g, '\r\n')]) {
+        const out = decoded(line) as { object: { metadata: Record<string, unknown> } };
+        assert.deepEqual(out, expected(line), line);
+        assert.equal('managedFields' in out.object.metadata, false);
+      }
+    }
+  });
+
+  test('only object.metadata.managedFields: fields of that name elsewhere, and look-alikes in strings, stay', () => {
+    const cases = [
+      // An annotation, a custom field, a pod template's metadata, the event's own envelope.
+      { type: 'ADDED', object: { metadata: { name: 'a', annotations: { managedFields: '[1]' } }, spec: { managedFields: [1], template: { metadata: { managedFields } } } } },
+      { type: 'ADDED', managedFields: [1], object: { metadata: { name: 'a' } } },
+      // A string value holding the member's text, and a key with an escaped quote and brackets.
+      { type: 'ADDED', object: { metadata: { name: '\\"managedFields\\":[', labels: { 'k"managedFields': '{[' } } } },
+      { type: 'ADDED', object: { data: '"metadata":{"managedFields":[]}', metadata: { 'x\\': 'y', managedFields } } },
+      // metadata that is not an object, and no object at all (an ERROR's Status has no metadata).
+      { type: 'ADDED', object: { metadata: 'managedFields' } },
+      { type: 'ERROR', object: { kind: 'Status', code: 410, details: { metadata: { managedFields } } } },
+    ];
+    for (const ev of cases) {
+      const line = JSON.stringify(ev);
+      assert.deepEqual(decoded(line), expected(line), line);
+    }
+    const untouched = JSON.stringify(cases[0]);
+    assert.equal(cutManagedFields(Buffer.from(untouched)), Buffer.byteLength(untouched));
+  });
+
+  test('random objects: the cut equals parsing and deleting', () => {
+    let seed = 42;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) % n);
+    const words = ['metadata', 'managedFields', 'object', '"', '\\', '{', '}', '[', ']', ',', ':', 'ü✓', 'x'];
+    const value = (depth: number): unknown => {
+      const k = rnd(depth > 3 ? 3 : 6);
+      if (k === 0) return words[rnd(words.length)] + words[rnd(words.length)];
+      if (k === 1) return rnd(100);
+      if (k === 2) return null;
+      if (k === 3) return Array.from({ length: rnd(4) }, () => value(depth + 1));
+      return Object.fromEntries(Array.from({ length: rnd(5) }, () => [words[rnd(words.length)], value(depth + 1)]));
+    };
+    for (let i = 0; i < 2000; i++) {
+      const metadata = value(2) as Record<string, unknown>;
+      if (metadata && typeof metadata === 'object' && !Array.isArray(metadata) && rnd(2)) metadata.managedFields = value(3);
+      const line = JSON.stringify({ type: 'MODIFIED', object: { spec: value(1), metadata, status: value(1) } });
+      assert.deepEqual(decoded(line), expected(line), line);
+    }
+  });
+
+  test('shared informers ask their watch to cut managedFields, and drop those a watch left in', async () => {
+    let asked: unknown;
+    class Client extends ScriptedClient {
+      override watch<T>(path: string, query: Query, onEvent: (e: WatchEvent<T>) => void, options?: { omitManagedFields?: boolean }): WatchHandle {
+        asked = options?.omitManagedFields;
+        return super.watch(path, query, onEvent);
+      }
+    }
+    const client = new Client([pod('a', 'x', '1')]);
+    const inf = new InformerFactory(client).informer('pods');
+    await inf.start();
+    while (!client.emit) await new Promise((r) => setImmediate(r));
+    assert.equal(asked, true);
+    client.emit({ type: 'MODIFIED', object: pod('a', 'x', '2', { managedFields }) });
+    assert.equal(inf.get('ns/a')?.metadata.resourceVersion, '2');
+    assert.equal(inf.get('ns/a')?.metadata.managedFields, undefined);
+    inf.stop();
   });
 });
 

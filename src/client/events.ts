@@ -49,6 +49,7 @@ const AGGREGATE_INTERVAL_MS = 600_000;
 const SPAM_BURST = 25;
 const SPAM_QPS = 1 / 300;
 const AGGREGATE_PREFIX = '(combined from similar events): ';
+const STRATEGIC_MERGE_PATCH = 'application/strategic-merge-patch+json';
 /** Event writes in flight at once: a burst (a scheduler binding thousands of pods) must not queue behind one connection. */
 const MAX_CONCURRENT_WRITES = 16;
 
@@ -277,16 +278,19 @@ export class EventRecorder {
    */
   private async write(ev: CoreEvent, update: boolean): Promise<void> {
     const path = `/api/v1/namespaces/${ev.metadata.namespace}/events`;
+    // The written event is never read back: its answer is not decoded (ignoreResult).
     try {
       if (update) {
         try {
-          await this.client.patch(`${path}/${ev.metadata.name}`, { count: ev.count, lastTimestamp: ev.lastTimestamp, message: ev.message }, 'strategic');
+          await this.client.request('PATCH', `${path}/${ev.metadata.name}`, {
+            body: { count: ev.count, lastTimestamp: ev.lastTimestamp, message: ev.message }, contentType: STRATEGIC_MERGE_PATCH, ignoreResult: true,
+          });
           return;
         } catch (e) {
           if (!isNotFound(e)) throw e;
         }
       }
-      await this.client.create(path, ev);
+      await this.client.request('POST', path, { body: ev, ignoreResult: true });
     } catch (e) {
       // AlreadyExists: another write of this event won; upstream drops it quietly too.
       if (isAlreadyExists(e)) return;

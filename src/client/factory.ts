@@ -1,7 +1,7 @@
 // Shared informers: every component in one process that watches a resource shares one informer
 // (one list, one watch, one cache), as client-go's SharedInformerFactory does.
 import type { RestClient } from './rest.js';
-import { Informer, dropManagedFields } from './informer.js';
+import { Informer } from './informer.js';
 import { EventRecorder, type EventSource } from './events.js';
 import { RESOURCES, type ResourceType } from '../api/resources.js';
 import type { KObject } from '../api/types.js';
@@ -20,7 +20,7 @@ export class InformerFactory {
     if (!inf) {
       const r = RESOURCES.find((x) => x.plural === plural);
       if (!r) throw new Error(`unknown resource ${plural}`);
-      inf = new Informer(this.client, r, { transform: dropManagedFields });
+      inf = new Informer(this.client, r, { omitManagedFields: true });
       this.informers.set(plural, inf);
     }
     return inf as unknown as Informer<T>;

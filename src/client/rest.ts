@@ -1,12 +1,15 @@
 // A small Kubernetes REST client: what kubelite's own components (controllers, scheduler, node
 // agents, proxy, the event recorder) use to talk to the API server — never to the store.
-// JSON over HTTPS with keep-alive, bearer tokens, Status errors as ApiStatusError, and watch
-// streams read line by line.
+// JSON over HTTPS with keep-alive (requests on a connection pool of its own, http1.ts; watches
+// on Node's client), bearer tokens, Status errors as ApiStatusError, and watch streams read line
+// by line.
 import https from 'node:https';
 import http from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
 import { readKubeconfig } from './kubeconfig.js';
+import { Http1Pool } from './http1.js';
+import { cutManagedFields } from './watch-decode.js';
 
 export interface ClientConfig {
   /** https://host:port */
@@ -58,8 +61,19 @@ export interface WatchEvent<T = unknown> {
   object: T;
 }
 
+/** Connections to the server at most, as Node's Agent had (maxSockets); requests beyond wait for one. */
+const MAX_CONNECTIONS = 32;
+
 const NEWLINE = 0x0a;
 const OPEN_BRACE = 0x7b;
+
+export interface WatchOptions {
+  /**
+   * Leave `metadata.managedFields` out of every event's object: cut from the line's bytes before
+   * they are parsed (see watch-decode.ts), for clients that would drop them anyway.
+   */
+  omitManagedFields?: boolean;
+}
 
 export interface WatchHandle {
   /** Resolves when the stream ends (server timeout, close, error); rejects on a non-200 answer. */
@@ -94,32 +108,25 @@ function tlsOptions(config: ClientConfig): tls.ConnectionOptions {
   return options;
 }
 
-/**
- * The pool of a client's connections to its one server. https.Agent names its pools by every TLS
- * option of the request, the CA's PEM text included, and builds that name several times per
- * request (kilobytes of string per request, in the controllers' hottest path); a client's requests
- * all share the server and the TLS options, hence one name.
- */
-class OneServerAgent extends https.Agent {
-  override getName(): string {
-    return 'server';
-  }
-}
-
 export class RestClient {
-  private readonly agent: https.Agent | http.Agent;
+  private readonly pool: Http1Pool;
   private readonly base: URL;
-  /** The server as request options: parsing a URL for every request showed in profiles. */
-  private readonly endpoint: { hostname: string; port: string };
   private readonly tls: tls.ConnectionOptions;
 
   constructor(readonly config: ClientConfig) {
     this.base = new URL(config.server);
-    this.endpoint = { hostname: this.base.hostname.replace(/^\[(.*)\]$/, '$1'), port: this.base.port };
     this.tls = tlsOptions(config);
-    this.agent = this.base.protocol === 'https:'
-      ? new OneServerAgent({ keepAlive: true, maxSockets: 32, ...this.tls })
-      : new http.Agent({ keepAlive: true, maxSockets: 32 });
+    const secure = this.base.protocol === 'https:';
+    const fixed: Record<string, string> = { Accept: 'application/json' };
+    if (config.token) fixed.Authorization = `Bearer ${config.token}`;
+    if (config.userAgent) fixed['User-Agent'] = config.userAgent;
+    this.pool = new Http1Pool({
+      host: this.base.hostname.replace(/^\[(.*)\]$/, '$1'),
+      port: Number(this.base.port || (secure ? 443 : 80)),
+      tls: secure ? this.tls : undefined,
+      maxConnections: MAX_CONNECTIONS,
+      headers: fixed,
+    });
   }
 
   static async fromKubeconfig(file: string, userAgent?: string): Promise<RestClient> {
@@ -138,40 +145,27 @@ export class RestClient {
     return this.base.protocol === 'https:' ? https : http;
   }
 
-  /** One request; resolves with the parsed JSON body of a 2xx answer, throws ApiStatusError otherwise. */
-  request<T = unknown>(method: string, path: string, opts: { query?: Query; body?: unknown; contentType?: string } = {}): Promise<T> {
+  /**
+   * One request; resolves with the parsed JSON body of a 2xx answer, throws ApiStatusError
+   * otherwise. With `ignoreResult` a 2xx body is not decoded at all (a caller that never reads
+   * it, such as the event recorder, saves the parse); errors are reported the same either way.
+   */
+  async request<T = unknown>(method: string, path: string, opts: { query?: Query; body?: unknown; contentType?: string; ignoreResult?: boolean } = {}): Promise<T> {
     const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body);
-    const headers = this.headers(payload === undefined ? {} : {
-      'Content-Type': opts.contentType ?? 'application/json', 'Content-Length': String(Buffer.byteLength(payload)),
-    });
-    return new Promise<T>((resolve, reject) => {
-      const req = this.transport().request({ ...this.endpoint, path: path + queryString(opts.query), method, headers, agent: this.agent }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          // Most answers arrive in one chunk: decode it without copying it first.
-          const text = chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks).toString('utf8');
-          const code = res.statusCode ?? 0;
-          let parsed: unknown;
-          try {
-            parsed = text ? JSON.parse(text) : undefined;
-          } catch {
-            parsed = undefined;
-          }
-          if (code >= 200 && code < 300) {
-            resolve(parsed as T);
-            return;
-          }
-          const status = parsed && (parsed as Status).kind === 'Status'
-            ? (parsed as Status)
-            : { kind: 'Status' as const, code, message: text || res.statusMessage || `HTTP ${code}`, reason: res.statusMessage };
-          reject(new ApiStatusError(status));
-        });
-        res.on('error', reject);
-      });
-      req.on('error', reject);
-      req.end(payload);
-    });
+    const answer = await this.pool.request(method, path + queryString(opts.query), payload, opts.contentType);
+    const code = answer.status;
+    if (code >= 200 && code < 300 && opts.ignoreResult) return undefined as T;
+    const text = answer.body.toString('utf8');
+    let parsed: unknown;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    if (code >= 200 && code < 300) return parsed as T;
+    throw new ApiStatusError(parsed && (parsed as Status).kind === 'Status'
+      ? (parsed as Status)
+      : { kind: 'Status', code, message: text || answer.statusText || `HTTP ${code}`, reason: answer.statusText });
   }
 
   get<T = unknown>(path: string, query?: Query): Promise<T> {
@@ -196,7 +190,8 @@ export class RestClient {
   }
 
   /** Open a watch (`watch=true` is added); events are parsed line by line and handed over in order. */
-  watch<T = unknown>(path: string, query: Query, onEvent: (e: WatchEvent<T>) => void): WatchHandle {
+  watch<T = unknown>(path: string, query: Query, onEvent: (e: WatchEvent<T>) => void, options: WatchOptions = {}): WatchHandle {
+    const omitManagedFields = options.omitManagedFields === true;
     const url = new URL(path + queryString({ ...query, watch: true }), this.base);
     let req: http.ClientRequest | undefined;
     let stopped = false;
@@ -230,7 +225,7 @@ export class RestClient {
             partial = [];
             start = nl + 1;
             if (stopped) continue;
-            const text = line.toString('utf8');
+            const text = line.toString('utf8', 0, omitManagedFields ? cutManagedFields(line) : line.length);
             // Events start with `{`; anything else is a keep-alive blank line or a stray CR.
             if (line[0] !== OPEN_BRACE && !text.trim()) continue;
             onEvent(JSON.parse(text) as WatchEvent<T>);
@@ -254,6 +249,6 @@ export class RestClient {
   }
 
   close(): void {
-    this.agent.destroy();
+    this.pool.close();
   }
 }
