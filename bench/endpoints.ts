@@ -107,6 +107,9 @@ function objectBytes(line: string, type: string): number {
   return Buffer.byteLength(line) - `{"type":"${type}","object":}`.length;
 }
 
+/** View.until's key for a condition that any Service's event can change. */
+const ANY_SERVICE = '';
+
 /** What the watchers know: per Service, the ready IPs in its Endpoints and in its slices. */
 class View {
   endpoints = new Map<string, Set<string>>();
@@ -114,7 +117,12 @@ class View {
   epBytes = 0; epWrites = 0; sliceBytes = 0; sliceWrites = 0;
   /** Ready addresses over all Endpoints, and over all slices: kept as events come (not recounted per event). */
   readyInEndpoints = 0; readyInSlices = 0;
-  waiters = new Set<() => void>();
+  /**
+   * Checks to run on events, by the Service whose events can satisfy them (ANY_SERVICE: every
+   * event): a stall leaves many changes waiting, and checking all of them on every event made the
+   * bench's own CPU grow with the backlog, on the cores it shares with what it times.
+   */
+  waiters = new Map<string, Set<() => void>>();
 
   onEndpoints(line: string): void {
     const ev = JSON.parse(line);
@@ -125,7 +133,7 @@ class View {
     if (ev.type !== 'DELETED') for (const s of o.subsets ?? []) for (const a of s.addresses ?? []) ips.add(a.ip);
     this.readyInEndpoints += ips.size - (this.endpoints.get(o.metadata.name)?.size ?? 0);
     this.endpoints.set(o.metadata.name, ips);
-    this.wake();
+    this.wake(o.metadata.name);
   }
 
   onSlice(line: string): void {
@@ -144,11 +152,12 @@ class View {
       m.set(o.metadata.name, ips);
       this.readyInSlices += ips.size;
     }
-    this.wake();
+    this.wake(svc);
   }
 
-  private wake(): void {
-    for (const w of this.waiters) w();
+  private wake(svc: string): void {
+    for (const w of this.waiters.get(svc) ?? []) w();
+    for (const w of this.waiters.get(ANY_SERVICE) ?? []) w();
   }
 
   /** Whether the Endpoints and the slices of `svc` agree that `ip` is (or is not) ready. */
@@ -159,8 +168,12 @@ class View {
     return inEp === ready && inSlices === ready;
   }
 
-  until(pred: () => boolean, timeoutMs: number): Promise<boolean> {
+  /** Resolves true once `pred` holds, checked on each event of `svc` (false after the timeout). */
+  until(svc: string, pred: () => boolean, timeoutMs: number): Promise<boolean> {
     if (pred()) return Promise.resolve(true);
+    let waiters = this.waiters.get(svc);
+    if (!waiters) this.waiters.set(svc, (waiters = new Set()));
+    const mine = waiters;
     return new Promise((resolve) => {
       const check = () => {
         if (!pred()) return;
@@ -168,11 +181,12 @@ class View {
       };
       const finish = (v: boolean) => {
         clearTimeout(timer);
-        this.waiters.delete(check);
+        mine.delete(check);
+        if (mine.size === 0 && this.waiters.get(svc) === mine) this.waiters.delete(svc);
         resolve(v);
       };
       const timer = setTimeout(() => finish(false), timeoutMs);
-      this.waiters.add(check);
+      mine.add(check);
     });
   }
 
@@ -242,7 +256,7 @@ async function run(services: number, pods: number): Promise<Record<string, numbe
     const proc = ctl = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'bin/kubelite'), 'controllers', '--kubeconfig', path.join(k.dataDir, 'kubeconfig'),
       '--leader-elect', 'false', '--disable', 'scheduler', '--node-monitor-grace-period', '24h', ...CONTROLLERS_ARGS], { stdio: ['ignore', 'ignore', 'inherit'] });
     const waiting = setInterval(() => progress(`ready in Endpoints / slices: ${JSON.stringify(view.totalReady())}, controllers RSS ${rssMiB(proc.pid!)} MiB`), 10_000);
-    const converged = await view.until(() => { const t = view.totalReady(); return t.ep === pods && t.slices === pods; }, 600_000);
+    const converged = await view.until(ANY_SERVICE, () => { const t = view.totalReady(); return t.ep === pods && t.slices === pods; }, 600_000);
     clearInterval(waiting);
     if (!converged) throw new Error(`did not converge: ${JSON.stringify(view.totalReady())}`);
     const initialS = (Date.now() - t0) / 1000;
@@ -295,7 +309,7 @@ async function run(services: number, pods: number): Promise<Record<string, numbe
         const sent = performance.now();
         await readyPatch(writer, i, want);
         const acked = performance.now();
-        const ok = await view.until(() => view.reflects(svc, ip, want), 30_000);
+        const ok = await view.until(svc, () => view.reflects(svc, ip, want), 30_000);
         const seen = performance.now();
         if (!ok) timeouts++;
         else {

@@ -256,30 +256,21 @@ export function formatTriggerTime(ms: number): string {
   return iso.endsWith('.000Z') ? iso.replace(/\.000Z$/, 'Z') : iso.replace(/0+Z$/, 'Z');
 }
 
-export interface ServiceTriggerState {
+/** What the tracker keeps per Service from one sync to the next. */
+interface ServiceTriggerState {
   serviceTime: number;
   podTimes: Map<string, number>;
 }
 
 /**
- * Record a sync's times in the state kept from an earlier one. A state is kept from one sync of
- * its Service to the next, long enough to be promoted to the old generation; a fresh map per sync
- * was promoted garbage on every change, where updating the kept one in place costs nothing.
- */
-export function updateTriggerState(state: ServiceTriggerState, serviceTime: number, podTimes: Map<string, number>): void {
-  state.serviceTime = serviceTime;
-  const kept = state.podTimes;
-  for (const [name, t] of podTimes) if (kept.get(name) !== t) kept.set(name, t);
-  if (kept.size !== podTimes.size) for (const name of kept.keys()) if (!podTimes.has(name)) kept.delete(name);
-}
-
-/**
- * TriggerTimeTracker: per Service, the creation time and each selected pod's Ready transition time
- * seen at the last sync. A sync's trigger time is the Service's creation time on its first sync
- * since start, else the earliest of the times that moved since (0 = none: the annotation goes).
- * compute() returns the time and a commit() that records the new state; upstream records it at
- * once, kubelite only once the sync has done its write (or found nothing to write), so that a sync
- * retried after a failure still reports the change that caused it.
+ * TriggerTimeTracker (one for each of the Endpoints and EndpointSlice controllers): per Service,
+ * the creation time and each selected pod's Ready transition time seen at the last sync. A sync's
+ * trigger time is the Service's creation time on its first sync since start, else the earliest of
+ * the times that moved since (0 = none: the annotation goes). compute() returns the time and a
+ * commit() that records the new state: upstream records it at once, as the EndpointSlice
+ * controller does; the Endpoints controller commits only once the sync has done its write (or
+ * found nothing to write), so that a sync retried after a failure still reports the change that
+ * caused it.
  */
 export class TriggerTimeTracker {
   private readonly states = new Map<string, ServiceTriggerState>();
@@ -288,12 +279,14 @@ export class TriggerTimeTracker {
     const key = `${svc.metadata?.namespace ?? ''}/${svc.metadata?.name ?? ''}`;
     const prior = this.states.get(key);
     let min = 0;
-    const podTimes = new Map<string, number>();
+    // The pods' times as two lists rather than a Map: they are young garbage once committed.
+    const names: string[] = [], times: number[] = [];
     for (const pod of pods) {
       const t = parseTime(pod.status?.conditions?.find((c) => c.type === 'Ready')?.lastTransitionTime);
       if (!t) continue;
       const name = pod.metadata?.name ?? '';
-      podTimes.set(name, t);
+      names.push(name);
+      times.push(t);
       if (t > (prior?.podTimes.get(name) ?? 0) && (min === 0 || t < min)) min = t;
     }
     const serviceTime = parseTime(svc.metadata?.creationTimestamp);
@@ -301,14 +294,33 @@ export class TriggerTimeTracker {
     return {
       time: prior ? min : serviceTime,
       commit: () => {
-        if (!prior || this.states.get(key) !== prior) this.states.set(key, { serviceTime, podTimes });
-        else updateTriggerState(prior, serviceTime, podTimes);
+        const kept = this.states.get(key);
+        if (!kept) this.states.set(key, { serviceTime, podTimes: new Map(names.map((n, i) => [n, times[i]])) });
+        else updateState(kept, serviceTime, names, times);
       },
     };
   }
 
-  deleteService(namespace: string, name: string): void {
-    this.states.delete(`${namespace}/${name}`);
+  /** Forget a Service (`namespace/name`) that is gone. */
+  delete(key: string): void {
+    this.states.delete(key);
+  }
+}
+
+/**
+ * Record a sync's times (pod `names[i]` at `times[i]`) in the state kept from an earlier one. A
+ * state is kept from one sync of its Service to the next, long enough to be promoted to the old
+ * generation; a fresh map per sync was promoted garbage on every change, where updating the kept
+ * one in place costs nothing.
+ */
+function updateState(state: ServiceTriggerState, serviceTime: number, names: string[], times: number[]): void {
+  state.serviceTime = serviceTime;
+  const kept = state.podTimes;
+  for (let i = 0; i < names.length; i++) if (kept.get(names[i]) !== times[i]) kept.set(names[i], times[i]);
+  // Every current pod is in the map now: anything beyond them is a pod that left the selection.
+  if (kept.size !== names.length) {
+    const current = new Set(names);
+    for (const name of kept.keys()) if (!current.has(name)) kept.delete(name);
   }
 }
 

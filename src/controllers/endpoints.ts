@@ -132,7 +132,7 @@ export class EndpointsController implements Reconciler {
       } catch (e) {
         if (!isNotFound(e)) throw e;
       }
-      this.triggerTimes.deleteService(namespace, name);
+      this.triggerTimes.delete(key);
       this.pending.delete(key);
       this.waitingForCache.delete(key);
       return;

@@ -11,7 +11,7 @@
 // duplicates.
 import {
   findPort, isPodTerminal, isServiceIPSet, podsSelectedBy, queueServicesOnServiceAndPodEvents, serviceSelector,
-  shouldPodBeInEndpoints, shouldSetHostname, updateTriggerState, type ServiceTriggerState,
+  shouldPodBeInEndpoints, shouldSetHostname, TriggerTimeTracker,
 } from './endpoint-util.js';
 import type { Node, Pod, Service, ServicePort } from 'kubernetes-types/core/v1.js';
 import type { Endpoint, EndpointPort } from 'kubernetes-types/discovery/v1.js';
@@ -350,12 +350,20 @@ export function planAddressType(input: PlanInput): SliceChanges & { errors: Erro
 
   const desired = new Map<string, { ports: EndpointPort[]; endpoints: Map<string, Endpoint> }>();
   const publishNotReady = svc.spec?.publishNotReadyAddresses === true;
+  // Only a named targetPort makes the ports depend on the pod: without one, every pod resolves
+  // them alike, and they are resolved (and keyed) once instead of for each pod of the Service.
+  const podIndependentPorts = (svc.spec?.ports ?? []).every((sp) => typeof (sp.targetPort ?? sp.port) === 'number');
+  let allPods: { ports: EndpointPort[]; endpoints: Map<string, Endpoint> } | undefined;
   for (const pod of input.pods) {
     if (!shouldPodBeInEndpoints(pod, true)) continue;
-    const ports = endpointPorts(svc, pod);
-    const key = portMapKey(ports);
-    let group = desired.get(key);
-    if (!group) desired.set(key, (group = { ports, endpoints: new Map() }));
+    let group = allPods;
+    if (!group) {
+      const ports = endpointPorts(svc, pod);
+      const key = portMapKey(ports);
+      group = desired.get(key);
+      if (!group) desired.set(key, (group = { ports, endpoints: new Map() }));
+      if (podIndependentPorts) allPods = group;
+    }
     const nodeName = pod.spec?.nodeName ?? '';
     const node = input.node(nodeName);
     if (!node && !publishNotReady) {
@@ -385,38 +393,6 @@ export function planAddressType(input: PlanInput): SliceChanges & { errors: Erro
   const changed = new Set([...changes.update, ...changes.delete].map((s) => s.metadata.name));
   reconcileHints(svc, changes, existing.filter((s) => !changed.has(s.metadata.name)));
   return { ...changes, errors };
-}
-
-/**
- * TriggerTimeTracker: per Service, the creation time and each selected pod's Ready transition
- * time seen at the last sync. The trigger time of a sync is the Service's creation time at its
- * first sync, later the earliest of the times that changed since (none: no annotation).
- */
-export class TriggerTimeTracker {
-  private readonly states = new Map<string, ServiceTriggerState>();
-
-  compute(svc: ServiceObject, pods: PodObject[]): number {
-    const key = keyOf(svc);
-    const state = this.states.get(key);
-    let min = 0;
-    const podTimes = new Map<string, number>();
-    for (const p of pods) {
-      const t = Date.parse(readyCondition(p)?.lastTransitionTime ?? '');
-      if (!t) continue;
-      const name = p.metadata.name ?? '';
-      podTimes.set(name, t);
-      if (t > (state?.podTimes.get(name) ?? 0) && (min === 0 || t < min)) min = t;
-    }
-    const created = Date.parse(svc.metadata.creationTimestamp ?? '') || 0;
-    if (created > (state?.serviceTime ?? 0) && (min === 0 || created < min)) min = created;
-    if (state) updateTriggerState(state, created, podTimes);
-    else this.states.set(key, { serviceTime: created, podTimes });
-    return state ? min : created;
-  }
-
-  delete(key: string): void {
-    this.states.delete(key);
-  }
 }
 
 /** Whether a pod update can change its endpoints (podEndpointsChanged's first result). */
@@ -540,8 +516,11 @@ export class EndpointSliceController implements Reconciler {
       this.waitForCache(key);
       return;
     }
-    // Computed even when the sync turns out a no-op, so that the tracker's state follows the pods.
-    const triggerTime = this.triggerTimes.compute(svc, pods);
+    // Computed and recorded at once, as upstream (even when the sync turns out a no-op or fails),
+    // so that the tracker's state follows the pods.
+    const trigger = this.triggerTimes.compute(svc, pods);
+    trigger.commit();
+    const triggerTime = trigger.time;
     this.waits.begin(key);
     try {
       await this.reconcileSlices(svc, pods, slices, triggerTime);
