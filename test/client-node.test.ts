@@ -72,7 +72,7 @@ describe('@kubernetes/client-node', () => {
     await core.patchNamespacedPod({ namespace: 'inform', name: 'second', body: { metadata: { labels: { touched: 'yes' } } } },
       k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
     await core.deleteNamespacedPod({ namespace: 'inform', name: 'second' });
-    await Promise.race([done, new Promise((_, rej) => setTimeout(() => rej(new Error(`informer saw only ${seen.join(', ')}`)), 10_000))]);
+    await Promise.race([done, new Promise((_, rej) => setTimeout(() => rej(new Error(`informer saw only ${seen.join(', ')}`)), 60_000))]);
     await informer.stop();
     assert.deepEqual(seen, ['add first', 'add second', 'update second', 'delete second']);
     assert.deepEqual(informer.list('inform').map((p) => p.metadata?.name), ['first']);

@@ -476,7 +476,7 @@ describe('deployment controller', () => {
     const d = await waitFor('the revision annotation', async () => {
       const x = await getD(ns, 'web');
       return x.metadata.annotations?.['deployment.kubernetes.io/revision'] === '1' && x;
-    }, 5_000);
+    });
     assert.equal(d.metadata.generation, 1, 'status writes do not bump the generation');
     const r = await c.kubectl(['rollout', 'status', 'deploy/web', '-n', ns, '--revision=1', '--timeout=10s']);
     assert.equal(r.code, 0, r.stderr);
@@ -486,7 +486,7 @@ describe('deployment controller', () => {
     const undo = await c.kubectl(['rollout', 'undo', 'deploy/web', '-n', ns]);
     assert.equal(undo.code, 0, undo.stderr);
     await rolledOut(ns, 'web');
-    await waitFor('revision 3', async () => (await getD(ns, 'web')).metadata.annotations?.['deployment.kubernetes.io/revision'] === '3' || undefined, 5_000);
+    await waitFor('revision 3', async () => (await getD(ns, 'web')).metadata.annotations?.['deployment.kubernetes.io/revision'] === '3' || undefined);
   });
 
   test('without minimum availability the Deployment is not Available and counts unavailable replicas', async () => {
@@ -623,9 +623,11 @@ describe('deployment controller', () => {
     await apply(ns, manifest('web', { replicas: 2, progressDeadlineSeconds: 2 }));
     await rolledOut(ns, 'web');
     await c.k('set', 'image', 'deploy/web', 'web=example/broken:1', '-n', ns);
-    const d = await waitFor('ProgressDeadlineExceeded', async () => {
+    // The deadline (2 s) can pass before the new ReplicaSet's status counts its pod: wait for the
+    // condition together with the counts it is reported with, not for the condition alone.
+    const d = await waitFor('ProgressDeadlineExceeded with the new pod counted', async () => {
       const x = await getD(ns, 'web');
-      return cond(x, 'Progressing')?.reason === 'ProgressDeadlineExceeded' && x;
+      return cond(x, 'Progressing')?.reason === 'ProgressDeadlineExceeded' && x.status?.replicas === 3 && x.status?.updatedReplicas === 1 && x;
     });
     const newRS = (await listRS(ns)).find((rs) => imageOf(rs) === 'example/broken:1')!;
     const p = cond(d, 'Progressing')!;
@@ -766,7 +768,10 @@ describe('deployment controller', () => {
     await apply(ns, manifest('web', { replicas: 2 }));
     await rolledOut(ns, 'web');
     await c.k('annotate', 'deploy/web', '-n', ns, 'kubernetes.io/change-cause=first');
-    await rolledOut(ns, 'web');
+    // An annotation does not bump the generation, so rolledOut() cannot tell it was seen: wait
+    // for the copy on the ReplicaSet, or the template change below could reach the controller in
+    // the same sync and the first ReplicaSet would never carry it.
+    await waitFor('change-cause first on the ReplicaSet', async () => (await listRS(ns))[0]?.metadata.annotations?.['kubernetes.io/change-cause'] === 'first' || undefined);
     await c.k('set', 'image', 'deploy/web', 'web=nginx:1.26', '-n', ns);
     await c.k('annotate', 'deploy/web', '-n', ns, '--overwrite', 'kubernetes.io/change-cause=second');
     await rolledOut(ns, 'web');

@@ -168,11 +168,15 @@ describe('events of a 100-replica Deployment', () => {
     c = await startCluster({ components: true, args: ['--nodes', 'n1,n2,n3,n4', '--pod-start-delay', '0ms', '--disable', 'proxy'] });
     await c.k('create', 'deployment', 'web', '--image', 'nginx:1.27', '--replicas', '100');
     const podEvents = (events: any[]) => events.filter((e) => e.involvedObject.kind === 'Pod');
-    // Events are written in the background: wait for the last pod's, then for the writes to settle.
+    // Each component writes its events in the background, unordered with the others' and with
+    // the pods' state: wait for every component's share (the pods' 400, the ReplicaSet's 25
+    // creations, the Deployment's scaling), then check each share exactly.
+    const rsCount = (items: any[]) => items.filter((e) => e.involvedObject.kind === 'ReplicaSet').reduce((n, e) => n + e.count, 0);
     const events = await until(async () => {
       const items = JSON.parse(await c!.k('get', 'events', '-o', 'json')).items as any[];
-      return podEvents(items).length >= 400 ? items : undefined;
-    }, '400 pod events', 120_000);
+      const all = podEvents(items).length >= 400 && rsCount(items) >= 25 && items.some((e) => e.involvedObject.kind === 'Deployment');
+      return all ? items : undefined;
+    }, '400 pod events, 25 ReplicaSet creations and the scaling event', 120_000);
     const pods = JSON.parse(await c.k('get', 'pods', '-l', 'app=web', '-o', 'json')).items as any[];
     assert.equal(pods.length, 100);
 

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import YAML from 'yaml';
 import { startCluster, tempFile, type Cluster } from './helpers/cluster.js';
+import { until } from './helpers/wait.js';
 
 interface Case {
   /** kubectl resource name and the `kind/name` kubectl prints. */
@@ -133,7 +134,7 @@ describe('kubectl verbs on every resource', () => {
   after(async () => { await c?.cleanup(); });
 
   for (const tc of CASES) {
-    test(tc.resource, async () => {
+    test(tc.resource, async (t) => {
       const name = tc.printed.split('/')[1];
       const kind = tc.printed.split('/')[0];
       const get = (jsonpath: string) => c.k('get', tc.resource, name, '-o', `jsonpath=${jsonpath}`);
@@ -143,9 +144,22 @@ describe('kubectl verbs on every resource', () => {
         'get', tc.resource, '--watch', '--output-watch-events', '-o', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
       let watchOut = '';
       watch.stdout.on('data', (d) => { watchOut += d; });
+      t.after(() => { watch.kill(); });
+
+      /** The watch's events about this object so far (the last line may be half written: left out). */
+      const watched = (): any[] => watchOut.split(/\n(?=\{)/).filter((chunk) => chunk.trim()).flatMap((chunk) => {
+        try {
+          return [JSON.parse(chunk)];
+        } catch {
+          return [];
+        }
+      }).filter((e: any) => e.object.metadata.name === name);
 
       const file = tempFile(`${tc.resource}.yaml`, YAML.stringify(tc.manifest));
       assert.equal((await c.k('create', '-f', file)).trim(), `${tc.printed} created`);
+      // kubectl lists, then watches from the list: once it has printed the object (from its
+      // list or as an event) no later change can be missed. It may start after the create.
+      await until(() => watched().length > 0, 'kubectl get --watch printing the object');
       const created = JSON.parse(await c.k('get', tc.resource, name, '-o', 'json'));
       assert.equal(created.metadata.name, name);
       assert.match(created.metadata.uid, /^[0-9a-f-]{36}$/);
@@ -192,11 +206,12 @@ describe('kubectl verbs on every resource', () => {
         assert.match(gone.stderr, /Error from server \(NotFound\): .* not found/);
       }
 
-      // the watch saw the whole history in order: ADDED, MODIFIED..., DELETED
-      await new Promise((r) => setTimeout(r, 300));
+      // the watch saw the whole history in order: ADDED, MODIFIED..., DELETED (a namespace stays,
+      // Terminating, as no namespace controller runs here)
+      const final = (e: any) => (tc.resource === 'namespaces' ? e.object.status?.phase === 'Terminating' : e.type === 'DELETED');
+      await until(() => watched().some(final), 'the watch printing the deletion');
       watch.kill();
-      const events = watchOut.split(/\n(?=\{)/).filter((s) => s.trim()).map((s) => JSON.parse(s))
-        .filter((e: any) => e.object.metadata.name === name);
+      const events = watched();
       assert.ok(events.length >= 8, `watch saw ${events.length} events: ${watchOut.slice(0, 500)}`);
       assert.equal(events[0].type, 'ADDED');
       const last = events[events.length - 1];

@@ -34,6 +34,24 @@ async function sliceAddresses(c: Cluster): Promise<string> {
   return slices.flatMap((s: any) => s.endpoints.flatMap((e: any) => e.addresses.map((a: string) => `${s.metadata.name}=${a}:${s.ports[0].port}`))).sort().join(',');
 }
 
+/** The lease duration of the fake live API servers: renewed every second, they outlast a slow read. */
+const LIVE_LEASE_SECONDS = 8;
+
+/** Renew the named Leases every second, as their API servers would, until stop(). */
+function renewEverySecond(c: Cluster, names: string[]): { stop(): Promise<void> } {
+  let last: Promise<unknown> = Promise.resolve();
+  const timer = setInterval(() => {
+    last = Promise.all(names.map((name) => c.request('PATCH', `${LEASES}/${name}`, { spec: { renewTime: microTime(new Date()) } },
+      { headers: { 'Content-Type': 'application/merge-patch+json' } }))).catch(() => undefined);
+  }, 1000);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await last;
+    },
+  };
+}
+
 /** A Lease as another API server would write it. */
 function fakeLease(name: string, endpoint: string, renewed: Date, seconds: number): object {
   return {
@@ -113,22 +131,32 @@ describe('the kubernetes Service', () => {
     const expired = await c.request('POST', LEASES, fakeLease('kube-apiserver-127-0-0-3-6443', '127.0.0.3:6443', new Date(Date.now() - 3600_000), 15));
     assert.equal(expired.status, 201, expired.body);
     // Same port as this server: one subset, addresses sorted; another port: a subset and a slice of its own.
-    const live = await c.request('POST', LEASES, fakeLease('kube-apiserver-127-0-0-2', `127.0.0.2:${port}`, new Date(), 4));
-    assert.equal(live.status, 201, live.body);
-    const otherPort = await c.request('POST', LEASES, fakeLease('kube-apiserver-127-0-0-4-7443', '127.0.0.4:7443', new Date(), 4));
+    // The test renews the two live Leases, as their API servers would, for as long as it reads
+    // them: with a Lease left to expire during the reads, a slow read would race its expiry.
+    const live = ['kube-apiserver-127-0-0-2', 'kube-apiserver-127-0-0-4-7443'];
+    const created = await c.request('POST', LEASES, fakeLease(live[0]!, `127.0.0.2:${port}`, new Date(), LIVE_LEASE_SECONDS));
+    assert.equal(created.status, 201, created.body);
+    const otherPort = await c.request('POST', LEASES, fakeLease(live[1]!, '127.0.0.4:7443', new Date(), LIVE_LEASE_SECONDS));
     assert.equal(otherPort.status, 201, otherPort.body);
-    const both = await until(async () => {
-      const eps = await endpointsOf(c);
-      return eps.includes('127.0.0.2') && eps.includes('127.0.0.4') && eps;
-    }, 'the live fake API servers in the Endpoints');
-    assert.equal(both, `127.0.0.1:${port},127.0.0.2:${port},127.0.0.4:7443`);
-    assert.equal(await sliceAddresses(c), `kubernetes-7443=127.0.0.4:7443,kubernetes=127.0.0.1:${port},kubernetes=127.0.0.2:${port}`);
-    assert.match(await c.k('get', 'endpoints', 'kubernetes'), new RegExp(`kubernetes   127\\.0\\.0\\.1:${port},127\\.0\\.0\\.2:${port},127\\.0\\.0\\.4:7443`));
-    // Nobody renews them: after 4 s they are gone, and the extra slice with them.
+    const renewer = renewEverySecond(c, live);
+    try {
+      const both = await until(async () => {
+        const eps = await endpointsOf(c);
+        return eps.includes('127.0.0.2') && eps.includes('127.0.0.4') && eps;
+      }, 'the live fake API servers in the Endpoints');
+      assert.equal(both, `127.0.0.1:${port},127.0.0.2:${port},127.0.0.4:7443`);
+      // The slices are written after the Endpoints, in the same pass: wait for them too.
+      const slices = `kubernetes-7443=127.0.0.4:7443,kubernetes=127.0.0.1:${port},kubernetes=127.0.0.2:${port}`;
+      assert.equal(await until(async () => (await sliceAddresses(c)) === slices && slices, 'the live fake API servers in the EndpointSlices'), slices);
+      assert.match(await c.k('get', 'endpoints', 'kubernetes'), new RegExp(`kubernetes   127\\.0\\.0\\.1:${port},127\\.0\\.0\\.2:${port},127\\.0\\.0\\.4:7443`));
+    } finally {
+      await renewer.stop();
+    }
+    // Nobody renews them now: once their Leases expire they are gone, and the extra slice with them.
     const alone = await until(async () => {
       const eps = await endpointsOf(c);
       return eps === `127.0.0.1:${port}` && eps;
-    }, 'the fake API servers to drop out', 20_000);
+    }, 'the fake API servers to drop out');
     assert.equal(alone, `127.0.0.1:${port}`);
     await until(async () => (await sliceAddresses(c)) === `kubernetes=127.0.0.1:${port}`, 'the extra slice to go');
   });
@@ -159,7 +187,7 @@ describe('the kubernetes Service', () => {
     // A Lease renewal (every 10 s) triggers a reconcile pass.
     const lease = `${LEASES}/kube-apiserver-127-0-0-1-${portOf(c)}`;
     const renewed = (await c.request('GET', lease)).json().spec.renewTime;
-    await until(async () => (await c.request('GET', lease)).json().spec.renewTime !== renewed, 'a renewal', 20_000);
+    await until(async () => (await c.request('GET', lease)).json().spec.renewTime !== renewed, 'a renewal', 30_000);
     await new Promise((r) => setTimeout(r, 300));
     assert.deepEqual([...await Promise.all(await rv()), await slice()], before);
   });

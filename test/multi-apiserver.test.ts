@@ -114,9 +114,16 @@ describe('two API servers on one etcd', { skip }, () => {
     // Read at once, without waiting: B renewed its 3 s Lease at most 1 s ago, so only B's own
     // leaving (upstream's RemoveEndpoints on shutdown) can have taken it out by now.
     assert.equal((await a.request('GET', leaseB)).status, 404, "B's Lease is deleted");
-    assert.deepEqual(await apiEndpoints(ca), onlyA);
-    const slice = await ca.get<EndpointSlice>('/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/kubernetes');
-    assert.deepEqual(slice.endpoints?.map((e) => `${e.addresses[0]}:${slice.ports?.[0]?.port}`), onlyA);
+    // B wrote the Endpoints and slice without itself before exiting, but A reconciles too (on
+    // every Lease renewal): a pass of A's that listed the Leases before B's delete can write B
+    // back just after, and A's next pass (the delete's watch event) takes it out again. So the
+    // objects are waited for; with B's Lease gone, only a reconcile can take B out, not expiry.
+    await until(async () => JSON.stringify(await apiEndpoints(ca)) === JSON.stringify(onlyA), 'the Endpoints without B');
+    const sliceEndpoints = async () => {
+      const slice = await ca.get<EndpointSlice>('/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/kubernetes');
+      return slice.endpoints?.map((e) => `${e.addresses[0]}:${slice.ports?.[0]?.port}`);
+    };
+    await until(async () => JSON.stringify(await sliceEndpoints()) === JSON.stringify(onlyA), 'the EndpointSlice without B');
 
     await b.restart();
     const both = [`127.0.0.1:${portOf(a)}`, `127.0.0.1:${portOf(b)}`].sort();

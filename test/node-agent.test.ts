@@ -65,6 +65,12 @@ describe('node agent (sim runtime)', () => {
   });
 
   const getPod = (name: string) => h.getPod(name);
+  /** Watch one pod from a listed revision: a watch opened "now" can miss the states before it registers. */
+  async function watchPod(name: string, onEvent: (ev: any) => void): Promise<WatchHandle> {
+    const fieldSelector = `metadata.name=${name}`;
+    const listed = await client.get<any>(PODS, { fieldSelector });
+    return client.watch<any>(PODS, { fieldSelector, resourceVersion: listed.metadata.resourceVersion }, onEvent);
+  }
   const runningReady = (name: string) => h.runningReady(name);
 
   before(async () => {
@@ -120,10 +126,13 @@ describe('node agent (sim runtime)', () => {
       for (const t of ['MemoryPressure', 'DiskPressure', 'PIDPressure']) assert.equal(byType[t].status, 'False');
       assert.equal(n.spec.taints, undefined, 'no taints once ready');
     }
-    const describe = await c.k('describe', 'node', 'node01');
+    // The NodeReady Event is its own write, unordered with the node's status: wait for it.
+    const describe = await until(async () => {
+      const d = await c.k('describe', 'node', 'node01');
+      return /Normal\s+NodeReady\s+.*kubelet\s+Node node01 status is now: NodeReady/.test(d) && d;
+    }, 'describe node01 showing the NodeReady event');
     assert.match(describe, /PodCIDR:\s+127\.244\.\d+\.0\/24/);
     assert.match(describe, /Container Runtime Version:\s+kubelite-sim:\/\/0\.1\.0/);
-    assert.match(describe, /Normal\s+NodeReady\s+.*kubelet\s+Node node01 status is now: NodeReady/);
     assert.match(describe, /HolderIdentity:\s+node01/);
   });
 
@@ -144,7 +153,7 @@ describe('node agent (sim runtime)', () => {
   test('a pod created on a node runs there: ContainerCreating, then Running and Ready with an IP from its podCIDR', async () => {
     // Watch the pod's updates to see the states it passes through.
     const seen: any[] = [];
-    const watch: WatchHandle = client.watch<any>(PODS, { fieldSelector: 'metadata.name=web' }, (ev) => seen.push(ev.object));
+    const watch: WatchHandle = await watchPod('web', (ev) => seen.push(ev.object));
     try {
       await client.create(PODS, pod('web', { nodeName: 'node01' }));
       const p = await until(() => runningReady('web'), 'web Running');
@@ -173,8 +182,8 @@ describe('node agent (sim runtime)', () => {
       assert.equal(cols[2], 'Running');
       assert.equal(cols[5], p.status.podIP);
       assert.equal(cols[6], 'node01');
-      const describe = await c.k('describe', 'pod', 'web');
-      assert.match(describe, /Normal\s+Started\s+.*kubelet\s+Started container nginx/);
+      // The Started Event is its own write, unordered with the pod's status: wait for it.
+      await until(async () => /Normal\s+Started\s+.*kubelet\s+Started container nginx/.test(await c.k('describe', 'pod', 'web')), 'describe web showing the Started event');
     } finally {
       watch.stop();
     }
@@ -213,7 +222,7 @@ describe('node agent (sim runtime)', () => {
     await client.create(PODS, pod('quick', { nodeName: 'node02' }));
     await until(() => runningReady('quick'), 'quick Running');
     const seen: any[] = [];
-    const watch = client.watch<any>(PODS, { fieldSelector: 'metadata.name=quick' }, (ev) => seen.push(ev));
+    const watch = await watchPod('quick', (ev) => seen.push(ev));
     try {
       const out = await c.k('delete', 'pod', 'quick');
       assert.equal(out.trim(), 'pod "quick" deleted');
@@ -232,7 +241,7 @@ describe('node agent (sim runtime)', () => {
     await client.create(PODS, pod('slow', { nodeName: 'node03', terminationGracePeriodSeconds: 3 }));
     await until(() => runningReady('slow'), 'slow Running');
     const seen: any[] = [];
-    const watch = client.watch<any>(PODS, { fieldSelector: 'metadata.name=slow' }, (ev) => seen.push(ev));
+    const watch = await watchPod('slow', (ev) => seen.push(ev));
     try {
       await client.delete(`${PODS}/slow`);
       const row = await c.k('get', 'pod', 'slow', '--no-headers');
@@ -284,7 +293,7 @@ describe('node agent (sim runtime)', () => {
 
   test('init containers run to completion before the containers start', async () => {
     const seen: any[] = [];
-    const watch = client.watch<any>(PODS, { fieldSelector: 'metadata.name=with-init' }, (ev) => seen.push(ev.object));
+    const watch = await watchPod('with-init', (ev) => seen.push(ev.object));
     try {
       await client.create(PODS, pod('with-init', {
         nodeName: 'node02',

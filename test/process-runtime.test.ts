@@ -15,14 +15,25 @@ import path from 'node:path';
 import { tempFile, type Cluster } from './helpers/cluster.js';
 import { startAgentCluster, PODS, type AgentCluster } from './helpers/node-agents.js';
 import { until } from './helpers/wait.js';
+import { reserveNetworks } from './helpers/networks.js';
+import { ipv4ToInt, parseCIDR4 } from '../src/node/ipam.js';
 import type { RestClient, WatchHandle } from '../src/client/rest.js';
 import { ProcessRuntime, goDuration } from '../src/node/runtimes/process.js';
 import { expand } from '../src/node/runtimes/container-env.js';
 
 const NODE = 'pnode';
 const NODEJS = process.execPath;
-/** A pod network no other test uses: each pod's server binds its own loopback address. */
-const CLUSTER_CIDR = '127.213.0.0/16';
+/**
+ * A pod network no other test uses, reserved machine-wide (test/helpers/networks.ts): each pod's
+ * server binds its own loopback address, which a run of this file elsewhere would bind too.
+ */
+const NETWORKS = reserveNetworks();
+
+function inCIDR(ip: string, cidr: string): boolean {
+  const c = parseCIDR4(cidr);
+  const n = ipv4ToInt(ip)!;
+  return n >= c.base && n < c.base + c.size;
+}
 
 /** GET http://<ip>:<port><path> → body. */
 function httpGet(ip: string, port: number, p: string): Promise<{ status: number; body: string }> {
@@ -78,7 +89,7 @@ describe('process runtime', () => {
     (await events(name)).find((e) => e.reason === reason && (typeof message === 'string' ? e.message === message : message.test(e.message))), `${reason} event of ${name}`);
 
   before(async () => {
-    h = await startAgentCluster({ userAgent: 'process-runtime-test', ipam: { clusterCIDR: CLUSTER_CIDR } });
+    h = await startAgentCluster({ userAgent: 'process-runtime-test', ipam: { clusterCIDR: NETWORKS.podCIDR } });
     ({ c, client } = h);
     rootDir = mkdtempSync(path.join(tmpdir(), 'kubelite-process-test-'));
     await h.startAgent({
@@ -93,6 +104,7 @@ describe('process runtime', () => {
   after(async () => {
     await h?.stop();
     if (rootDir) rmSync(rootDir, { recursive: true, force: true });
+    NETWORKS.release();
   });
 
   test('RuntimeClass: served cluster-scoped, printed NAME HANDLER AGE, handler a DNS label and immutable', async () => {
@@ -147,7 +159,7 @@ describe('process runtime', () => {
     assert.ok(cs.state.running.startedAt);
     assert.equal(cs.image, 'docker.io/library/node:20');
     const ip = p.status.podIP;
-    assert.match(ip, /^127\.213\.\d+\.\d+$/);
+    assert.ok(inCIDR(ip, NETWORKS.podCIDR), `${ip} in ${NETWORKS.podCIDR}`);
     const hello = await httpGet(ip, 8080, '/');
     assert.equal(hello.body, 'hello from web\n');
     const env = JSON.parse((await httpGet(ip, 8080, '/env')).body);
@@ -250,35 +262,59 @@ describe('process runtime', () => {
     assert.ok(last.startedAt && last.finishedAt && last.containerID);
     await hasEvent('live', 'Unhealthy', 'Liveness probe failed: HTTP probe failed with statuscode: 500');
     await hasEvent('live', 'Killing', 'Container web failed liveness probe, will be restarted');
-    const previous = await c.k('logs', 'live', '--previous');
-    const current = await c.k('logs', 'live');
     const bootOf = (s: string) => /^boot (\w+)$/m.exec(s)?.[1];
-    assert.ok(bootOf(previous) && bootOf(current), `${previous} / ${current}`);
+    const previous = await c.k('logs', 'live', '--previous');
+    // The new instance's first line reaches its log through a pipe the agent reads on its own
+    // time, unordered with the readiness probe that made it Ready: wait for the line.
+    const current = await until(async () => {
+      const out = await c.k('logs', 'live');
+      return bootOf(out) && out;
+    }, 'the boot line of the restarted instance');
+    assert.ok(bootOf(previous), previous);
     assert.notEqual(bootOf(previous), bootOf(current));
   });
 
   test('a container that keeps exiting goes into CrashLoopBackOff with the kubelet\'s back-off', async () => {
-    const created = await createPod('crash', {
-      containers: [{ name: 'main', image: 'busybox', command: [NODEJS, '-e', "console.log('crashing'); process.exit(3)"] }],
+    // Every back-off message the pod's status shows, in order, from a watch begun before the pod
+    // exists: a back-off step lasts 1 or 2 s here, too short to be sure of catching by polling
+    // while kubectl calls run on a loaded machine.
+    const listed = await client.get<any>(PODS);
+    const backoffs: string[] = [];
+    const watch: WatchHandle = client.watch<any>(PODS, { fieldSelector: 'metadata.name=crash', resourceVersion: listed.metadata.resourceVersion }, (ev) => {
+      const message = ev.object?.status?.containerStatuses?.[0]?.state?.waiting?.message;
+      if (typeof message === 'string' && message.startsWith('back-off ') && backoffs.at(-1) !== message) backoffs.push(message);
     });
-    const p = await until(async () => {
-      const x = await getPod('crash');
-      return x.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'CrashLoopBackOff' && x;
-    }, 'CrashLoopBackOff');
-    const cs = p.status.containerStatuses[0];
-    assert.match(cs.state.waiting.message, new RegExp(`^back-off (1s|2s|4s) restarting failed container=main pod=crash_default\\(${created.metadata.uid}\\)$`));
-    assert.ok(cs.restartCount >= 1);
-    assert.equal(cs.lastState.terminated.exitCode, 3);
-    assert.equal(cs.lastState.terminated.reason, 'Error');
-    assert.equal(p.status.phase, 'Running');
-    await hasEvent('crash', 'BackOff', `Back-off restarting failed container main in pod crash_default(${created.metadata.uid})`);
-    // kubectl shows the waiting reason while the container backs off.
-    await until(async () => /^crash\s+0\/1\s+CrashLoopBackOff\s+\d+ \(\d+s ago\)\s/.test(await c.k('get', 'pod', 'crash', '--no-headers')), 'kubectl get showing CrashLoopBackOff');
-    // The back-off can end between the two reads: a fresh instance has an empty log until it
-    // prints, so wait for the line rather than reading once.
-    await until(async () => (await c.k('logs', 'crash')) === 'crashing\n', 'kubectl logs showing the crashing line');
-    // Waits grow: 1s, 2s, then 4s (the maximum here).
-    await until(async () => /^back-off 2s /.test((await getPod('crash')).status.containerStatuses[0].state.waiting?.message ?? ''), 'a 2s back-off');
+    try {
+      const created = await createPod('crash', {
+        containers: [{ name: 'main', image: 'busybox', command: [NODEJS, '-e', "console.log('crashing'); process.exit(3)"] }],
+      });
+      const p = await until(async () => {
+        const x = await getPod('crash');
+        return x.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'CrashLoopBackOff' && x;
+      }, 'CrashLoopBackOff');
+      const cs = p.status.containerStatuses[0];
+      assert.match(cs.state.waiting.message, new RegExp(`^back-off (1s|2s|4s) restarting failed container=main pod=crash_default\\(${created.metadata.uid}\\)$`));
+      assert.ok(cs.restartCount >= 1);
+      assert.equal(cs.lastState.terminated.exitCode, 3);
+      assert.equal(cs.lastState.terminated.reason, 'Error');
+      assert.equal(p.status.phase, 'Running');
+      await hasEvent('crash', 'BackOff', `Back-off restarting failed container main in pod crash_default(${created.metadata.uid})`);
+      // kubectl shows the waiting reason while the container backs off.
+      await until(async () => /^crash\s+0\/1\s+CrashLoopBackOff\s+\d+ \(\d+s ago\)\s/.test(await c.k('get', 'pod', 'crash', '--no-headers')), 'kubectl get showing CrashLoopBackOff');
+      // The back-off can end between the two reads: a fresh instance has an empty log until it
+      // prints, so wait for the line rather than reading once.
+      await until(async () => (await c.k('logs', 'crash')) === 'crashing\n', 'kubectl logs showing the crashing line');
+      // Waits grow: 1s, 2s, then 4s (the maximum here), and stay there.
+      await until(() => backoffs.some((m) => m.startsWith('back-off 4s ')), 'a 4s back-off');
+      const steps = backoffs.map((m) => /^back-off (\S+) restarting failed container=main pod=crash_default\(/.exec(m)?.[1]);
+      const order = ['1s', '2s', '4s'];
+      const ranks = steps.map((d) => order.indexOf(d ?? ''));
+      assert.ok(ranks.every((r, i) => r >= 0 && (i === 0 || r > ranks[i - 1]!)), `back-offs in order: ${backoffs.join(' | ')}`);
+      assert.ok(steps.includes('2s'), `a 2s back-off between: ${backoffs.join(' | ')}`);
+      assert.equal(steps.at(-1), '4s');
+    } finally {
+      watch.stop();
+    }
   });
 
   test('restartPolicy Never: exit 0 is Succeeded (Completed), exit 2 is Failed (Error) with the log as message', async () => {

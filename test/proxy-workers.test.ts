@@ -293,7 +293,7 @@ describe('settled connections move between worker processes', () => {
     const spread = until(async () => {
       const active = (await pool.counters()).map((c) => c.active.TCP);
       return active.length === 2 && active.every((n) => n === 10) && active;
-    }, 'ten connections relayed by each worker', 10_000);
+    }, 'ten connections relayed by each worker', 60_000);
     let moving = true;
     void spread.catch(() => {}).finally(() => { moving = false; });
     for (let round = 0; moving && round < 400; round++) {

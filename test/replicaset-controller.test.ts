@@ -238,7 +238,8 @@ describe('ReplicaSet controller', () => {
   });
 
   test('readyReplicas and availableReplicas honour minReadySeconds', async () => {
-    await apply(c, rs('avail', 2, { app: 'avail' }, { minReadySeconds: 2 }));
+    // Long enough that a controller lagging under load still writes readyReplicas before availableReplicas.
+    await apply(c, rs('avail', 2, { app: 'avail' }, { minReadySeconds: 10 }));
     const uid = (await getJSON(c, rsPath('default', 'avail'))).metadata.uid;
     const pods = await until(async () => { const p = owned(await listPods(c, 'default', 'app=avail'), uid); return p.length === 2 && p; }, '2 pods');
     for (const p of pods) {

@@ -24,7 +24,9 @@ import { startCluster, type Cluster } from './helpers/cluster.js';
 import { call } from './helpers/run-controllers.js';
 import { until, sleep } from './helpers/wait.js';
 import { startAgentCluster, type AgentCluster } from './helpers/node-agents.js';
+import { reserveNetworks } from './helpers/networks.js';
 import type { RestClient } from '../src/client/rest.js';
+import type { Informer } from '../src/client/informer.js';
 import { SimRuntime } from '../src/node/runtimes/sim.js';
 const PORT = 8080;
 /** Rollouts per test run: each one replaces all three pods under load. */
@@ -213,10 +215,13 @@ describe('a deleted pod serves until the EndpointSlices stop offering it, then f
   const NS = '/api/v1/namespaces/default';
   const SLICES = '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices';
   const DRAIN_MS = 300;
-  const podNet = `127.${190 + Math.floor(Math.random() * 10)}.${1 + Math.floor(Math.random() * 254)}`;
+  // A pod range reserved machine-wide (test/helpers/networks.ts): the pods bind their addresses.
+  const networks = reserveNetworks();
+  const podNet = networks.podCIDR.split('.').slice(0, 3).join('.');
   let h: AgentCluster;
   let c: Cluster;
   let client: RestClient;
+  let slices: Informer<any>;
 
   before(async () => {
     // No IPAM controller: the pod CIDR it would assign is set by hand below. No endpoint
@@ -224,12 +229,16 @@ describe('a deleted pod serves until the EndpointSlices stop offering it, then f
     h = await startAgentCluster({ userAgent: 'zero-drop-test', ipam: false });
     ({ c, client } = h);
     const runtime = new SimRuntime({ answer: true, startDelayMs: 0, startJitterMs: 0 });
-    await h.startAgent({ nodeName: NODE, runtime, endpointDrainMs: DRAIN_MS }, 2);
+    // The agent's EndpointSlice informer is the test's too: a deletion must come after the agent
+    // has seen the slice that offers the pod (its own watch would lag the test's writes).
+    slices = h.ctx.informers.informer<any>('endpointslices');
+    await h.startAgent({ nodeName: NODE, runtime, endpointDrainMs: DRAIN_MS, sharedEndpointSlices: slices }, 2);
     await call(c, 'PATCH', `/api/v1/nodes/${NODE}`, { spec: { podCIDR: `${podNet}.0/24`, podCIDRs: [`${podNet}.0/24`] } }, 'application/merge-patch+json');
   });
 
   after(async () => {
     await h?.stop();
+    networks.release();
   });
 
   /** A running pod listening on PORT, offered as a ready endpoint by a slice of its own; its IP and UID. */
@@ -250,6 +259,7 @@ describe('a deleted pod serves until the EndpointSlices stop offering it, then f
       endpoints: [{ addresses: [ip], conditions: { ready: true, serving: true, terminating: false }, targetRef: { kind: 'Pod', namespace: 'default', name, uid: pod.metadata.uid } }],
     });
     await until(() => get(ip, false).catch(() => undefined), `${name} answering`);
+    await until(() => slices.get(`default/${name}`), `the agent seeing the slice of ${name}`);
     return { ip, uid: pod.metadata.uid };
   }
 

@@ -89,7 +89,12 @@ describe(`the seed: traffic to the Service is spread over its pods (${mode} prox
       const names = (ep.subsets ?? []).flatMap((s: any) => (s.addresses ?? []).map((a: any) => a.targetRef?.name));
       return names.includes(victim) ? undefined : true;
     }, `${victim} out of the endpoints`);
-    await new Promise((r) => setTimeout(r, 500)); // the proxy's watch follows the slices
+    // The proxy follows the slices through a watch of its own: wait until a round over the
+    // endpoints left misses the victim, then every request must.
+    await until(async () => {
+      for (let i = 0; i < 6; i++) if ((await curl(url)) === victim) return undefined;
+      return true;
+    }, `the proxy leaving ${victim} out`);
     for (let i = 0; i < 30; i++) assert.notEqual(await curl(url), victim);
   });
 });

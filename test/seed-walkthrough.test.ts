@@ -50,7 +50,8 @@ describe('the seed walk-through', () => {
     }
     assert.equal(new Set(ps.map((p) => p.ip)).size, 3, 'each pod has its own IP');
     assert.deepEqual([...new Set(ps.map((p) => p.node))].sort(), ['node01', 'node02'], 'spread over both nodes');
-    assert.match(await c.k('get', 'deploy', 'deployment-nginx'), /deployment-nginx\s+3\/3\s+3\s+3\s+/);
+    // The Deployment's status follows the pods' through the ReplicaSet's, two controllers later.
+    await until(async () => /deployment-nginx\s+3\/3\s+3\s+3\s+/.test(await c.k('get', 'deploy', 'deployment-nginx')), 'kubectl get deploy showing 3/3 3 3');
   });
 
   test('deleting the pods brings three new pods with new names and new IPs', async () => {

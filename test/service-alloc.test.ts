@@ -337,14 +337,17 @@ describe('allocators sharing one store (as API servers sharing etcd)', () => {
   });
 
   test('repair frees a leaked reservation only after the grace period', async () => {
-    const alloc = new ServiceAllocator({ store, log: quiet, serviceCIDR: '127.97.0.0/29', leakGracePeriodMs: 1500, repairIntervalMs: 3_600_000 });
+    // A reservation's age is counted from its creationTimestamp, whole seconds: up to 1 s older
+    // than it is. The grace period leaves the first repair 4 s more on a slow machine.
+    const graceMs = 5_000;
+    const alloc = new ServiceAllocator({ store, log: quiet, serviceCIDR: '127.97.0.0/29', leakGracePeriodMs: graceMs, repairIntervalMs: 3_600_000 });
     await alloc.start();
     try {
       const o = service('never-written', { clusterIP: '127.97.0.3', clusterIPs: ['127.97.0.3'] });
       await alloc.hooks().beginCreate!(o, false);
       await alloc.repair();
       assert.ok(await store.get('/registry/ipaddresses/127.97.0.3'), 'kept within the grace period');
-      await new Promise((r) => setTimeout(r, 2100));
+      await new Promise((r) => setTimeout(r, graceMs + 100));
       await alloc.repair();
       assert.equal(await store.get('/registry/ipaddresses/127.97.0.3'), undefined, 'freed after it');
     } finally {

@@ -16,11 +16,17 @@ import type { Cluster } from './helpers/cluster.js';
 import { startAgentCluster, type AgentCluster } from './helpers/node-agents.js';
 import { call } from './helpers/run-controllers.js';
 import { until } from './helpers/wait.js';
+import { reserveNetworks } from './helpers/networks.js';
 import type { RestClient } from '../src/client/rest.js';
 import { UserspaceProxy } from '../src/proxy/userspace.js';
 
-/** This run's pod network: a random /24 away from the default cluster CIDR. */
-const POD_NET = `127.233.${1 + Math.floor(Math.random() * 254)}`;
+/**
+ * This run's addresses, reserved machine-wide (test/helpers/networks.ts) so that no cluster or run
+ * of this file elsewhere binds them: the first /24 of the pod block, an address of the service block.
+ */
+const NETWORKS = reserveNetworks();
+const POD_NET = NETWORKS.podCIDR.split('.').slice(0, 3).join('.');
+after(() => NETWORKS.release());
 const quiet: RuntimeListener = { changed() {}, event() {} };
 
 interface HttpAnswer { status: number; pod?: string; namespace?: string; body: string }
@@ -176,7 +182,8 @@ describe('sim runtime under a node agent: Services target pods, the proxy reache
   let h: AgentCluster;
   let c: Cluster;
   let client: RestClient;
-  const clusterIP = `127.${100 + Math.floor(Math.random() * 12)}.${1 + Math.floor(Math.random() * 254)}.7`;
+  // Inside the default service CIDR this cluster allocates from, in the block reserved above.
+  const clusterIP = `${NETWORKS.serviceCIDR.split('.').slice(0, 3).join('.')}.7`;
 
   before(async () => {
     // No IPAM controller: the pod CIDR it would assign is set by hand below.

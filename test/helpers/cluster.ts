@@ -57,22 +57,46 @@ interface StartOpts {
   isolatedNetwork?: boolean;
 }
 
-async function launch(dataDir: string, args: string[], env: Record<string, string>): Promise<{ proc: ChildProcess; url: string; kubeconfig: string; stderr: () => string }> {
+interface Launched {
+  proc: ChildProcess;
+  url: string;
+  kubeconfig: string;
+  stderr: () => string;
+  /** Resolves once stderr has been read to its end (after the process has exited). */
+  stderrClosed: Promise<void>;
+}
+
+/**
+ * How long `up` may take to print "Ready": with every component on a loaded 2-core machine it
+ * has taken over 30 s.
+ */
+const READY_TIMEOUT_MS = 120_000;
+
+/** How long stop() waits after the exit for the rest of stderr (a stray grandchild may hold the pipe). */
+const STDERR_DRAIN_MS = 5_000;
+
+async function launch(dataDir: string, args: string[], env: Record<string, string>): Promise<Launched> {
   const proc = spawn(process.execPath, [KUBELITE, 'up', '--data-dir', dataDir, '--listen', '127.0.0.1:0', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   });
   let out = '', err = '';
   proc.stderr!.on('data', (d) => { err += d; });
+  const stderrClosed = new Promise<void>((resolve) => proc.stderr!.once('close', () => resolve()));
   return await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`kubelite up did not become ready in 30 s\nstdout: ${out}\nstderr: ${err}`)), 30_000);
+    const timer = setTimeout(() => {
+      // A server left running would keep this test process alive (and hold its address ranges).
+      proc.removeAllListeners('exit');
+      proc.kill('SIGKILL');
+      reject(new Error(`kubelite up did not become ready in ${READY_TIMEOUT_MS / 1000} s\nstdout: ${out}\nstderr: ${err}`));
+    }, READY_TIMEOUT_MS);
     proc.stdout!.on('data', (d) => {
       out += d;
       const url = /API server (https:\/\/\S+?),/.exec(out)?.[1];
       const kc = /export KUBECONFIG=(\S+)/.exec(out)?.[1];
       if (url && kc && /Ready in/.test(out)) {
         clearTimeout(timer);
-        resolve({ proc, url, kubeconfig: kc, stderr: () => err });
+        resolve({ proc, url, kubeconfig: kc, stderr: () => err, stderrClosed });
       }
     });
     proc.on('exit', (code) => {
@@ -91,11 +115,13 @@ export async function startCluster(o: StartOpts = {}): Promise<Cluster> {
     if (!args.includes('--cluster-cidr')) args.push('--cluster-cidr', networks.podCIDR);
     if (!args.includes('--service-cidr')) args.push('--service-cidr', networks.serviceCIDR);
   }
-  let run: Awaited<ReturnType<typeof launch>>;
+  let run: Launched;
   try {
     run = await launch(dataDir, args, o.env ?? {});
   } catch (e) {
     networks?.release();
+    rmSync(cacheDir, { recursive: true, force: true });
+    if (!o.dataDir) rmSync(dataDir, { recursive: true, force: true });
     throw e;
   }
   const readCreds = () => {
@@ -157,11 +183,17 @@ export async function startCluster(o: StartOpts = {}): Promise<Cluster> {
     async stop(signal = 'SIGTERM') {
       const p = run.proc;
       if (p.exitCode !== null || p.signalCode !== null) return p.exitCode;
-      return await new Promise((resolve) => {
+      const code = await new Promise<number | null>((resolve) => {
         p.removeAllListeners('exit');
-        p.once('exit', (code) => resolve(code));
+        p.once('exit', (exitCode) => resolve(exitCode));
         p.kill(signal);
       });
+      // 'exit' can come before the last of stderr has been read: logs() after stop() must hold
+      // everything the server wrote, its shutdown lines included.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([run.stderrClosed, new Promise((resolve) => { timer = setTimeout(resolve, STDERR_DRAIN_MS); })]);
+      clearTimeout(timer);
+      return code;
     },
     async restart() {
       await c.stop();

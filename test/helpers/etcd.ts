@@ -120,9 +120,24 @@ class Member implements EtcdMember {
   }
 }
 
+/** Start attempts: a port found free can be taken by someone else before etcd binds it. */
+const START_ATTEMPTS = 3;
+
 export async function startEtcd(opts: EtcdOptions = {}): Promise<EtcdCluster> {
   const missing = etcdMissing();
   if (missing) throw new Error(missing);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startEtcdOnFreePorts(opts);
+    } catch (err) {
+      // Other test files run beside this one, and every outgoing connection takes an ephemeral
+      // port from the range free ports come from: on a port lost that way, try new ones.
+      if (attempt >= START_ATTEMPTS || !/address already in use/.test((err as Error).message)) throw err;
+    }
+  }
+}
+
+async function startEtcdOnFreePorts(opts: EtcdOptions): Promise<EtcdCluster> {
   const count = opts.members ?? 1;
   const root = mkdtempSync(path.join(tmpdir(), 'kubelite-etcd-'));
   const ports = await freePorts(count * 3);
