@@ -117,15 +117,12 @@ export class RestClient {
     this.base = new URL(config.server);
     this.tls = tlsOptions(config);
     const secure = this.base.protocol === 'https:';
-    const fixed: Record<string, string> = { Accept: 'application/json' };
-    if (config.token) fixed.Authorization = `Bearer ${config.token}`;
-    if (config.userAgent) fixed['User-Agent'] = config.userAgent;
     this.pool = new Http1Pool({
       host: this.base.hostname.replace(/^\[(.*)\]$/, '$1'),
       port: Number(this.base.port || (secure ? 443 : 80)),
       tls: secure ? this.tls : undefined,
       maxConnections: MAX_CONNECTIONS,
-      headers: fixed,
+      headers: this.headers(),
     });
   }
 
@@ -134,8 +131,9 @@ export class RestClient {
     return new RestClient({ ...kc, userAgent });
   }
 
-  private headers(extra: Record<string, string> = {}): Record<string, string> {
-    const h: Record<string, string> = { Accept: 'application/json', ...extra };
+  /** The headers of every request and watch. */
+  private headers(): Record<string, string> {
+    const h: Record<string, string> = { Accept: 'application/json' };
     if (this.config.token) h.Authorization = `Bearer ${this.config.token}`;
     if (this.config.userAgent) h['User-Agent'] = this.config.userAgent;
     return h;
