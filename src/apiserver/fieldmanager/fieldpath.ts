@@ -257,6 +257,18 @@ export class FieldSet {
     return !!s && s.members.has(path[path.length - 1]!.id);
   }
 
+  /** Whether `o` has the same members and children, level by level (so the two encode alike; upstream's Set.Equals). */
+  equals(o: FieldSet): boolean {
+    if (this === o) return true;
+    if (this.members.size !== o.members.size || this.children.size !== o.children.size) return false;
+    for (const k of this.members.keys()) if (!o.members.has(k)) return false;
+    for (const [k, c] of this.children) {
+      const theirs = o.children.get(k);
+      if (!theirs || !c.set.equals(theirs.set)) return false;
+    }
+    return true;
+  }
+
   isEmpty(): boolean {
     if (this.members.size > 0) return false;
     for (const c of this.children.values()) if (!c.set.isEmpty()) return false;

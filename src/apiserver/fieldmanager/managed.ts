@@ -282,25 +282,13 @@ export function trackUpdate(ctx: KindContext, live: unknown, next: unknown, mana
     // A manager that wrote only fields it already owned (a controller's next Endpoints update)
     // ends with the set it was decoded from: its stored fieldsV1 is written back, not encoded again.
     const decoded = previous?.decoded;
-    if (decoded && sameSet(entry.set, decoded.set)) {
+    if (decoded && entry.set.equals(decoded.set)) {
       entry.set = decoded.set;
       entry.decoded = decoded;
     }
     managed.set(id, entry);
   }
   capUpdateManagers(managed);
-}
-
-/** Whether two sets have the same members and children, level by level (so they encode alike). */
-function sameSet(a: FieldSet, b: FieldSet): boolean {
-  if (a === b) return true;
-  if (a.members.size !== b.members.size || a.children.size !== b.children.size) return false;
-  for (const k of a.members.keys()) if (!b.members.has(k)) return false;
-  for (const [k, c] of a.children) {
-    const theirs = b.children.get(k);
-    if (!theirs || !sameSet(c.set, theirs.set)) return false;
-  }
-  return true;
 }
 
 /** Keeps at most MAX_UPDATE_MANAGERS Update entries by merging the oldest into per-version "ancient-changes" buckets. */
