@@ -182,12 +182,14 @@ describe('sim runtime under a node agent: Services target pods, the proxy reache
   let h: AgentCluster;
   let c: Cluster;
   let client: RestClient;
-  // Inside the default service CIDR this cluster allocates from, in the block reserved above.
+  // In the service block reserved above, which is this cluster's service CIDR.
   const clusterIP = `${NETWORKS.serviceCIDR.split('.').slice(0, 3).join('.')}.7`;
 
   before(async () => {
     // No IPAM controller: the pod CIDR it would assign is set by hand below.
-    h = await startAgentCluster({ userAgent: 'sim-answer-test', ipam: false });
+    // The cluster allocates ClusterIPs from the reserved block only: the proxy below binds every
+    // ClusterIP, and one allocated from the default range could be another test cluster's.
+    h = await startAgentCluster({ userAgent: 'sim-answer-test', ipam: false, args: ['--service-cidr', NETWORKS.serviceCIDR] });
     ({ c, client } = h);
     const runtime = new SimRuntime({ answer: true, services: h.ctx.informers.informer('services'), startDelayMs: 0, startJitterMs: 0 });
     await h.startAgent({ nodeName: NODE, runtime }, 2);

@@ -33,10 +33,10 @@ export interface AgentCluster {
 /**
  * A server with the node IPAM controller (`ipam`: its options; false: none runs and nodes get
  * their podCIDRs from the test) and nothing else yet: agents and controllers are started through
- * the handle returned.
+ * the handle returned. `args` go to `up` (e.g. the service CIDR a test reserved).
  */
-export async function startAgentCluster(o: { userAgent: string; ipam?: NodeIPAMOptions | false }): Promise<AgentCluster> {
-  const c = await startCluster();
+export async function startAgentCluster(o: { userAgent: string; ipam?: NodeIPAMOptions | false; args?: string[] }): Promise<AgentCluster> {
+  const c = await startCluster({ args: o.args });
   const client = await RestClient.fromKubeconfig(c.kubeconfig, o.userAgent);
   const ctx = controllerContext(client);
   const stops: (() => unknown)[] = [];
