@@ -274,6 +274,48 @@ describe('sqlite store', () => {
     });
   });
 
+  test('events carry the replaced value whether this side knew it or the writer sent it', async () => {
+    // The writer leaves the replaced value out of its answer when the store holds it (the key's
+    // latest value, no write in flight); otherwise it sends it. Both must give the same events.
+    await withTempDir(async (dir) => {
+      const store = new SqliteStore({ path: join(dir, 'prev.db') });
+      await store.start();
+      try {
+        const a1 = await store.create('/prev/a', 'one');
+        const events: StoreEvent[] = [];
+        store.watch('/prev/', { fromRevision: a1.modRevision, onEvents: (evs) => events.push(...evs) });
+        // Known here: a1 is the latest value and nothing is in flight.
+        const a2 = await store.update('/prev/a', 'two', a1.modRevision);
+        // The second update is sent while the first is in flight, so its replaced value is not
+        // known here; both commit in order.
+        const next = a2.modRevision + 1;
+        const [a3, a4] = await Promise.all([
+          store.update('/prev/a', 'three', a2.modRevision),
+          store.update('/prev/a', 'four', next),
+        ]);
+        assert.equal(a3.modRevision, next);
+        // A conflict still reports the current value.
+        await assert.rejects(store.update('/prev/a', 'stale', a1.modRevision), (err: unknown) => {
+          assert.ok(err instanceof ConflictError);
+          assert.equal(err.current.value, 'four');
+          return true;
+        });
+        // An unconditional delete is answered with the value it removed.
+        const gone = await store.delete('/prev/a');
+        assert.deepEqual(gone.deleted, a4);
+        // The store hands events to live watchers before it answers the writes.
+        assert.deepEqual(events, [
+          { type: 'put', revision: a2.modRevision, key: '/prev/a', kv: a2, prev: a1 },
+          { type: 'put', revision: a3.modRevision, key: '/prev/a', kv: a3, prev: a2 },
+          { type: 'put', revision: a4.modRevision, key: '/prev/a', kv: a4, prev: a3 },
+          { type: 'delete', revision: gone.revision, key: '/prev/a', kv: { ...a4, modRevision: gone.revision }, prev: a4 },
+        ]);
+      } finally {
+        await store.close();
+      }
+    });
+  });
+
   test('start fails with a clear error when the file cannot be opened', async () => {
     const store = new SqliteStore({ path: join(tmpdir(), 'kubelite-no-such-dir', 'x', 'store.db') });
     await assert.rejects(store.start(), (err: unknown) => {

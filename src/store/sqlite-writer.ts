@@ -21,10 +21,14 @@ import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { nameThisThread } from '../util/thread-name.js';
 
+/**
+ * `knownPrev`: the sender holds the value at expectedModRevision, so a successful write's answer
+ * leaves the replaced value out (and this thread need not read it).
+ */
 export type WriteOp =
   | { kind: 'create'; key: string; value: string }
-  | { kind: 'update'; key: string; value: string; expectedModRevision: number }
-  | { kind: 'delete'; key: string; expectedModRevision?: number };
+  | { kind: 'update'; key: string; value: string; expectedModRevision: number; knownPrev?: true }
+  | { kind: 'delete'; key: string; expectedModRevision?: number; knownPrev?: true };
 
 /** The state a precondition failed against, or the state a successful write replaced. */
 export interface StoredValue {
@@ -33,8 +37,11 @@ export interface StoredValue {
   value: string;
 }
 
+/** The replaced state of a write whose sender knows the value (WriteOp.knownPrev). */
+export type StoredRevisions = Omit<StoredValue, 'value'>;
+
 export type WriteResult =
-  | { status: 'ok'; revision: number; createRevision: number; prev?: StoredValue }
+  | { status: 'ok'; revision: number; createRevision: number; prev?: StoredValue | StoredRevisions }
   | { status: 'exists' }
   | { status: 'notFound' }
   | { status: 'conflict'; current: StoredValue }
@@ -133,6 +140,7 @@ const stmt = {
       'SELECT c.rev, c.create_rev, l.value FROM current c CROSS JOIN log l ON l.rev = c.rev WHERE c.key = ?',
     )
     .raw(),
+  currentRevisions: db.prepare<[string], [number, number]>('SELECT rev, create_rev FROM current WHERE key = ?').raw(),
   insertCurrent: db.prepare<[string, number, number]>(
     'INSERT INTO current (key, rev, create_rev) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING',
   ),
@@ -281,28 +289,38 @@ function execute(op: WriteOp, revision: number): WriteResult {
       return { status: 'ok', revision, createRevision: revision };
     }
     case 'update': {
-      const row = stmt.current.get(op.key);
+      const row = currentRow(op);
       if (!row) return { status: 'notFound' };
-      const [modRevision, createRevision, value] = row;
-      if (modRevision !== op.expectedModRevision) {
-        return { status: 'conflict', current: { createRevision, modRevision, value } };
-      }
+      const [modRevision, createRevision] = row;
+      if (modRevision !== op.expectedModRevision) return conflict(op.key);
       stmt.insertLog.run(revision, op.key, 0, createRevision, modRevision, op.value);
       stmt.updateCurrent.run(revision, op.key);
-      return { status: 'ok', revision, createRevision, prev: { createRevision, modRevision, value } };
+      return { status: 'ok', revision, createRevision, prev: replaced(row) };
     }
     case 'delete': {
-      const row = stmt.current.get(op.key);
+      const row = currentRow(op);
       if (!row) return { status: 'notFound' };
-      const [modRevision, createRevision, value] = row;
-      if (op.expectedModRevision !== undefined && modRevision !== op.expectedModRevision) {
-        return { status: 'conflict', current: { createRevision, modRevision, value } };
-      }
+      const [modRevision, createRevision] = row;
+      if (op.expectedModRevision !== undefined && modRevision !== op.expectedModRevision) return conflict(op.key);
       stmt.insertLog.run(revision, op.key, 1, createRevision, modRevision, null);
       stmt.deleteCurrent.run(op.key);
-      return { status: 'ok', revision, createRevision, prev: { createRevision, modRevision, value } };
+      return { status: 'ok', revision, createRevision, prev: replaced(row) };
     }
   }
+}
+
+/** The key's current revisions, and its value unless the sender knows it. */
+function currentRow(op: Extract<WriteOp, { kind: 'update' | 'delete' }>): [number, number, string?] | undefined {
+  return op.knownPrev ? stmt.currentRevisions.get(op.key) : stmt.current.get(op.key);
+}
+
+function replaced([modRevision, createRevision, value]: [number, number, string?]): StoredValue | StoredRevisions {
+  return value === undefined ? { createRevision, modRevision } : { createRevision, modRevision, value };
+}
+
+function conflict(key: string): WriteResult {
+  const [modRevision, createRevision, value] = stmt.current.get(key)!;
+  return { status: 'conflict', current: { createRevision, modRevision, value } };
 }
 
 function requestCompaction(id: number, revision: number): void {

@@ -56,6 +56,8 @@ const LOG_REPLAY_CHUNK_REVISIONS = 1_000;
 
 interface PendingWrite {
   op: WriteOp;
+  /** The value the write replaces if it succeeds, when known here (WriteOp.knownPrev). */
+  prev?: KeyValue;
   resolve: (value: never) => void;
   reject: (err: Error) => void;
 }
@@ -289,8 +291,10 @@ export class SqliteStore implements Store {
 
   private write<T>(op: WriteOp): Promise<T> {
     if (this.state !== 'open') return Promise.reject(this.unavailableError());
+    const prev = this.knownValue(op);
+    if (prev && op.kind !== 'create') op.knownPrev = true;
     return new Promise<T>((resolve, reject) => {
-      this.inflight.push({ op, resolve: resolve as (value: never) => void, reject });
+      this.inflight.push({ op, prev, resolve: resolve as (value: never) => void, reject });
       this.writing.set(op.key, (this.writing.get(op.key) ?? 0) + 1);
       this.outbox.push(op);
       if (!this.flushScheduled) {
@@ -299,6 +303,16 @@ export class SqliteStore implements Store {
         setImmediate(() => this.flush());
       }
     });
+  }
+
+  /**
+   * The value a conditional update or delete replaces if it succeeds, when the latest-value cache
+   * holds it: then the writer need not send it back. (It is exact for a key with no write in flight.)
+   */
+  private knownValue(op: WriteOp): KeyValue | undefined {
+    if (op.kind === 'create' || op.expectedModRevision === undefined || this.writing.has(op.key)) return undefined;
+    const cached = this.latest.get(op.key);
+    return cached && cached.modRevision === op.expectedModRevision ? cached : undefined;
   }
 
   private flush(): void {
@@ -343,7 +357,7 @@ export class SqliteStore implements Store {
       this.writeAnswered(op.key);
       if (result.status === 'ok') {
         writes++;
-        const settled = this.applied(op, result, events);
+        const settled = this.applied(op, result, pending.prev, events);
         settle.push(() => pending.resolve(settled as never));
       } else {
         const err = this.writeError(op, result);
@@ -371,15 +385,18 @@ export class SqliteStore implements Store {
   private applied(
     op: WriteOp,
     result: Extract<WriteResult, { status: 'ok' }>,
+    known: KeyValue | undefined,
     events: StoreEvent[],
   ): KeyValue | { deleted: KeyValue; revision: number } {
     const { revision, createRevision, prev } = result;
-    const prevKv: KeyValue | undefined = prev && {
-      key: op.key,
-      value: prev.value,
-      createRevision: prev.createRevision,
-      modRevision: prev.modRevision,
-    };
+    let prevKv: KeyValue | undefined;
+    if (prev && 'value' in prev) {
+      prevKv = { key: op.key, value: prev.value, createRevision: prev.createRevision, modRevision: prev.modRevision };
+    } else if (prev) {
+      // The writer leaves the value out only of writes sent with knownPrev, whose value is `known`.
+      if (known?.modRevision !== prev.modRevision) throw new Error(`sqlite writer left out the replaced value of ${op.key}`);
+      prevKv = known;
+    }
     if (op.kind === 'delete') {
       const kv = { ...prevKv!, modRevision: revision };
       events.push({ type: 'delete', revision, key: op.key, kv, prev: prevKv });

@@ -87,6 +87,8 @@ export function validateKubeFinalizerName(name: string, field: string): FieldErr
   return [];
 }
 
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+
 function isPrintable(ch: string): boolean {
   return /^[\p{L}\p{M}\p{N}\p{P}\p{S} ]$/u.test(ch);
 }
@@ -100,7 +102,8 @@ function validateManagedFields(entries: ObjectMeta['managedFields'], path: strin
     const manager = e.manager ?? '';
     if (byteLength(manager) > 128) errs.push(tooLong(child(p, 'manager'), 128));
     let pos = 0;
-    for (const ch of manager) {
+    // Printable ASCII, what nearly every manager name is, needs no per-character Unicode test.
+    if (!PRINTABLE_ASCII.test(manager)) for (const ch of manager) {
       if (!isPrintable(ch)) {
         const cp = ch.codePointAt(0)!;
         errs.push(invalid(child(p, 'manager'), manager, `invalid character U+${cp.toString(16).toUpperCase().padStart(4, '0')} (at position ${pos})`));
@@ -171,10 +174,8 @@ export function validateObjectMetaUpdate(meta: ObjectMeta, old: ObjectMeta, path
   errs.push(...immutable(meta.name ?? '', old.name ?? '', child(path, 'name')));
   errs.push(...immutable(meta.namespace ?? '', old.namespace ?? '', child(path, 'namespace')));
   errs.push(...immutable(meta.uid ?? '', old.uid ?? '', child(path, 'uid')));
-  errs.push(...immutable(new GoLiteral(goTime(meta.creationTimestamp)), null, child(path, 'creationTimestamp'),
-    sameTime(meta.creationTimestamp, old.creationTimestamp)));
-  errs.push(...immutable(meta.deletionTimestamp ? new GoLiteral(goTime(meta.deletionTimestamp)) : null, null, child(path, 'deletionTimestamp'),
-    sameTime(meta.deletionTimestamp, old.deletionTimestamp)));
+  errs.push(...immutableTime(meta.creationTimestamp, old.creationTimestamp, child(path, 'creationTimestamp'), false));
+  errs.push(...immutableTime(meta.deletionTimestamp, old.deletionTimestamp, child(path, 'deletionTimestamp'), true));
   errs.push(...immutable(meta.deletionGracePeriodSeconds, old.deletionGracePeriodSeconds, child(path, 'deletionGracePeriodSeconds')));
   errs.push(...validateLabels(meta.labels, child(path, 'labels')));
   errs.push(...validateAnnotations(meta.annotations, child(path, 'annotations')));
@@ -186,7 +187,19 @@ export function validateObjectMetaUpdate(meta: ObjectMeta, old: ObjectMeta, path
   return errs;
 }
 
+/**
+ * A timestamp that must keep its stored value. The error shows it as Go prints a time (an unset
+ * deletionTimestamp as nil); that text is built only when there is an error, as every update
+ * checks both timestamps.
+ */
+function immutableTime(t: string | undefined | null, old: string | undefined | null, field: string, unsetIsNil: boolean): FieldError[] {
+  if (sameTime(t, old)) return [];
+  return [invalid(field, t || !unsetIsNil ? new GoLiteral(goTime(t)) : null, FIELD_IMMUTABLE)];
+}
+
 function sameTime(a: string | undefined | null, b: string | undefined | null): boolean {
   if (!a || !b) return !a && !b;
+  // The same text is the same instant when it is a time at all (an unparseable one equals nothing).
+  if (a === b) return !Number.isNaN(Date.parse(a));
   return new Date(a).getTime() === new Date(b).getTime();
 }

@@ -36,9 +36,12 @@ export function goJSON(v: unknown): string {
 }
 
 const HTML_UNSAFE = /[<>&\u2028\u2029]/g;
+const HAS_HTML_UNSAFE = /[<>&\u2028\u2029]/;
 
 function goJSONString(s: string): string {
-  return JSON.stringify(s).replace(HTML_UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  const json = JSON.stringify(s);
+  // Most strings (names, keys, condition types) have nothing to escape: skip the replacement pass.
+  return HAS_HTML_UNSAFE.test(s) ? json.replace(HTML_UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) : json;
 }
 
 /** Go's string order (UTF-8 bytes, i.e. code points); UTF-16 units differ only around surrogates. */
@@ -117,15 +120,32 @@ export function valuesEqual(a: unknown, b: unknown): boolean {
 
 // ---- path elements ----
 
+/**
+ * Field elements by name, shared (elements are immutable): comparing two objects makes one for
+ * every field it visits, on every write. Bounded, since map keys (labels, annotations) are data.
+ */
+const fieldPEs = new Map<string, PathElement>();
+const FIELD_PES_MAX = 4096;
+
 export function fieldPE(name: string): PathElement {
-  return { kind: 'field', name, id: `f:${name}` };
+  let pe = fieldPEs.get(name);
+  if (!pe) {
+    if (fieldPEs.size >= FIELD_PES_MAX) fieldPEs.clear();
+    pe = { kind: 'field', name, id: `f:${name}` };
+    fieldPEs.set(name, pe);
+  }
+  return pe;
 }
 
 /** An associative list item by its key fields (sorted by name here). */
 export function keyPE(fields: (readonly [string, unknown])[]): PathElement {
-  const sorted = [...fields].sort((a, b) => compareStrings(a[0], b[0]));
-  const id = `k:{${sorted.map(([n, v]) => `${goJSONString(n)}:${goJSON(v)}`).join(',')}}`;
-  return { kind: 'key', fields: sorted, id };
+  const sorted = fields.length > 1 ? [...fields].sort((a, b) => compareStrings(a[0], b[0])) : fields;
+  let id = 'k:{';
+  for (let i = 0; i < sorted.length; i++) {
+    const [n, v] = sorted[i]!;
+    id += `${i > 0 ? ',' : ''}${goJSONString(n)}:${goJSON(v)}`;
+  }
+  return { kind: 'key', fields: sorted, id: `${id}}` };
 }
 
 export function valuePE(value: unknown): PathElement {
@@ -280,9 +300,25 @@ export class FieldSet {
     return this.children.get(pe.id)?.set ?? EMPTY;
   }
 
+  /** Whether every member of this set is a member of `o` at the same place. */
+  isSubsetOf(o: FieldSet): boolean {
+    if (this === o) return true;
+    if (this.members.size > o.members.size || this.children.size > o.children.size) return false;
+    for (const k of this.members.keys()) if (!o.members.has(k)) return false;
+    for (const [k, c] of this.children) {
+      const theirs = o.children.get(k);
+      if (!theirs || !c.set.isSubsetOf(theirs.set)) return false;
+    }
+    return true;
+  }
+
   union(o: FieldSet): FieldSet {
     if (o.isEmpty()) return this;
     if (this.isEmpty()) return o;
+    // A write's few changed fields usually lie within what their manager already owns: then the
+    // union is that set itself, without copying it.
+    if (this.isSubsetOf(o)) return o;
+    if (o.isSubsetOf(this)) return this;
     const members = new Map(this.members);
     for (const [k, pe] of o.members) members.set(k, pe);
     const children = new Map(this.children);
@@ -295,14 +331,32 @@ export class FieldSet {
 
   /** Members in both, and children's intersections (a member never meets a child). */
   intersection(o: FieldSet): FieldSet {
+    // Looked up from the smaller side (a manager's whole set meets a write's few changed fields);
+    // the elements are this set's either way.
     const members = new Map<string, PathElement>();
-    for (const [k, pe] of this.members) if (o.members.has(k)) members.set(k, pe);
+    if (this.members.size <= o.members.size) {
+      for (const [k, pe] of this.members) if (o.members.has(k)) members.set(k, pe);
+    } else {
+      for (const k of o.members.keys()) {
+        const pe = this.members.get(k);
+        if (pe) members.set(k, pe);
+      }
+    }
     const children = new Map<string, Child>();
-    for (const [k, c] of this.children) {
-      const theirs = o.children.get(k);
-      if (!theirs) continue;
-      const set = c.set.intersection(theirs.set);
-      if (!set.isEmpty()) children.set(k, { pe: c.pe, set });
+    const meet = (k: string, mine: Child, theirs: Child) => {
+      const set = mine.set.intersection(theirs.set);
+      if (!set.isEmpty()) children.set(k, { pe: mine.pe, set });
+    };
+    if (this.children.size <= o.children.size) {
+      for (const [k, c] of this.children) {
+        const theirs = o.children.get(k);
+        if (theirs) meet(k, c, theirs);
+      }
+    } else {
+      for (const [k, theirs] of o.children) {
+        const c = this.children.get(k);
+        if (c) meet(k, c, theirs);
+      }
     }
     return new FieldSet(members, children);
   }
@@ -312,6 +366,7 @@ export class FieldSet {
    * this set. Returns this set itself when nothing is removed.
    */
   difference(o: FieldSet): FieldSet {
+    if (o.members.size === 0 && o.children.size === 0) return this;
     const members = new Map<string, PathElement>();
     for (const [k, pe] of this.members) if (!o.members.has(k)) members.set(k, pe);
     const children = new Map<string, Child>();

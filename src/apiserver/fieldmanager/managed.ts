@@ -60,12 +60,11 @@ const CURRENT_OPERATION = 'current-operation';
  * appliers, so that an applier keeps one entry whatever version it applies with.
  */
 export function ownerId(o: Pick<Owner, 'manager' | 'operation' | 'apiVersion' | 'subresource'>): string {
-  return JSON.stringify({
-    manager: o.manager,
-    operation: o.operation,
-    ...(o.operation === 'Update' ? { apiVersion: o.apiVersion } : {}),
-    ...(o.subresource ? { subresource: o.subresource } : {}),
-  });
+  // The JSON of {manager, operation, apiVersion?, subresource?}, written out field by field.
+  let id = `{"manager":${JSON.stringify(o.manager)},"operation":${JSON.stringify(o.operation)}`;
+  if (o.operation === 'Update') id += `,"apiVersion":${JSON.stringify(o.apiVersion)}`;
+  if (o.subresource) id += `,"subresource":${JSON.stringify(o.subresource)}`;
+  return `${id}}`;
 }
 
 // ---- encoding ----
@@ -106,8 +105,13 @@ function decodeOrEmpty(entries: unknown): Managed {
 /** The entries in upstream's order: appliers first, then by time, manager, apiVersion, subresource. */
 export function encodeManaged(managed: Managed): ManagedFieldsEntry[] | undefined {
   if (managed.size === 0) return undefined;
-  const entries = [...managed.values()].map(toEntry);
-  return entries.sort((p, q) => {
+  return encodeOwners(managed).map(([, e]) => e);
+}
+
+/** Each owner with its entry, in the entries' order. */
+function encodeOwners(managed: Managed): [Owner, ManagedFieldsEntry][] {
+  const pairs = [...managed.values()].map((o): [Owner, ManagedFieldsEntry] => [o, toEntry(o)]);
+  return pairs.sort(([, p], [, q]) => {
     if (p.operation !== q.operation) return p.operation < q.operation ? -1 : 1;
     const ps = unixSeconds(p.time), qs = unixSeconds(q.time);
     if (ps !== qs) return ps - qs;
@@ -116,6 +120,41 @@ export function encodeManaged(managed: Managed): ManagedFieldsEntry[] | undefine
     const pr = p.subresource ?? '', qr = q.subresource ?? '';
     return pr < qr ? -1 : pr > qr ? 1 : 0;
   });
+}
+
+/**
+ * What decodeManaged returns for the encoded `pairs` once they are stored, built from the owners'
+ * sets instead of from the stored JSON: a set's FieldsV1 decodes to a set equal to it.
+ */
+function decodedForm(pairs: [Owner, ManagedFieldsEntry][]): Managed {
+  const out: Managed = new Map();
+  for (const [{ set }, entry] of pairs) {
+    const owner: Owner = { manager: entry.manager, operation: entry.operation, apiVersion: entry.apiVersion, set };
+    if (entry.subresource) owner.subresource = entry.subresource;
+    if (entry.time !== undefined) owner.time = entry.time;
+    owner.decoded = { entry, set, time: owner.time };
+    out.set(ownerId(owner), owner);
+  }
+  return out;
+}
+
+/**
+ * The decoded managedFields of stored values this process wrote, by the store's record of the
+ * value (its KeyValue object). A store that hands out the record it answered a write with (the
+ * SQLite store's latest-value cache) lets the next write of the object skip decoding every
+ * entry's FieldsV1 again; any other record is simply not found.
+ */
+const storedManaged = new WeakMap<object, Managed>();
+
+/** Remember that the value stored as `record` carries the managedFields `managed` describes. */
+export function rememberStoredManaged(record: object, managed: Managed): void {
+  storedManaged.set(record, managed);
+}
+
+/** The value stored as `to` carries the managedFields of the one stored as `from` unchanged (a binding). */
+export function carryStoredManaged(from: object, to: object): void {
+  const managed = storedManaged.get(from);
+  if (managed) storedManaged.set(to, managed);
 }
 
 function toEntry(o: Owner): ManagedFieldsEntry {
@@ -149,8 +188,17 @@ export function cloneManaged(m: Managed): Managed {
   return new Map([...m].map(([id, o]) => [id, { ...o }]));
 }
 
+let nowSecond = -1;
+let nowText = '';
+
+/** The current time in RFC 3339 to the second, as upstream's metav1.Time; made once per second. */
 export function nowRFC3339(): string {
-  return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const second = Math.floor(Date.now() / 1000);
+  if (second !== nowSecond) {
+    nowSecond = second;
+    nowText = new Date(second * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  }
+  return nowText;
 }
 
 /** The object without metadata.managedFields (a shallow copy), which is never itself tracked. */
@@ -271,6 +319,8 @@ export function stripUntracked(managed: Managed, id: string): void {
 export function trackUpdate(ctx: KindContext, live: unknown, next: unknown, managed: Managed, manager: string): void {
   const owner = { manager: manager || 'unknown', operation: 'Update' as const, apiVersion: ctx.apiVersion, subresource: ctx.subresource };
   const id = ownerId(owner);
+  // Taken before takeOwnership, which drops the entry when the write took back all its fields.
+  const decoded = managed.get(id)?.decoded;
   const cmp = takeOwnership(ctx, live, next, managed, CURRENT_OPERATION, true);
   let set = cmp.modified.union(cmp.added);
   if (ctx.ignored) set = set.recursiveDifference(ctx.ignored);
@@ -279,9 +329,9 @@ export function trackUpdate(ctx: KindContext, live: unknown, next: unknown, mana
     const previous = managed.get(id);
     const entry: Owner = { manager: owner.manager, operation: 'Update', apiVersion: owner.apiVersion, set: previous ? set.union(previous.set) : set, time: nowRFC3339() };
     if (owner.subresource) entry.subresource = owner.subresource;
-    // A manager that wrote only fields it already owned (a controller's next Endpoints update)
-    // ends with the set it was decoded from: its stored fieldsV1 is written back, not encoded again.
-    const decoded = previous?.decoded;
+    // A manager that wrote only fields it already owned (a controller's next Endpoints update, a
+    // kubelet's next status write) ends with the set it was decoded from: its stored fieldsV1 is
+    // written back, not encoded again.
     if (decoded && entry.set.equals(decoded.set)) {
       entry.set = decoded.set;
       entry.decoded = decoded;
@@ -335,34 +385,48 @@ function isReset(entries: unknown): boolean {
  * write may carry managedFields of its own (kubectl's client-side-apply migration sends them in a
  * JSON patch); they replace the stored ones, and an empty list clears them. Subresource writes
  * ignore the request's entries. An object stored without entries stays without them until it is
- * applied to.
+ * applied to. Returns the entries `next` now carries in decoded form (undefined when they were
+ * kept as stored, undecoded), for rememberStoredManaged once `next` is stored.
  */
-export function recordUpdate(apiVersion: string, kind: string, prev: KObject | undefined, next: KObject, manager: string, subresource?: string): void {
+export function recordUpdate(
+  apiVersion: string, kind: string, prev: KObject | undefined, next: KObject, manager: string, subresource?: string,
+  /** The stored record `prev` was decoded from, whose decoded entries may be remembered (rememberStoredManaged). */
+  prevRecord?: object,
+): Managed | undefined {
   const ctx = kindContext(apiVersion, kind, subresource);
   const stored = prev?.metadata.managedFields;
+  const known = prevRecord && storedManaged.get(prevRecord);
+  const decodeStored = () => (known ? cloneManaged(known) : decodeOrEmpty(stored));
   let managed: Managed;
-  if (ctx.subresource) managed = decodeOrEmpty(stored);
+  if (ctx.subresource) managed = decodeStored();
   else {
     const requested = next.metadata.managedFields;
     if (isReset(requested)) managed = new Map();
     else {
       managed = decodeOrEmpty(requested);
-      if (managed.size === 0) managed = decodeOrEmpty(stored);
+      if (managed.size === 0) managed = decodeStored();
     }
   }
   // Tracking starts at creation or at the first apply.
   if (managed.size === 0 && prev !== undefined) {
     delete next.metadata.managedFields;
-    return;
+    return new Map();
   }
   try {
     const live = prev ? withoutManagedFields(prev) : zeroObject(apiVersion, kind);
     trackUpdate(ctx, live, withoutManagedFields(next), managed, manager);
-    setManagedFields(next, encodeManaged(managed));
+    if (managed.size === 0) {
+      delete next.metadata.managedFields;
+      return new Map();
+    }
+    const pairs = encodeOwners(managed);
+    setManagedFields(next, pairs.map(([, e]) => e));
+    return decodedForm(pairs);
   } catch (e) {
     if (!(e instanceof TypedError)) throw e;
     // An object the schema cannot describe keeps its entries unchanged, as upstream's UpdateNoErrors does.
     setManagedFields(next, stored);
+    return undefined;
   }
 }
 
