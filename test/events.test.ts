@@ -82,6 +82,29 @@ describe('event correlator (client-go tools/record/events_cache.go)', () => {
     assert.equal(written(c.correlate(makeEvent(now, 'Failed', 'attempt 11', { type: 'Warning' }))).event.message, 'attempt 11');
   });
 
+  test('each cache forgets its least recently used of 4,096 entries; a lookup refreshes an entry', () => {
+    const now = 1_000_000;
+    const c = new EventCorrelator(() => now);
+    const pulled = (name: string) => makeEvent(now, 'Pulled', 'Container image "nginx" already present on machine', { name });
+    const keep = written(c.correlate(pulled('keep')));
+    written(c.correlate(pulled('drop')));
+    // 4,094 other objects: with keep and drop, each cache is full.
+    for (let i = 0; i < 4094; i++) c.correlate(pulled(`other-${i}`));
+    // Seen again, keep is the most recently used; drop is now the least.
+    assert.equal(written(c.correlate(pulled('keep'))).event.metadata.name, keep.event.metadata.name);
+    c.correlate(pulled('one-more'));
+    const again = written(c.correlate(pulled('keep')));
+    assert.equal(again.update, true);
+    assert.equal(again.event.count, 3);
+    // drop was evicted from every cache: its repeat is a new event, not a count.
+    const dropped = written(c.correlate(pulled('drop')));
+    assert.equal(dropped.update, false);
+    assert.equal(dropped.event.count, 1);
+    // Its spam bucket went too: a fresh one lets 25 more through.
+    for (let i = 0; i < 24; i++) assert.equal(c.correlate(makeEvent(now, 'BackOff', `b${i}`, { name: 'drop', type: 'Warning' })).skip, false);
+    assert.equal(c.correlate(makeEvent(now, 'BackOff', 'b-last', { name: 'drop', type: 'Warning' })).skip, true);
+  });
+
   test('the spam filter: 25 events per source and object, then one per 5 minutes; skipped repeats still count', () => {
     let now = 1_000_000;
     const c = new EventCorrelator(() => now);

@@ -416,7 +416,11 @@ export class NodeAgent implements Reconciler, ContainerLogSource {
    * echo may also arrive before the write's answer; then it is synced, to no effect.)
    */
   podChanged(p: PodObject): void {
-    const own = this.synced.get(p.metadata.uid!);
+    const uid = p.metadata.uid!;
+    const own = this.synced.get(uid);
+    // Once the watch has caught up with our write, its copy is the one to use: the status kept
+    // from the write's answer goes (kept, it was a second copy of every running pod's status).
+    if (own && !newerRV(own.rv, p.metadata.resourceVersion)) this.synced.delete(uid);
     if (own && own.rv === p.metadata.resourceVersion) return;
     this.queue.add(keyOf(p));
   }
@@ -953,7 +957,12 @@ export class NodeAgent implements Reconciler, ContainerLogSource {
     const { namespace, name } = splitKey(keyOf(pod));
     try {
       const updated = await this.client.patch<PodObject>(`/api/v1/namespaces/${namespace}/pods/${name}/status`, { metadata: { uid }, status: patch }, 'strategic');
-      if (updated.metadata.uid === uid) this.synced.set(uid, { rv: updated.metadata.resourceVersion!, status: updated.status ?? {} });
+      const rv = updated.metadata.resourceVersion!;
+      // Kept only while the watch lags behind the write (its echo may have come first).
+      const cached = this.pods.get(keyOf(pod));
+      const watchCaughtUp = cached?.metadata.uid === uid && !newerRV(rv, cached.metadata.resourceVersion);
+      if (watchCaughtUp) this.synced.delete(uid);
+      else if (updated.metadata.uid === uid) this.synced.set(uid, { rv, status: updated.status ?? {} });
     } catch (e) {
       // A pod deleted meanwhile is handled when the watch shows it gone.
       if (!isNotFound(e)) throw e;

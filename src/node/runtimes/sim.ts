@@ -65,6 +65,11 @@ interface SimContainer {
 
 interface SimPod {
   uid: string;
+  /**
+   * What is read of the pod after its start: identity, labels and spec. Not the object given to
+   * start(): the agent's informer replaces that with newer versions, and holding on to it kept
+   * an outdated copy of every running pod's metadata and status alive.
+   */
   pod: Pod;
   /** The pod's IP, which it answers on. */
   ip: string;
@@ -136,15 +141,16 @@ export class SimRuntime implements Runtime {
         lastState: {}, ready: false, restartCount: 0, image: spec.image ?? '', imageID: '', started: false,
       },
     });
+    const m = pod.metadata!;
     const p: SimPod = {
-      uid, pod, ip: sandbox.podIPs[0] ?? '', listener, sandboxReady: false, draining: false, stopping: false, stopped: false, stopWaiters: [],
+      uid, pod: { metadata: { name: m.name, namespace: m.namespace, uid, labels: m.labels }, spec: pod.spec }, ip: sandbox.podIPs[0] ?? '', listener, sandboxReady: false, draining: false, stopping: false, stopped: false, stopWaiters: [],
       containers: [
         ...inits.map((c) => make(c, isSidecar(c) ? 'sidecar' : 'init', `spec.initContainers{${c.name}}`)),
         ...(pod.spec?.containers ?? []).map((c) => make(c, 'regular', `spec.containers{${c.name}}`)),
       ],
     };
     this.pods.set(uid, p);
-    if (this.adopt(p)) {
+    if (this.adopt(p, pod.status)) {
       this.syncAnswer(p);
       return;
     }
@@ -167,8 +173,7 @@ export class SimRuntime implements Runtime {
    * An agent restart: the API shows this runtime's containers running (the sim has no state to
    * lose), so carry on with them rather than start new ones.
    */
-  private adopt(p: SimPod): boolean {
-    const status = p.pod.status;
+  private adopt(p: SimPod, status: Pod['status']): boolean {
     if (status?.phase !== 'Running' || !status.podIP) return false;
     const known = new Map<string, ContainerStatus>();
     for (const s of [...(status.initContainerStatuses ?? []), ...(status.containerStatuses ?? [])]) known.set(s.name, s);
