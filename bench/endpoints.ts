@@ -19,6 +19,7 @@ import { pathToFileURL } from 'node:url';
 import { loadavg } from 'node:os';
 import { progress, summarize, percentile, startKubelite, httpClient, ROOT } from './lib.js';
 import { RestClient } from '../src/client/rest.js';
+import { cutManagedFields } from '../src/client/watch-decode.js';
 import type { ProbeEvent } from './stall-probe.js';
 
 const args = parseArgs({
@@ -59,10 +60,38 @@ const SETTLE_IDLE_CPU = 0.05;
 const SETTLE_MAX_MS = 60_000;
 const NS = 'bench';
 
-function cpuSeconds(pid: number): number {
+/** User + system CPU seconds of a process (`PID`) or one of its threads (`PID/task/TID`). */
+function cpuSeconds(pid: number | string): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+/**
+ * CPU seconds of each thread of a process, summed by thread name (`main`, else
+ * `/proc/PID/task/TID/comm`: kubelite names its own threads; V8's GC helpers and libuv's pool
+ * keep what they are given, often the process's name). Threads that
+ * ended before the read are missing, so a difference of two reads covers live threads only.
+ */
+function threadCpuSeconds(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      // The main thread carries the process's name; V8's helper threads often do too.
+      const name = tid === String(pid) ? 'main' : readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      out.set(name, (out.get(name) ?? 0) + cpuSeconds(`${pid}/task/${tid}`));
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return out;
+}
+
+/** `name ms, …` per change for the threads that used any CPU between two threadCpuSeconds reads. */
+function threadCpuPerChange(before: Map<string, number>, after: Map<string, number>, changes: number): string {
+  return [...after].map(([name, s]) => [name, ((s - (before.get(name) ?? 0)) * 1000) / changes] as const)
+    .filter(([, ms]) => ms >= 0.005).sort((a, b) => b[1] - a[1])
+    .map(([name, ms]) => `${name} ${ms.toFixed(2)}`).join(', ');
 }
 
 /** Resident set size of a process, MiB. */
@@ -99,12 +128,22 @@ async function must(p: Promise<{ status: number; body: string }>, ok: number[], 
 }
 
 /**
- * The bytes of the object in a watch event line: the line less the `{"type":"…","object":…}`
- * envelope the API server wraps around the object's stored text (re-serialising the parsed object
- * to count it cost the bench, which shares the cores with what it times, as much as parsing it).
+ * The bytes of the object in a watch event line of `lineBytes` bytes: the line less the
+ * `{"type":"…","object":…}` envelope the API server wraps around the object's stored text
+ * (re-serialising the parsed object to count it cost the bench, which shares the cores with what
+ * it times, as much as parsing it).
  */
-function objectBytes(line: string, type: string): number {
-  return Buffer.byteLength(line) - `{"type":"${type}","object":}`.length;
+function objectBytes(lineBytes: number, type: string): number {
+  return lineBytes - `{"type":"${type}","object":}`.length;
+}
+
+/**
+ * A watch event line decoded as kubelite's informers decode it: managedFields, which the bench
+ * never reads, are cut from the bytes before parsing (src/client/watch-decode.ts); everything
+ * the bench checks (names, labels, addresses, conditions) is parsed from the server's text.
+ */
+function decodeEvent(line: Buffer): { type: string; object: any } {
+  return JSON.parse(line.toString('utf8', 0, cutManagedFields(line)));
 }
 
 /** View.until's key for a condition that any Service's event can change. */
@@ -124,11 +163,12 @@ class View {
    */
   waiters = new Map<string, Set<() => void>>();
 
-  onEndpoints(line: string): void {
-    const ev = JSON.parse(line);
+  onEndpoints(line: Buffer): void {
+    const lineBytes = line.length;
+    const ev = decodeEvent(line);
     if (ev.type === 'BOOKMARK' || ev.type === 'ERROR') return;
     const o = ev.object;
-    if (ev.type !== 'DELETED') { this.epBytes += objectBytes(line, ev.type); this.epWrites++; }
+    if (ev.type !== 'DELETED') { this.epBytes += objectBytes(lineBytes, ev.type); this.epWrites++; }
     const ips = new Set<string>();
     if (ev.type !== 'DELETED') for (const s of o.subsets ?? []) for (const a of s.addresses ?? []) ips.add(a.ip);
     this.readyInEndpoints += ips.size - (this.endpoints.get(o.metadata.name)?.size ?? 0);
@@ -136,13 +176,14 @@ class View {
     this.wake(o.metadata.name);
   }
 
-  onSlice(line: string): void {
-    const ev = JSON.parse(line);
+  onSlice(line: Buffer): void {
+    const lineBytes = line.length;
+    const ev = decodeEvent(line);
     if (ev.type === 'BOOKMARK' || ev.type === 'ERROR') return;
     const o = ev.object;
     const svc = o.metadata.labels?.['kubernetes.io/service-name'];
     if (!svc) return;
-    if (ev.type !== 'DELETED') { this.sliceBytes += objectBytes(line, ev.type); this.sliceWrites++; }
+    if (ev.type !== 'DELETED') { this.sliceBytes += objectBytes(lineBytes, ev.type); this.sliceWrites++; }
     let m = this.slices.get(svc);
     if (!m) this.slices.set(svc, (m = new Map()));
     this.readyInSlices -= m.get(o.metadata.name)?.size ?? 0;
@@ -198,12 +239,23 @@ class View {
 /**
  * The timed status write, through kubelite's own REST client (a non-2xx answer throws): it keeps
  * one connection pool name instead of deriving it from the TLS options on every request, which
- * made the bench's writes cost it more CPU than they must on the cores it shares with what it times.
+ * made the bench's writes cost it more CPU than they must on the cores it shares with what it
+ * times. The answer (the whole pod) is not decoded: the bench needs only its status code.
  */
 async function readyPatch(c: RestClient, i: number, ready: boolean): Promise<void> {
   const status = ready ? 'True' : 'False';
-  await c.patch(`/api/v1/namespaces/${NS}/pods/pod-${i}/status`, { status: { conditions: [{ type: 'Ready', status }, { type: 'ContainersReady', status }] } }, 'strategic');
+  await c.request('PATCH', `/api/v1/namespaces/${NS}/pods/pod-${i}/status`, {
+    body: { status: { conditions: [{ type: 'Ready', status }, { type: 'ContainersReady', status }] } },
+    contentType: 'application/strategic-merge-patch+json', ignoreResult: true,
+  });
 }
+
+/**
+ * Connections the writer opens before the timed window. Its pool opens a connection when every
+ * open one is busy; opened inside the window, each TLS handshake (CPU on the API server and the
+ * bench) landed on the first second's changes.
+ */
+const WRITER_WARM_CONNECTIONS = 8;
 
 async function run(services: number, pods: number): Promise<Record<string, number | string>> {
   const k = await startKubelite(undefined, ['--disable', 'controllers,scheduler,nodes,proxy']);
@@ -243,8 +295,8 @@ async function run(services: number, pods: number): Promise<Record<string, numbe
     const createS = (Date.now() - created0) / 1000;
 
     const view = new View();
-    const w1 = c.stream(`/api/v1/namespaces/${NS}/endpoints?watch=true&allowWatchBookmarks=true`, (l) => view.onEndpoints(l));
-    const w2 = c.stream(`/apis/discovery.k8s.io/v1/namespaces/${NS}/endpointslices?watch=true&allowWatchBookmarks=true`, (l) => view.onSlice(l));
+    const w1 = c.streamBytes(`/api/v1/namespaces/${NS}/endpoints?watch=true&allowWatchBookmarks=true`, (l) => view.onEndpoints(l));
+    const w2 = c.streamBytes(`/apis/discovery.k8s.io/v1/namespaces/${NS}/endpointslices?watch=true&allowWatchBookmarks=true`, (l) => view.onSlice(l));
     // The controllers start once every object exists: their initial sync at full size (what a
     // controller-manager restart does) is the convergence measured, and creating the pods does
     // not pay for an Endpoints and a slice write per pod on the way.
@@ -261,6 +313,9 @@ async function run(services: number, pods: number): Promise<Record<string, numbe
     if (!converged) throw new Error(`did not converge: ${JSON.stringify(view.totalReady())}`);
     const initialS = (Date.now() - t0) / 1000;
     const rssConverged = { api: rssMiB(k.proc.pid!), ctl: rssMiB(proc.pid!) };
+
+    // Concurrent reads make the writer's pool open its connections now, outside the window.
+    await Promise.all(Array.from({ length: WRITER_WARM_CONNECTIONS }, (_, i) => writer.get(`/api/v1/namespaces/${NS}/pods/pod-${i % pods}`)));
 
     // The initial sync leaves work behind after the last pod shows up in the Endpoints and slices
     // (slices of other Services, status and trigger-time writes): changes timed during it measure
@@ -287,6 +342,7 @@ async function run(services: number, pods: number): Promise<Record<string, numbe
     let timeouts = 0;
     const bytes0 = { ep: view.epBytes, epW: view.epWrites, sl: view.sliceBytes, slW: view.sliceWrites };
     const cpu0 = cpuSeconds(proc.pid!), apiCpu0 = cpuSeconds(k.proc.pid!), benchCpu0 = process.cpuUsage();
+    const threads0 = { ctl: threadCpuSeconds(proc.pid!), api: threadCpuSeconds(k.proc.pid!), bench: threadCpuSeconds(process.pid) };
     const inflight: Promise<void>[] = [];
     const total = RATE * SECONDS;
     /** Wall-clock spans (send → seen) of the changes over TARGET_MS from ack, for the probe's report. */
@@ -332,6 +388,10 @@ async function run(services: number, pods: number): Promise<Record<string, numbe
     progress(`changes over ${SLOW_MS} ms from ack, by second of the run: ${slow.join(' ') || 'none'}`);
     const cpu = cpuSeconds(proc.pid!) - cpu0, apiCpu = cpuSeconds(k.proc.pid!) - apiCpu0;
     const benchCpuUs = process.cpuUsage(benchCpu0);
+    // Per thread: the main threads' share against GC helpers, libuv's pool and the SQLite writer.
+    progress(`CPU ms per change by thread: controllers: ${threadCpuPerChange(threads0.ctl, threadCpuSeconds(proc.pid!), total)}`);
+    progress(`  API: ${threadCpuPerChange(threads0.api, threadCpuSeconds(k.proc.pid!), total)}`);
+    progress(`  bench: ${threadCpuPerChange(threads0.bench, threadCpuSeconds(process.pid), total)}`);
     w1.close(); w2.close();
     if (PROBE_DIR) reportStalls(PROBE_DIR, { api: k.proc.pid!, controllers: proc.pid!, bench: process.pid }, window, overTarget);
     const a = summarize(fromAck), s = summarize(fromSend);

@@ -97,6 +97,11 @@ export interface HttpClient {
   request(method: string, path: string, body?: string, contentType?: string): Promise<{ status: number; body: string }>;
   requestWithHeaders(method: string, path: string, extra: Record<string, string>): Promise<{ status: number; body: string }>;
   stream(path: string, onLine: (line: string) => void): { close(): void };
+  /**
+   * As stream, with each line handed over as the bytes received (a view valid during the call
+   * only): no string is made of what the caller skips or cuts before decoding.
+   */
+  streamBytes(path: string, onLine: (line: Buffer) => void): { close(): void };
   close(): void;
 }
 
@@ -137,6 +142,25 @@ export function httpClient(k: { url: string; token: string; ca: string }, maxSoc
             onLine(buf.slice(0, i));
             buf = buf.slice(i + 1);
           }
+        });
+      });
+      req.on('error', () => {});
+      return { close: () => req.destroy() };
+    },
+    streamBytes(p, onLine) {
+      // Lines are cut on the bytes: a newline byte never occurs inside a UTF-8 sequence.
+      let partial: Buffer[] = [];
+      const req = https.get(`${k.url}${p}`, { headers, ca: k.ca, agent: false }, (res) => {
+        res.on('data', (chunk: Buffer) => {
+          let start = 0;
+          let nl: number;
+          while ((nl = chunk.indexOf(0x0a, start)) >= 0) {
+            const line = partial.length === 0 ? chunk.subarray(start, nl) : Buffer.concat([...partial, chunk.subarray(start, nl)]);
+            partial = [];
+            start = nl + 1;
+            onLine(line);
+          }
+          if (start < chunk.length) partial.push(start === 0 ? chunk : chunk.subarray(start));
         });
       });
       req.on('error', () => {});

@@ -7,7 +7,7 @@
 // SIGUSR2 to a process starts a CPU profile of its main thread and the next SIGUSR2 writes it to
 // DIR/<pid>.cpuprofile, so that a profile covers the bench's timed window only; with
 // KUBELITE_STALL_PROBE_HEAP=1 also an allocation profile, DIR/<pid>.heapprofile.
-import { PerformanceObserver, performance, type PerformanceEntry } from 'node:perf_hooks';
+import { PerformanceObserver, performance, constants, type PerformanceEntry } from 'node:perf_hooks';
 import { appendFileSync } from 'node:fs';
 import path from 'node:path';
 import { threadId, isMainThread } from 'node:worker_threads';
@@ -27,7 +27,12 @@ export interface ProbeEvent {
 const TICK_MS = 5;
 const LAG_RECORD_MS = 4;
 
-const GC_KINDS: Record<number, string> = { 1: 'minor', 2: 'major', 4: 'incremental', 8: 'weakcb' };
+const GC_KINDS: Record<number, string> = {
+  [constants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
+  [constants.NODE_PERFORMANCE_GC_MAJOR]: 'major',
+  [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
+  [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weakcb',
+};
 
 function install(dir: string): void {
   const file = path.join(dir, `${process.pid}-${threadId}.jsonl`);

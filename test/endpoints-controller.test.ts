@@ -15,7 +15,7 @@ import { until, sleep } from './helpers/wait.js';
 import { EndpointsController, endpointAddress } from '../src/controllers/endpoints.js';
 import {
   MAX_CAPACITY, TriggerTimeTracker, findPort, formatTriggerTime, repackSubsets, servicesToUpdateOnPodChange, spewEndpointPort,
-  subsetsEqualIgnoringResourceVersion, truncateSubsets, isServiceIPSet,
+  subsetsEqualIgnoringResourceVersion, truncateSubsets, isServiceIPSet, parseTime,
 } from '../src/controllers/endpoint-util.js';
 import { RestClient, isConflict, type Query } from '../src/client/rest.js';
 import { readKubeconfig } from '../src/client/kubeconfig.js';
@@ -253,6 +253,22 @@ describe('endpoint rules (units)', () => {
     t.compute(svc, [pod('a', '2018-01-01T00:01:00Z')]).commit();
     assert.equal(formatTriggerTime(t.compute(svc, [pod('a', '2018-01-01T00:01:00Z'), pod('b', '2018-01-01T00:00:30Z')]).time), '2018-01-01T00:00:30Z');
     assert.equal(formatTriggerTime(Date.parse('2018-01-01T00:00:00.120Z')), '2018-01-01T00:00:00.12Z');
+  });
+
+  test('condition times read field by field agree with Date.parse', () => {
+    const asParsed = (t: string) => { const ms = Date.parse(t); return Number.isNaN(ms) ? 0 : ms; };
+    let seed = 11;
+    const random = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) % n;
+    for (let i = 0; i < 20_000; i++) {
+      const t = new Date(random(2 ** 24) * 250_000 + random(250_000)).toISOString().replace(/\.\d+Z$/, 'Z');
+      assert.equal(parseTime(t), asParsed(t), t);
+    }
+    // Out-of-range fields, leap days, fractions, offsets, years before 1970 and non-times.
+    for (const t of ['2024-02-29T23:59:59Z', '2025-02-29T00:00:00Z', '2025-02-30T00:00:00Z', '2025-04-31T00:00:00Z', '2025-13-01T00:00:00Z',
+      '2025-00-10T00:00:00Z', '2025-01-01T24:00:00Z', '2025-01-01T00:60:00Z', '2025-01-01T00:00:60Z', '2025-01-01T00:00:00.5Z',
+      '2025-01-01T01:00:00+01:00', '0001-01-01T00:00:00Z', '1969-12-31T23:59:59Z', '2025-01-01 00:00:00Z', '2025-0a-01T00:00:00Z', 'yesterday', '']) {
+      assert.equal(parseTime(t), asParsed(t), t);
+    }
   });
 
   test('which Services a pod change queues: nothing for resyncs, union or symmetric difference on relabel', () => {

@@ -302,6 +302,31 @@ describe('EndpointSlice reconciler (units)', () => {
     assert.deepEqual(parseIP('::ffff:10.0.0.1'), { ip: '10.0.0.1', family: 'IPv4' });
     assert.equal(parseIP('10.0.0.256'), undefined);
     assert.equal(parseIP('example.com'), undefined);
+    for (const bad of ['', '1.2.3', '1.2.3.4.', '.1.2.3', '1..2.3', '1.2.3.4.5', '1.2.3.-4', '1.2.3.4 ', '１.2.3.4']) assert.equal(parseIP(bad), undefined, bad);
+    assert.deepEqual(parseIP('0.0.0.0'), { ip: '0.0.0.0', family: 'IPv4' });
+    assert.deepEqual(parseIP('1.2.3.00000255'), { ip: '1.2.3.255', family: 'IPv4' });
+  });
+
+  test('IPv4 parsing matches the sloppy rule on random strings of digits and dots', () => {
+    // The rule, written plainly: four dot-separated runs of ASCII digits, each at most 255.
+    const sloppy = (s: string) => {
+      const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(s);
+      const octets = m?.slice(1).map(Number);
+      return octets && octets.every((o) => o <= 255) ? octets.join('.') : undefined;
+    };
+    let seed = 7;
+    const random = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) % n;
+    let valid = 0;
+    for (let i = 0; i < 20_000; i++) {
+      // Mostly four groups of zero to four digits (leading zeros and values over 255 included).
+      const count = random(5) === 0 ? 3 + 2 * random(2) : 4;
+      const groups = Array.from({ length: count }, () => Array.from({ length: [0, 1, 1, 2, 2, 3, 3, 4][random(8)] }, () => '0125679'[random(7)]).join(''));
+      const s = groups.join('.');
+      const want = sloppy(s);
+      if (want !== undefined) valid++;
+      assert.deepEqual(parseIP(s), want === undefined ? undefined : { ip: want, family: 'IPv4' }, s);
+    }
+    assert.ok(valid > 1000, `only ${valid} valid addresses were tried`);
   });
 });
 

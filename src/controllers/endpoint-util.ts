@@ -244,8 +244,40 @@ export function queueServicesOnServiceAndPodEvents<S extends Service & KObject, 
 
 // --- last-change-trigger-time -------------------------------------------------------------------
 
-function parseTime(t: string | undefined): number {
+/** Days of each month of a non-leap year. */
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/** The number written by the `n` ASCII digits of `t` at `i`, or -1 if one is not a digit. */
+function digits(t: string, i: number, n: number): number {
+  let v = 0;
+  for (let k = i; k < i + n; k++) {
+    const d = t.charCodeAt(k) - 0x30;
+    if (d < 0 || d > 9) return -1;
+    v = v * 10 + d;
+  }
+  return v;
+}
+
+/**
+ * `YYYY-MM-DDTHH:MM:SSZ` (how the API server writes metav1.Time) from 1970 on, read field by
+ * field: several times faster than Date.parse, which both controllers called for every pod of a
+ * Service on every sync. undefined for anything else (fractions, offsets, out-of-range fields).
+ */
+function parseCanonicalTime(t: string): number | undefined {
+  if (t.length !== 20 || t[4] !== '-' || t[7] !== '-' || t[10] !== 'T' || t[13] !== ':' || t[16] !== ':' || t[19] !== 'Z') return undefined;
+  const year = digits(t, 0, 4), month = digits(t, 5, 2), day = digits(t, 8, 2);
+  const hour = digits(t, 11, 2), minute = digits(t, 14, 2), second = digits(t, 17, 2);
+  if (year < 1970 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59) return undefined;
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  if (day > DAYS_IN_MONTH[month - 1] + (month === 2 && leap ? 1 : 0)) return undefined;
+  return Date.UTC(year, month - 1, day, hour, minute, second);
+}
+
+/** A timestamp in ms since the epoch, 0 for none or for text that is not a time. */
+export function parseTime(t: string | undefined): number {
   if (!t) return 0;
+  const canonical = parseCanonicalTime(t);
+  if (canonical !== undefined) return canonical;
   const ms = Date.parse(t);
   return Number.isNaN(ms) ? 0 : ms;
 }

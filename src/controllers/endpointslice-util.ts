@@ -63,16 +63,40 @@ export interface ParsedIP {
   family: AddressType;
 }
 
-const IPV4 = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/;
+const DOT = 0x2e;
+const DIGIT_0 = 0x30;
+const DIGIT_9 = 0x39;
 
+/**
+ * Four dot-separated decimal octets of at most 255 each, leading zeros allowed (sloppy), written
+ * back without them; `s` itself when it is already canonical, as pod IPs are, so that the common
+ * case allocates nothing. One pass over the characters: pod IPs are parsed for every endpoint of
+ * every sync.
+ */
 function parseIPv4(s: string): string | undefined {
-  const m = IPV4.exec(s);
-  if (!m) return undefined;
-  const octets = m.slice(1).map(Number);
-  return octets.every((o) => o <= 255) ? octets.join('.') : undefined;
+  let octets = 0, value = 0, digits = 0, canonical = true;
+  for (let i = 0; i <= s.length; i++) {
+    const c = i < s.length ? s.charCodeAt(i) : DOT;
+    if (c >= DIGIT_0 && c <= DIGIT_9) {
+      if (digits === 1 && value === 0) canonical = false; // a leading zero
+      value = value * 10 + (c - DIGIT_0);
+      if (value > 255) return undefined;
+      digits++;
+      continue;
+    }
+    if (c !== DOT || digits === 0 || ++octets > 4) return undefined;
+    value = 0;
+    digits = 0;
+  }
+  if (octets !== 4) return undefined;
+  return canonical ? s : s.split('.').map(Number).join('.');
 }
 
-const parsedCache = new Map<string, ParsedIP | null>();
+/**
+ * Parsed IPv6 addresses (their normal form goes through the URL parser, which is slow); IPv4
+ * addresses are parsed each time, faster than a lookup in a map of every pod IP would be.
+ */
+const parsedIPv6Cache = new Map<string, ParsedIP | null>();
 
 /**
  * netutils.ParseIPSloppy followed by IP.String(): IPv4 in dotted decimal; IPv6 in RFC 5952 form
@@ -80,12 +104,12 @@ const parsedCache = new Map<string, ParsedIP | null>();
  * To4() succeeds for them). undefined for anything that is not an IP.
  */
 export function parseIP(s: string): ParsedIP | undefined {
-  const cached = parsedCache.get(s);
+  const v4 = parseIPv4(s);
+  if (v4) return { ip: v4, family: 'IPv4' };
+  const cached = parsedIPv6Cache.get(s);
   if (cached !== undefined) return cached ?? undefined;
   let out: ParsedIP | undefined;
-  const v4 = parseIPv4(s);
-  if (v4) out = { ip: v4, family: 'IPv4' };
-  else if (s.includes(':') && !s.includes('%') && !s.includes('[') && !s.includes('/')) {
+  if (s.includes(':') && !s.includes('%') && !s.includes('[') && !s.includes('/')) {
     try {
       const host = new URL(`http://[${s}]/`).hostname.slice(1, -1);
       const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(host);
@@ -98,8 +122,8 @@ export function parseIP(s: string): ParsedIP | undefined {
     }
   }
   // Pod IPs repeat endlessly; the cache is bounded so that hand-written garbage cannot grow it.
-  if (parsedCache.size > 100_000) parsedCache.clear();
-  parsedCache.set(s, out ?? null);
+  if (parsedIPv6Cache.size > 100_000) parsedIPv6Cache.clear();
+  parsedIPv6Cache.set(s, out ?? null);
   return out;
 }
 
