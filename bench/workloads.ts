@@ -1,4 +1,4 @@
-// `npm run bench -- workloads [--replicas 10000,100000] [--nodes 100]`: one `apply` of a
+// `npm run bench -- workloads [--replicas 10000,100000] [--nodes 100] [--api-socket on|off]`: one `apply` of a
 // Deployment with N replicas over simulated nodes; time until every pod is Ready (the
 // Deployment's status.readyReplicas), pods/s, and the kubelite process's peak RSS and CPU time:
 // in all and per pod, and that of its main thread (the API server; the components run on threads
@@ -7,6 +7,8 @@
 // thread of the process follows, labelled by the name kubelite gives it (`kl-sqlite`,
 // `kl-controllers`, `kl-scheduler`, `kl-nodes`; src/util/thread-name.ts), `main` for the API
 // server's thread, and `node#<tid>` for the rest (V8's garbage-collection helpers, libuv's pool).
+// `--api-socket off` runs `up --api-socket ""`: the components reach the API over HTTPS instead
+// of its Unix socket (the A/B of that channel).
 // Anchor: kwok reports 10,000 pods Running within 60 s on a CI runner.
 import { parseArgs } from 'node:util';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -15,12 +17,14 @@ import { progress, startKubelite, httpClient } from './lib.js';
 
 const args = parseArgs({
   args: process.argv.slice(2),
-  options: { replicas: { type: 'string', default: '10000,100000' }, nodes: { type: 'string', default: '100' }, timeout: { type: 'string', default: '600' } },
+  options: { replicas: { type: 'string', default: '10000,100000' }, nodes: { type: 'string', default: '100' }, timeout: { type: 'string', default: '600' }, 'api-socket': { type: 'string', default: 'on' } },
   allowPositionals: true,
 });
 const SIZES = String(args.values.replicas).split(',').map(Number);
 const NODES = Number(args.values.nodes);
 const TIMEOUT_S = Number(args.values.timeout);
+const API_SOCKET = String(args.values['api-socket']);
+if (API_SOCKET !== 'on' && API_SOCKET !== 'off') throw new Error(`--api-socket: on or off, not ${JSON.stringify(API_SOCKET)}`);
 
 /** Peak resident set size and CPU seconds (user + system) of a process and of its main thread, from /proc. */
 function usage(pid: number): { peakRssBytes: number; cpuSeconds: number; mainThreadCpuSeconds: number } {
@@ -53,6 +57,8 @@ function cpuOf(statPath: string): number {
 interface RunResult {
   replicas: number;
   nodes: number;
+  /** How the components reached the API: its Unix socket ('on') or HTTPS ('off'). */
+  apiSocket: string;
   seconds: number;
   podsPerSecond: number;
   peakRssMiB: number;
@@ -75,6 +81,7 @@ async function run(replicas: number): Promise<RunResult> {
     '--pod-start-delay', '0ms',
     // A listening socket per pod would measure the host's socket table, not the control plane.
     '--sim-answer', 'false', '--disable', 'proxy',
+    ...(API_SOCKET === 'off' ? ['--api-socket', ''] : []),
   ]);
   const c = httpClient(k, 8);
   progress(`waiting for ${NODES} nodes to be Ready`);
@@ -122,7 +129,7 @@ async function run(replicas: number): Promise<RunResult> {
     const label = tid === k.proc.pid ? 'main' : t.name.startsWith('kl-') ? t.name : `${t.name}#${tid}`;
     if (used >= cpuSeconds / 100) threadMsPerPod.push([label, Math.round((used / replicas) * 1e5) / 100]);
   }
-  return { replicas, nodes: NODES, seconds, podsPerSecond: replicas / seconds, peakRssMiB: after.peakRssBytes / 2 ** 20,
+  return { replicas, nodes: NODES, apiSocket: API_SOCKET, seconds, podsPerSecond: replicas / seconds, peakRssMiB: after.peakRssBytes / 2 ** 20,
     cpuSeconds, apiThreadCpuSeconds: after.mainThreadCpuSeconds - before.mainThreadCpuSeconds, loadBefore, loadAfter, threadMsPerPod };
 }
 
@@ -131,7 +138,7 @@ async function main(): Promise<void> {
   for (const n of SIZES) {
     const r = await run(n);
     results.push(r);
-    process.stdout.write(`${n} pods over ${r.nodes} nodes: all Ready in ${r.seconds.toFixed(1)} s (${r.podsPerSecond.toFixed(0)} pods/s), ` +
+    process.stdout.write(`${n} pods over ${r.nodes} nodes (components on ${API_SOCKET === 'on' ? 'the API socket' : 'HTTPS'}): all Ready in ${r.seconds.toFixed(1)} s (${r.podsPerSecond.toFixed(0)} pods/s), ` +
       `peak RSS ${r.peakRssMiB.toFixed(0)} MiB, CPU ${r.cpuSeconds.toFixed(1)} s (${(r.cpuSeconds / r.seconds * 100).toFixed(0)} % of one core; ` +
       `${(r.cpuSeconds / n * 1000).toFixed(2)} ms per pod, of which the API server's thread ${(r.apiThreadCpuSeconds / n * 1000).toFixed(2)} ms), ` +
       `load average ${r.loadBefore.toFixed(1)} → ${r.loadAfter.toFixed(1)}\n` +

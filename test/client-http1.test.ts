@@ -1,20 +1,26 @@
 // RestClient's connection pool (src/client/http1.ts) against servers that answer in every shape
 // HTTP/1.1 allows: Content-Length, chunks split anywhere, a body up to the close, interim 1xx,
 // Connection: close; its limits (connections, reuse), a server that closes an idle connection
-// just as a request is sent on it, and idle connections not keeping the process alive.
+// just as a request is sent on it, and idle connections not keeping the process alive; and both
+// over a Unix socket (the API server's private channel): plain HTTP, the same Host and headers.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { Http1Pool } from '../src/client/http1.js';
 import { RestClient, ApiStatusError } from '../src/client/rest.js';
 
-/** A raw TCP server; `onRequest` sees each request's head and body (Content-Length bodies only) and the socket. */
-async function rawServer(onRequest: (head: string, body: string, socket: net.Socket, index: number) => void): Promise<{ port: number; sockets: net.Socket[]; close(): Promise<void> }> {
+/**
+ * A raw TCP server (or one on the Unix socket `socketPath`); `onRequest` sees each request's head
+ * and body (Content-Length bodies only) and the socket.
+ */
+async function rawServer(onRequest: (head: string, body: string, socket: net.Socket, index: number) => void, socketPath?: string): Promise<{ port: number; sockets: net.Socket[]; close(): Promise<void> }> {
   const sockets: net.Socket[] = [];
   const server = net.createServer((socket) => {
     sockets.push(socket);
@@ -35,9 +41,9 @@ async function rawServer(onRequest: (head: string, body: string, socket: net.Soc
     });
     socket.on('error', () => {});
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  await new Promise<void>((r) => (socketPath ? server.listen(socketPath, r) : server.listen(0, '127.0.0.1', r)));
   return {
-    port: (server.address() as AddressInfo).port,
+    port: socketPath ? 0 : (server.address() as AddressInfo).port,
     sockets,
     close: () => {
       for (const s of sockets) s.destroy();
@@ -166,6 +172,31 @@ describe('HTTP/1.1 pool', () => {
     p.close();
   });
 
+  test('over a Unix socket: plain HTTP to the path, Host the server\'s host and port, connections reused; never with TLS', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'http1-sock-'));
+    const socketPath = path.join(dir, 'api.sock');
+    const heads: string[] = [];
+    const srv = await rawServer((head, _body, socket) => {
+      heads.push(head);
+      socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    }, socketPath);
+    const headers = { Accept: 'application/json', Authorization: 'Bearer t0k' };
+    const p = new Http1Pool({ host: '127.0.0.1', port: 6443, socketPath, maxConnections: 4, headers });
+    try {
+      for (let i = 0; i < 2; i++) assert.equal((await p.request('GET', '/api/v1/pods')).body.toString(), 'ok');
+      assert.equal(srv.sockets.length, 1, 'one kept-alive connection');
+      const lines = heads[0]!.split('\r\n');
+      assert.equal(lines[0], 'GET /api/v1/pods HTTP/1.1');
+      assert.ok(lines.includes('Host: 127.0.0.1:6443'), heads[0]);
+      assert.ok(lines.includes('Authorization: Bearer t0k'), heads[0]);
+      assert.throws(() => new Http1Pool({ host: '127.0.0.1', port: 6443, socketPath, tls: {}, maxConnections: 1, headers }), TypeError);
+    } finally {
+      p.close();
+      await srv.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('an idle connection does not keep the process alive', async () => {
     const srv = await rawServer((_h, _b, socket) => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'));
     const module = path.join(path.dirname(fileURLToPath(import.meta.url)), '../src/client/http1.js');
@@ -232,5 +263,41 @@ describe('RestClient over the pool', () => {
   test('ignoreResult skips the body of a success, not an error', async () => {
     assert.equal(await client.request('POST', '/thing', { body: {}, ignoreResult: true }), undefined);
     await assert.rejects(client.request('POST', '/status', { body: {}, ignoreResult: true }), ApiStatusError);
+  });
+});
+
+describe('RestClient over a Unix socket', () => {
+  test('requests and watches go to the socket in plain HTTP with the headers and Host they have over HTTPS', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'rest-sock-'));
+    const socketPath = path.join(dir, 'api.sock');
+    const seen: { url: string; host?: string; auth?: string; agent?: string }[] = [];
+    const server = http.createServer((req, res) => {
+      seen.push({ url: req.url!, host: req.headers.host, auth: req.headers.authorization, agent: req.headers['user-agent'] });
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      if (req.url!.includes('watch=true')) {
+        res.write('{"type":"ADDED","object":{"kind":"Pod","metadata":{"name":"a"}}}\n');
+        res.end('{"type":"DELETED","object":{"kind":"Pod","metadata":{"name":"a"}}}\n');
+      } else res.end('{"kind":"PodList","items":[]}');
+    });
+    await new Promise<void>((r) => server.listen(socketPath, r));
+    // An https URL: only its host and port are used, as Host; nothing is sent to them.
+    const client = new RestClient({ server: 'https://127.0.0.1:6443', socketPath, token: 't0k', userAgent: 'kubelite/test' });
+    try {
+      assert.deepEqual(await client.get('/api/v1/pods'), { kind: 'PodList', items: [] });
+      const events: string[] = [];
+      await client.watch<{ metadata: { name: string } }>('/api/v1/pods', { resourceVersion: '5' }, (e) => events.push(`${e.type} ${e.object.metadata.name}`)).done;
+      assert.deepEqual(events, ['ADDED a', 'DELETED a']);
+      assert.equal(seen[1]!.url, '/api/v1/pods?resourceVersion=5&watch=true');
+      for (const s of seen) {
+        assert.equal(s.host, '127.0.0.1:6443');
+        assert.equal(s.auth, 'Bearer t0k');
+        assert.equal(s.agent, 'kubelite/test');
+      }
+    } finally {
+      client.close();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

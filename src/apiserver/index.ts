@@ -1,5 +1,6 @@
-// Starting an API server on a data directory: credentials, store, HTTPS listener, compaction and
-// the namespaces that exist from the start. Used by `kubelite up` (and later `kubelite server`).
+// Starting an API server on a data directory: credentials, store, HTTPS listener (and the Unix
+// socket of kubelite's own components, when asked), compaction and the namespaces that exist from
+// the start. Used by `kubelite up` (and later `kubelite server`).
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,6 +12,7 @@ import { RESOURCES } from '../api/resources.js';
 import { defaultTolerations } from '../api/defaults.js';
 import { ipFamilyOf, NODE_PORT_RANGE } from '../api/validation/index.js';
 import { ApiServer } from './server.js';
+export { MAX_SOCKET_PATH_BYTES } from './server.js';
 import { SYSTEM_NAMESPACES } from './registry.js';
 import { ApiError } from './errors.js';
 import { ensureServingCredentials, ensureTokens, type ServingCredentials } from './pki.js';
@@ -23,6 +25,11 @@ export interface StartOptions {
   dataDir: string;
   /** host:port; port 0 picks a free port. */
   listen: string;
+  /**
+   * Also serve plain HTTP on this Unix socket (ApiServer.listenUnix): for clients on this machine
+   * that may read the data directory, such as `up`'s component threads. Default: none.
+   */
+  socketPath?: string;
   /** The store, already starting (its start() promise); default: SQLite in the data dir, started here. */
   store?: { store: Store; started: Promise<void> };
   log: Logger;
@@ -51,6 +58,8 @@ export interface RunningApiServer {
   address: AddressInfo;
   /** https://host:port as clients should use it. */
   url: string;
+  /** The Unix socket served besides `url`, if one was asked for. */
+  socketPath?: string;
   credentials: ServingCredentials;
   adminToken: string;
   /**
@@ -121,6 +130,7 @@ export async function startApiServer(o: StartOptions): Promise<RunningApiServer>
   const server = new ApiServer({ store, credentials, tokens: tokens.users, log: o.log, watch: o.watch, hooks: { Service: allocator.hooks() } });
   // What is allocated is known (and repaired) before the first Service write.
   const [address] = await Promise.all([server.listen(host, port), allocator.start()]);
+  const socket = o.socketPath === undefined ? undefined : await server.listenUnix(o.socketPath);
   const compactor = startCompactor(store, o.compaction);
   await bootstrapNamespaces(server);
   o.log.debug({ ms: Math.round(performance.now()) }, 'system namespaces present');
@@ -135,13 +145,16 @@ export async function startApiServer(o: StartOptions): Promise<RunningApiServer>
   return {
     server, store, address, credentials, adminToken: tokens.adminToken,
     url: `https://${clientHost}:${address.port}`,
+    socketPath: o.socketPath,
     leave: () => kubernetesService.stop(),
     async stop() {
       // Leave the `kubernetes` Endpoints while the store is still there.
       await kubernetesService.stop();
       allocator.stop();
       compactor.stop();
-      await server.close();
+      // server.close() ends every watch at once, before its first await: the socket's listener,
+      // which waits for its connections, can then close too.
+      await Promise.all([server.close(), socket?.close()]);
       await store.close();
     },
   };

@@ -1,8 +1,9 @@
 // The HTTPS front of the API server: authentication, routing of Kubernetes REST paths to the
 // generic registry, content negotiation, Status errors, discovery, OpenAPI, health and metrics.
 import https from 'node:https';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import net, { type AddressInfo } from 'node:net';
+import { promises as fs } from 'node:fs';
 import { timingSafeEqual } from 'node:crypto';
 import YAML from 'yaml';
 import type { Store } from '../store/types.js';
@@ -279,6 +280,41 @@ function objectListBody(r: ResourceType, out: { items: KObject[]; resourceVersio
   return { kind: r.listKind, apiVersion: apiVersionOf(r), metadata: listMetadata(out), items: out.items.map(({ kind: _k, apiVersion: _a, ...rest }) => rest) };
 }
 
+/** Longest Unix socket path: sun_path is 108 bytes on Linux, NUL included. */
+export const MAX_SOCKET_PATH_BYTES = 107;
+
+/** Watches are long; only the request head and body must arrive promptly. */
+function setServerTimeouts(server: http.Server): void {
+  server.requestTimeout = 60_000;
+  server.headersTimeout = 30_000;
+  server.keepAliveTimeout = 65_000;
+}
+
+/**
+ * Make way for a socket at `socketPath`: a socket file nobody accepts on (ECONNREFUSED: its server
+ * is gone) is removed; a live one, or a file that is not a socket, is an error.
+ */
+async function removeStaleSocket(socketPath: string): Promise<void> {
+  let stat;
+  try {
+    stat = await fs.lstat(socketPath);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
+  }
+  if (!stat.isSocket()) throw new Error(`${socketPath} exists and is not a socket; not replacing it`);
+  const refused = await new Promise<boolean>((resolve, reject) => {
+    const probe = net.connect({ path: socketPath });
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(false);
+    });
+    probe.once('error', (e: NodeJS.ErrnoException) => (e.code === 'ECONNREFUSED' ? resolve(true) : reject(e)));
+  });
+  if (!refused) throw new Error(`another server is listening on ${socketPath}`);
+  await fs.unlink(socketPath);
+}
+
 export class ApiServer {
   readonly registry: Registry;
   private readonly namespaces: NamespaceCache;
@@ -315,22 +351,60 @@ export class ApiServer {
   async listen(host: string, port: number): Promise<AddressInfo> {
     const { credentials } = this.opts;
     await this.namespaces.start();
-    this.server = https.createServer({ cert: credentials.certPem, key: credentials.keyPem, minVersion: 'TLSv1.2' }, (req, res) => {
-      this.handle(req, res).catch((e) => {
-        this.log.error({ err: e }, 'unhandled error in request handler');
-        if (!res.headersSent) this.sendStatus(res, errors.internal(e));
-        else res.destroy();
-      });
-    });
-    // Watches are long; only the request head and body must arrive promptly.
-    this.server.requestTimeout = 60_000;
-    this.server.headersTimeout = 30_000;
-    this.server.keepAliveTimeout = 65_000;
+    this.server = https.createServer({ cert: credentials.certPem, key: credentials.keyPem, minVersion: 'TLSv1.2' }, (req, res) => this.serve(req, res));
+    setServerTimeouts(this.server);
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
       this.server!.listen(port, host, () => resolve());
     });
     return this.server.address() as AddressInfo;
+  }
+
+  /**
+   * Serve on a Unix domain socket too, after listen(): plain HTTP/1.1 with the same handler,
+   * timeouts and limits as HTTPS; only TLS is left out (bearer tokens are checked as on HTTPS).
+   * It is the private channel of kubelite's own components on this machine, which otherwise pay
+   * TLS on both ends of every request and watch event. The file is made 0600; a stale one (left
+   * by a killed server) is replaced, one a live server answers on is not. close() stops
+   * accepting, ends idle connections and removes the file; ApiServer.close() ends the watches.
+   */
+  async listenUnix(socketPath: string): Promise<{ close(): Promise<void> }> {
+    // sun_path holds 108 bytes with the terminating NUL; libuv cuts a longer path silently.
+    if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH_BYTES) {
+      throw new Error(`API socket path is ${Buffer.byteLength(socketPath)} bytes, longer than the ${MAX_SOCKET_PATH_BYTES} a Unix socket address holds: ${socketPath}`);
+    }
+    await removeStaleSocket(socketPath);
+    const server = http.createServer((req, res) => this.serve(req, res));
+    setServerTimeouts(server);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(socketPath, () => resolve());
+    });
+    try {
+      await fs.chmod(socketPath, 0o600);
+    } catch (e) {
+      server.close();
+      throw e;
+    }
+    return {
+      close: async () => {
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeIdleConnections();
+        });
+        // Node's listener removes its socket file on close; a file someone replaced it with stays.
+        await fs.rm(socketPath, { force: true }).catch(() => {});
+      },
+    };
+  }
+
+  /** Every listener's request handler: an error that escapes handle() is a 500, or a reset once the head is out. */
+  private serve(req: IncomingMessage, res: ServerResponse): void {
+    this.handle(req, res).catch((e) => {
+      this.log.error({ err: e }, 'unhandled error in request handler');
+      if (!res.headersSent) this.sendStatus(res, errors.internal(e));
+      else res.destroy();
+    });
   }
 
   /** Stop accepting requests, end watches, and wait for in-flight requests to finish. */

@@ -13,6 +13,9 @@ Run the node agent of one node against the API server of a kubeconfig.
 Flags:
       --node NAME           The node's name (required)
       --kubeconfig PATH     Kubeconfig (default $KUBECONFIG, else ~/.kube/config)
+      --api-socket PATH     Reach the API server through its Unix socket (that of kubelite up or
+                            server on this machine: DATA_DIR/api.sock by default) in plain HTTP
+                            instead of TLS; the token still comes from the kubeconfig (default: HTTPS)
       --node-pods N         Pods the node can run (its pods capacity; default 110)
       --pod-start-delay DURATION
                             How long a simulated container takes to start, plus up to the same
@@ -24,6 +27,7 @@ Flags:
 export const AGENT_OPTIONS: ParseArgsConfig['options'] = {
   node: { type: 'string' },
   kubeconfig: { type: 'string' },
+  'api-socket': { type: 'string' },
   'node-pods': { type: 'string' },
   'pod-start-delay': { type: 'string' },
   'log-level': { type: 'string' },
@@ -39,7 +43,7 @@ export async function runAgent(values: Record<string, unknown>): Promise<void> {
   const kc = await readKubeconfig(kubeconfigPath(values.kubeconfig));
   const { startComponents } = await import('./components.js');
   const running = await startComponents({
-    server: kc.server, caPem: kc.caPem ?? '', token: kc.token ?? '', tlsServerName: kc.tlsServerName, insecure: kc.insecure,
+    server: kc.server, socketPath: values['api-socket'] ? String(values['api-socket']) : undefined, caPem: kc.caPem ?? '', token: kc.token ?? '', tlsServerName: kc.tlsServerName, insecure: kc.insecure,
     enabled: new Set(['nodes']), nodes: [node],
     nodePods: parseCount('node-pods', str('node-pods', '110')),
     podStartDelayMs, podStartJitterMs: podStartDelayMs,

@@ -1,6 +1,6 @@
 // The cluster's components as `kubelite up` runs them in one process: controllers, scheduler and
-// one node agent per node. Each is an API client (HTTPS to the API server, like any other
-// client); groups get their own connection pools and shared informers so that pod-status
+// one node agent per node. Each is an API client (HTTPS to the API server like any other client,
+// or plain HTTP on its Unix socket when given one); groups get their own connection pools and shared informers so that pod-status
 // traffic of many nodes does not delay controllers, or the other way round.
 // `up` runs each group on a worker thread of its own (startComponentThreads), so that the API
 // server's event loop serves requests while the components compute on the other core.
@@ -37,6 +37,11 @@ import { nameThisThread } from '../util/thread-name.js';
 
 export interface ComponentOptions {
   server: string;
+  /**
+   * The API server's Unix socket (ApiServer.listenUnix): when set, every client of the
+   * components connects there in plain HTTP instead of TLS to `server` (still sent as Host).
+   */
+  socketPath?: string;
   caPem: string;
   token: string;
   /** The kubeconfig's tls-server-name: the name the server certificate is checked against. */
@@ -81,7 +86,7 @@ export interface RunningComponents {
  * the server derives field managers from it (`kube-controller-manager`, `kube-scheduler`, `kubelet`).
  */
 function client(o: ComponentOptions, component: string): RestClient {
-  return new RestClient({ server: o.server, caPem: o.caPem, token: o.token, tlsServerName: o.tlsServerName, insecure: o.insecure, userAgent: `${component}/v1.32.4 (linux/amd64) kubelite/0.1.0` });
+  return new RestClient({ server: o.server, socketPath: o.socketPath, caPem: o.caPem, token: o.token, tlsServerName: o.tlsServerName, insecure: o.insecure, userAgent: `${component}/v1.32.4 (linux/amd64) kubelite/0.1.0` });
 }
 
 export async function startComponents(o: ComponentOptions): Promise<RunningComponents> {

@@ -35,6 +35,9 @@ replaced at start. Established connections keep their endpoint across changes (c
 
 Flags:
       --kubeconfig PATH     Kubeconfig (default $KUBECONFIG, else ~/.kube/config)
+      --api-socket PATH     Reach the API server through its Unix socket (that of kubelite up or
+                            server on this machine: DATA_DIR/api.sock by default) in plain HTTP
+                            instead of TLS; the token still comes from the kubeconfig (default: HTTPS)
       --proxy-mode MODE     userspace (default) or nftables
       --nftables-table NAME nftables: the table to own, family ip (default kubelite; another
                             name lets several proxies share a host, e.g. in tests)
@@ -55,6 +58,7 @@ Flags:
 
 export const PROXY_OPTIONS: ParseArgsConfig['options'] = {
   kubeconfig: { type: 'string' },
+  'api-socket': { type: 'string' },
   'proxy-mode': { type: 'string' },
   'nftables-table': { type: 'string' },
   balance: { type: 'string' },
@@ -91,7 +95,7 @@ export async function runProxy(values: Record<string, unknown>, _positionals: st
 
   const kc = await readKubeconfig(kubeconfigPath(values.kubeconfig));
   // kube-proxy's User-Agent, so that field managers and audit read as upstream's.
-  const client = new RestClient({ ...kc, userAgent: 'kube-proxy/v1.32.4 (linux/amd64) kubelite/0.1.0' });
+  const client = new RestClient({ ...kc, socketPath: values['api-socket'] ? String(values['api-socket']) : undefined, userAgent: 'kube-proxy/v1.32.4 (linux/amd64) kubelite/0.1.0' });
   const ctx = controllerContext(client);
   let proxy: RunningProxy & { start(): Promise<void> };
   if (mode === 'nftables') {

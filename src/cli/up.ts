@@ -22,6 +22,10 @@ token (tokens.csv) and a kubeconfig. Stop with Ctrl-C (SIGINT) or SIGTERM.
 Flags:
       --data-dir DIR        Data directory (default ./.kubelite)
       --listen HOST:PORT    Address of the HTTPS API server (default 127.0.0.1:6443; port 0 = any free port)
+      --api-socket PATH     Also serve the API on this Unix socket (mode 0600), in plain HTTP with the
+                            same token checks; the controllers, scheduler, node agents and proxy of this
+                            process use it instead of HTTPS (default DIR/api.sock; "" for none: the
+                            components then use HTTPS)
       --kubeconfig PATH     Write the kubeconfig here instead of DIR/kubeconfig (other entries in an
                             existing file are kept)
       --store URL           Store: sqlite://PATH (default sqlite://DIR/state.db), or
@@ -86,12 +90,14 @@ Run the API server alone: kubelite up without its controllers, scheduler, node a
 proxy, which then run as \`kubelite controllers\`, \`kubelite agent\` and \`kubelite proxy\`
 processes pointed at its kubeconfig. Several servers may share one etcd store
 (--store etcd://...); see docs/operations.md. The flags are those of kubelite up; the
-component flags have no effect.
+component flags have no effect. The API socket (--api-socket, default DIR/api.sock) is served
+too: components on this machine pass it as their --api-socket to skip TLS.
 `;
 
 export const UP_OPTIONS: ParseArgsConfig['options'] = {
   'data-dir': { type: 'string' },
   listen: { type: 'string' },
+  'api-socket': { type: 'string' },
   kubeconfig: { type: 'string' },
   store: { type: 'string' },
   'log-level': { type: 'string' },
@@ -126,6 +132,9 @@ export async function runUp(values: Record<string, unknown>): Promise<void> {
   const log = logger('up');
   const dataDir = path.resolve(String(values['data-dir'] ?? '.kubelite'));
   const kubeconfig = path.resolve(String(values.kubeconfig ?? path.join(dataDir, 'kubeconfig')));
+  // The socket is on unless turned off with an empty path.
+  const socketFlag = values['api-socket'] === undefined ? undefined : String(values['api-socket']);
+  const socketPath = socketFlag === undefined ? path.join(dataDir, 'api.sock') : socketFlag === '' ? undefined : path.resolve(socketFlag);
   // Flags are checked before anything starts.
   const compaction = {
     retentionMs: values['history-retention-time'] ? parseDuration('history-retention-time', String(values['history-retention-time'])) : undefined,
@@ -177,11 +186,16 @@ export async function runUp(values: Record<string, unknown>): Promise<void> {
   const store = openStore(values.store ? String(values.store) : `sqlite://${path.join(dataDir, 'state.db')}`);
   const started = store.start();
   started.catch(() => {}); // awaited below; avoid an unhandled rejection while the import runs
-  const { startApiServer } = await import('../apiserver/index.js');
+  const { startApiServer, MAX_SOCKET_PATH_BYTES } = await import('../apiserver/index.js');
   log.debug({ ms: Math.round(performance.now()) }, 'API server code loaded');
+  // A data directory deep enough that its default socket path does not fit a socket address
+  // still runs, over HTTPS only; a path asked for by flag must fit (listenUnix says why not).
+  const defaultSocketTooLong = socketFlag === undefined && Buffer.byteLength(socketPath!) > MAX_SOCKET_PATH_BYTES;
+  if (defaultSocketTooLong) log.warn({ socketPath, maxBytes: MAX_SOCKET_PATH_BYTES }, 'the data directory\'s path is too long for a Unix socket address: no API socket; components use HTTPS');
   const api = await startApiServer({
     dataDir,
     listen: String(values.listen ?? '127.0.0.1:6443'),
+    socketPath: defaultSocketTooLong ? undefined : socketPath,
     store: { store, started },
     log: logger('apiserver'),
     compaction,
@@ -200,7 +214,7 @@ export async function runUp(values: Record<string, unknown>): Promise<void> {
   // thread dies takes the cluster down (logged, exit code 1) rather than leaving it half working.
   const { startComponentThreads } = await import('./components.js');
   const running = await startComponentThreads(
-    { ...components, server: api.url, caPem: api.credentials.caPem, token: api.adminToken, log: logger('components') },
+    { ...components, server: api.url, socketPath: api.socketPath, caPem: api.credentials.caPem, token: api.adminToken, log: logger('components') },
     (group, err) => {
       log.error({ group, err }, 'component thread crashed; exiting');
       process.exit(1);
@@ -212,7 +226,7 @@ export async function runUp(values: Record<string, unknown>): Promise<void> {
     `export KUBECONFIG=${kubeconfig}\n` +
     `Ready in ${ms} ms.\n`,
   );
-  log.info({ url: api.url, dataDir, kubeconfig, ms }, 'ready');
+  log.info({ url: api.url, socketPath: api.socketPath, dataDir, kubeconfig, ms }, 'ready');
 
   onShutdown(log, async () => {
     await api.leave();

@@ -16,8 +16,14 @@ export interface Http1Answer {
 }
 
 export interface Http1PoolOptions {
+  /** The server's host and port: connected to, and sent as Host. */
   host: string;
   port: number;
+  /**
+   * Connect to this Unix socket instead of host:port (which still make the Host header), in
+   * plain HTTP: the API server's private channel (ApiServer.listenUnix).
+   */
+  socketPath?: string;
   /** TLS options of every connection; undefined for plain HTTP. */
   tls?: tls.ConnectionOptions;
   /** Connections at most; requests beyond wait for one. */
@@ -287,6 +293,7 @@ export class Http1Pool {
   private closed = false;
 
   constructor(private readonly o: Http1PoolOptions) {
+    if (o.socketPath !== undefined && o.tls) throw new TypeError('Http1Pool: a Unix socket connection is plain HTTP; give socketPath or tls, not both');
     if (o.tls) {
       const { ca, ...rest } = o.tls;
       const withContext = o.tls.secureContext || ca === undefined ? o.tls : { ...rest, secureContext: tls.createSecureContext({ ca }) };
@@ -333,9 +340,11 @@ export class Http1Pool {
 
   private connect(): Connection {
     this.open++;
-    const socket = this.tls
-      ? tls.connect({ ...this.tls, host: this.o.host, port: this.o.port })
-      : net.connect({ host: this.o.host, port: this.o.port });
+    const socket = this.o.socketPath !== undefined
+      ? net.connect({ path: this.o.socketPath })
+      : this.tls
+        ? tls.connect({ ...this.tls, host: this.o.host, port: this.o.port })
+        : net.connect({ host: this.o.host, port: this.o.port });
     socket.setNoDelay(true);
     return new Connection(socket, (c, outcome) => this.finished(c, outcome));
   }

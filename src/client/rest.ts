@@ -1,8 +1,8 @@
 // A small Kubernetes REST client: what kubelite's own components (controllers, scheduler, node
 // agents, proxy, the event recorder) use to talk to the API server — never to the store.
 // JSON over HTTPS with keep-alive (requests on a connection pool of its own, http1.ts; watches
-// on Node's client), bearer tokens, Status errors as ApiStatusError, and watch streams read line
-// by line.
+// on Node's client), or plain HTTP over the API server's Unix socket (`socketPath`), bearer
+// tokens, Status errors as ApiStatusError, and watch streams read line by line.
 import https from 'node:https';
 import http from 'node:http';
 import net from 'node:net';
@@ -24,6 +24,12 @@ export interface ClientConfig {
   tlsServerName?: string;
   /** Sent as User-Agent; upstream derives the default field manager from it. */
   userAgent?: string;
+  /**
+   * Reach the server through this Unix socket in plain HTTP instead of TLS to `server` (whose
+   * host and port are still sent as Host): the API server's channel for kubelite's own
+   * components on its machine (`kubelite up --api-socket`). The token is sent as over HTTPS.
+   */
+  socketPath?: string;
 }
 
 export interface Status {
@@ -120,7 +126,8 @@ export class RestClient {
     this.pool = new Http1Pool({
       host: this.base.hostname.replace(/^\[(.*)\]$/, '$1'),
       port: Number(this.base.port || (secure ? 443 : 80)),
-      tls: secure ? this.tls : undefined,
+      socketPath: config.socketPath,
+      tls: secure && config.socketPath === undefined ? this.tls : undefined,
       maxConnections: MAX_CONNECTIONS,
       headers: this.headers(),
     });
@@ -139,8 +146,13 @@ export class RestClient {
     return h;
   }
 
-  private transport(): typeof https | typeof http {
-    return this.base.protocol === 'https:' ? https : http;
+  /** How a watch connects: Node's client, and the options that choose TLS to `server` or plain HTTP on the socket. */
+  private watchTransport(): { client: typeof https | typeof http; options: https.RequestOptions } {
+    if (this.config.socketPath !== undefined) {
+      // The URL's protocol is https, which http.request refuses; host and port still make the Host header, as over TLS.
+      return { client: http, options: { socketPath: this.config.socketPath, protocol: 'http:', headers: { ...this.headers(), Host: this.base.host } } };
+    }
+    return { client: this.base.protocol === 'https:' ? https : http, options: { ...this.tls, headers: this.headers() } };
   }
 
   /**
@@ -195,7 +207,8 @@ export class RestClient {
     let stopped = false;
     const done = new Promise<void>((resolve, reject) => {
       // Watches get their own connection: a long-lived stream must not occupy a pooled socket.
-      req = this.transport().request(url, { method: 'GET', headers: this.headers(), agent: false, ...this.tls } as https.RequestOptions, (res) => {
+      const { client, options } = this.watchTransport();
+      req = client.request(url, { ...options, method: 'GET', agent: false }, (res) => {
         if (res.statusCode !== 200) {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
