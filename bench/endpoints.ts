@@ -9,6 +9,7 @@
 // the Endpoints and the EndpointSlices of its Service reflect it. Also: controller CPU per change
 // and the bytes of the objects written per change (Endpoints vs EndpointSlices), from the watch,
 // and in which second of the run any change over 100 ms happened (a stall bunches them).
+// The controllers use the API server's Unix socket unless `--api-socket off` (then HTTPS).
 // `--probe DIR` adds, per process and thread, the GC pauses and event-loop stalls of the timed
 // window and how many of the changes over 20 ms overlapped them (bench/stall-probe.ts).
 import { parseArgs } from 'node:util';
@@ -40,6 +41,9 @@ const args = parseArgs({
     // With --probe: also write CPU profiles of the API server and the controllers covering the
     // timed window only (DIR/<pid>.cpuprofile; the profiler's own cost is in the figures then).
     'probe-profile': { type: 'boolean', default: false },
+    // on: the controllers reach the API server through its Unix socket, as `kubelite up`'s own
+    // controllers do; off: over HTTPS, as controllers on another machine would.
+    'api-socket': { type: 'string', default: 'on' },
   },
   allowPositionals: true,
 });
@@ -50,6 +54,8 @@ const CONTROLLERS_ARGS = String(args.values['controllers-args']).split(/\s+/).fi
 const CONTROLLERS_NODE_ARGS = String(args.values['controllers-node-args']).split(/\s+/).filter(Boolean);
 const CPU_PROF = args.values['cpu-prof'] as string | undefined;
 const PROBE_DIR = args.values.probe ? path.resolve(String(args.values.probe)) : undefined;
+if (!['on', 'off'].includes(String(args.values['api-socket']))) throw new Error('--api-socket is on or off');
+const API_SOCKET = args.values['api-socket'] === 'on';
 const PROBE_PROFILE = PROBE_DIR !== undefined && args.values['probe-profile'] === true;
 /** A change this much slower than the target (20 ms) is reported with the second it happened in. */
 const SLOW_MS = 100;
@@ -305,7 +311,8 @@ async function run(services: number, pods: number): Promise<Record<string, numbe
     const t0 = Date.now();
     // The bench's nodes have no agents: they reported Ready once and the grace period outlasts the
     // run, so that node lifecycle neither taints them nor marks their pods NotReady.
-    const proc = ctl = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'bin/kubelite'), 'controllers', '--kubeconfig', path.join(k.dataDir, 'kubeconfig'),
+    const socketArgs = API_SOCKET ? ['--api-socket', path.join(k.dataDir, 'api.sock')] : [];
+    const proc = ctl = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'bin/kubelite'), 'controllers', '--kubeconfig', path.join(k.dataDir, 'kubeconfig'), ...socketArgs,
       '--leader-elect', 'false', '--disable', 'scheduler', '--node-monitor-grace-period', '24h', ...CONTROLLERS_ARGS], { stdio: ['ignore', 'ignore', 'inherit'] });
     const waiting = setInterval(() => progress(`ready in Endpoints / slices: ${JSON.stringify(view.totalReady())}, controllers RSS ${rssMiB(proc.pid!)} MiB`), 10_000);
     const converged = await view.until(ANY_SERVICE, () => { const t = view.totalReady(); return t.ep === pods && t.slices === pods; }, 600_000);
@@ -418,6 +425,7 @@ async function run(services: number, pods: number): Promise<Record<string, numbe
       apiRssMiB: Math.max(rssConverged.api, rssMiB(k.proc.pid!)),
       controllersRssMiB: Math.max(rssConverged.ctl, rssMiB(proc.pid!)),
       loadavg1m: Number(loadavg()[0].toFixed(2)),
+      controllersChannel: API_SOCKET ? 'unix socket' : 'https',
     };
   } finally {
     c.close();

@@ -36,7 +36,9 @@ function minTolerationMs(used: Toleration[]): number {
 
 const sameTaints = (a: Taint[], b: Taint[]) =>
   a.length === b.length && a.every((t, i) => t.key === b[i]!.key && t.value === b[i]!.value && t.effect === b[i]!.effect && t.timeAdded === b[i]!.timeAdded);
-const sameTolerations = (a: Toleration[] | undefined, b: Toleration[] | undefined) => JSON.stringify(a ?? []) === JSON.stringify(b ?? []);
+// The informer hands an updated pod its cached tolerations array when they did not change, so the
+// identity check settles most pod updates without encoding anything.
+const sameTolerations = (a: Toleration[] | undefined, b: Toleration[] | undefined) => a === b || JSON.stringify(a ?? []) === JSON.stringify(b ?? []);
 
 export class TaintEvictionController implements Reconciler {
   readonly name = 'taint-eviction-controller';
