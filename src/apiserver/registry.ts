@@ -16,7 +16,7 @@ import { applyPatch, PatchError, type PatchType } from './patch/index.js';
 import { cloneJson, setKey, type JsonObject } from './patch/value.js';
 import { decodeError, pruneUnknownFields, replaceNulls, resolveRef, schemaForKind, strictDecodingErrors } from '../api/schema.js';
 import { ApiError, errors } from './errors.js';
-import { apply as applyConfig, carryStoredManaged, nowRFC3339, recordScaleUpdate, recordUpdate, rememberStoredManaged, type Managed } from './fieldmanager/index.js';
+import { apply as applyConfig, nowRFC3339, recordScaleUpdate, recordUpdate } from './fieldmanager/index.js';
 import { STRATEGIES } from './strategies.js';
 import { decodeObject, encodeObject, rememberJSON, StoredObject, storedPrefix } from './codec.js';
 import type { NamespaceCache } from './namespaces.js';
@@ -394,11 +394,11 @@ export class Registry {
     if (generated) meta.name = generateName(meta.generateName!);
     applyDefaults(r.kind, obj);
     if (r.kind === 'Pod') await this.admitPod(r, obj, generated ? '' : meta.name!);
-    const managed = opts.applied ? undefined : recordUpdate(apiVersionOf(r), r.kind, undefined, obj, opts.fieldManager ?? '');
+    if (!opts.applied) recordUpdate(apiVersionOf(r), r.kind, undefined, obj, opts.fieldManager ?? '');
     STRATEGIES[r.kind]?.prepareForCreate?.(obj);
     const txn = await this.hooks[r.kind]?.beginCreate?.(obj, opts.dryRun);
     try {
-      const stored = await this.validateAndCreate(r, ns, obj, opts, generated, managed);
+      const stored = await this.validateAndCreate(r, ns, obj, opts, generated);
       await txn?.commit();
       return stored;
     } catch (e) {
@@ -407,11 +407,7 @@ export class Registry {
     }
   }
 
-  private async validateAndCreate(
-    r: ResourceType, ns: string | undefined, obj: KObject, opts: WriteOptions, generated: boolean,
-    /** The decoded form of the managedFields `obj` carries, from recordUpdate. */
-    managed: Managed | undefined,
-  ): Promise<KObject> {
+  private async validateAndCreate(r: ResourceType, ns: string | undefined, obj: KObject, opts: WriteOptions, generated: boolean): Promise<KObject> {
     const meta = obj.metadata;
     const errs = validateCreate(r.kind, obj, VALIDATION);
     if (errs.length) this.invalid(r, meta.name ?? '', errs);
@@ -423,7 +419,6 @@ export class Registry {
     for (let attempt = 0; ; attempt++) {
       try {
         const kv = await this.store.create(storageKey(r, ns, meta.name!), encodeObject(obj));
-        if (managed) rememberStoredManaged(kv, managed);
         return written(r, obj, kv);
       } catch (e) {
         if (e instanceof KeyExistsError && generated) {
@@ -508,9 +503,9 @@ export class Registry {
     r: ResourceType, name: string, kv: KeyValue, current: KObject, next: KObject, opts: WriteOptions, attempt: number,
     precondition: boolean, subresource: 'status' | 'binding' | undefined, managedFields: 'record' | 'keep' | 'apply',
   ): Promise<{ obj: KObject; created: boolean } | 'retry'> {
-    const managed = managedFields === 'record' && subresource !== 'binding'
-      ? recordUpdate(apiVersionOf(r), r.kind, current, next, opts.fieldManager ?? '', subresource, kv)
-      : undefined;
+    if (managedFields === 'record' && subresource !== 'binding') {
+      recordUpdate(apiVersionOf(r), r.kind, current, next, opts.fieldManager ?? '', subresource);
+    }
     // A no-op update writes nothing and keeps the resourceVersion, as upstream does (it compares
     // the encoded bytes). The stored text, which encodeObject wrote, decides cheaply in most
     // cases: equal text is an equal object, and equal objects encode to the same length whatever
@@ -532,10 +527,6 @@ export class Registry {
     }
     try {
       const stored = await this.store.update(kv.key, value, kv.modRevision);
-      // The next write of this object may find its entries decoded (when the store hands it this
-      // record); a binding stores the entries it read unchanged.
-      if (managed) rememberStoredManaged(stored, managed);
-      else if (subresource === 'binding') carryStoredManaged(kv, stored);
       return { obj: written(r, next, stored), created: false };
     } catch (e) {
       if (e instanceof ConflictError && !precondition && attempt < UPDATE_RETRIES) return 'retry';

@@ -3,6 +3,6 @@
 // `recordScaleUpdate` after a scale write, and `apply` for application/apply-patch+yaml.
 export { apply } from './apply.js';
 export {
-  carryStoredManaged, defaultManager, nowRFC3339, recordScaleUpdate, recordUpdate, rememberStoredManaged, scaleManagedFields, validateWriteOptions,
-  type Managed, type ManagedFieldsEntry, type ManagerInfo,
+  defaultManager, nowRFC3339, recordScaleUpdate, recordUpdate, scaleManagedFields, validateWriteOptions,
+  type ManagedFieldsEntry, type ManagerInfo,
 } from './managed.js';

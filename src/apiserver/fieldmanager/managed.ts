@@ -105,13 +105,8 @@ function decodeOrEmpty(entries: unknown): Managed {
 /** The entries in upstream's order: appliers first, then by time, manager, apiVersion, subresource. */
 export function encodeManaged(managed: Managed): ManagedFieldsEntry[] | undefined {
   if (managed.size === 0) return undefined;
-  return encodeOwners(managed).map(([, e]) => e);
-}
-
-/** Each owner with its entry, in the entries' order. */
-function encodeOwners(managed: Managed): [Owner, ManagedFieldsEntry][] {
-  const pairs = [...managed.values()].map((o): [Owner, ManagedFieldsEntry] => [o, toEntry(o)]);
-  return pairs.sort(([, p], [, q]) => {
+  const entries = [...managed.values()].map(toEntry);
+  return entries.sort((p, q) => {
     if (p.operation !== q.operation) return p.operation < q.operation ? -1 : 1;
     const ps = unixSeconds(p.time), qs = unixSeconds(q.time);
     if (ps !== qs) return ps - qs;
@@ -120,41 +115,6 @@ function encodeOwners(managed: Managed): [Owner, ManagedFieldsEntry][] {
     const pr = p.subresource ?? '', qr = q.subresource ?? '';
     return pr < qr ? -1 : pr > qr ? 1 : 0;
   });
-}
-
-/**
- * What decodeManaged returns for the encoded `pairs` once they are stored, built from the owners'
- * sets instead of from the stored JSON: a set's FieldsV1 decodes to a set equal to it.
- */
-function decodedForm(pairs: [Owner, ManagedFieldsEntry][]): Managed {
-  const out: Managed = new Map();
-  for (const [{ set }, entry] of pairs) {
-    const owner: Owner = { manager: entry.manager, operation: entry.operation, apiVersion: entry.apiVersion, set };
-    if (entry.subresource) owner.subresource = entry.subresource;
-    if (entry.time !== undefined) owner.time = entry.time;
-    owner.decoded = { entry, set, time: owner.time };
-    out.set(ownerId(owner), owner);
-  }
-  return out;
-}
-
-/**
- * The decoded managedFields of stored values this process wrote, by the store's record of the
- * value (its KeyValue object). A store that hands out the record it answered a write with (the
- * SQLite store's latest-value cache) lets the next write of the object skip decoding every
- * entry's FieldsV1 again; any other record is simply not found.
- */
-const storedManaged = new WeakMap<object, Managed>();
-
-/** Remember that the value stored as `record` carries the managedFields `managed` describes. */
-export function rememberStoredManaged(record: object, managed: Managed): void {
-  storedManaged.set(record, managed);
-}
-
-/** The value stored as `to` carries the managedFields of the one stored as `from` unchanged (a binding). */
-export function carryStoredManaged(from: object, to: object): void {
-  const managed = storedManaged.get(from);
-  if (managed) storedManaged.set(to, managed);
 }
 
 function toEntry(o: Owner): ManagedFieldsEntry {
@@ -385,48 +345,34 @@ function isReset(entries: unknown): boolean {
  * write may carry managedFields of its own (kubectl's client-side-apply migration sends them in a
  * JSON patch); they replace the stored ones, and an empty list clears them. Subresource writes
  * ignore the request's entries. An object stored without entries stays without them until it is
- * applied to. Returns the entries `next` now carries in decoded form (undefined when they were
- * kept as stored, undecoded), for rememberStoredManaged once `next` is stored.
+ * applied to.
  */
-export function recordUpdate(
-  apiVersion: string, kind: string, prev: KObject | undefined, next: KObject, manager: string, subresource?: string,
-  /** The stored record `prev` was decoded from, whose decoded entries may be remembered (rememberStoredManaged). */
-  prevRecord?: object,
-): Managed | undefined {
+export function recordUpdate(apiVersion: string, kind: string, prev: KObject | undefined, next: KObject, manager: string, subresource?: string): void {
   const ctx = kindContext(apiVersion, kind, subresource);
   const stored = prev?.metadata.managedFields;
-  const known = prevRecord && storedManaged.get(prevRecord);
-  const decodeStored = () => (known ? cloneManaged(known) : decodeOrEmpty(stored));
   let managed: Managed;
-  if (ctx.subresource) managed = decodeStored();
+  if (ctx.subresource) managed = decodeOrEmpty(stored);
   else {
     const requested = next.metadata.managedFields;
     if (isReset(requested)) managed = new Map();
     else {
       managed = decodeOrEmpty(requested);
-      if (managed.size === 0) managed = decodeStored();
+      if (managed.size === 0) managed = decodeOrEmpty(stored);
     }
   }
   // Tracking starts at creation or at the first apply.
   if (managed.size === 0 && prev !== undefined) {
     delete next.metadata.managedFields;
-    return new Map();
+    return;
   }
   try {
     const live = prev ? withoutManagedFields(prev) : zeroObject(apiVersion, kind);
     trackUpdate(ctx, live, withoutManagedFields(next), managed, manager);
-    if (managed.size === 0) {
-      delete next.metadata.managedFields;
-      return new Map();
-    }
-    const pairs = encodeOwners(managed);
-    setManagedFields(next, pairs.map(([, e]) => e));
-    return decodedForm(pairs);
+    setManagedFields(next, encodeManaged(managed));
   } catch (e) {
     if (!(e instanceof TypedError)) throw e;
     // An object the schema cannot describe keeps its entries unchanged, as upstream's UpdateNoErrors does.
     setManagedFields(next, stored);
-    return undefined;
   }
 }
 
