@@ -1,7 +1,8 @@
 // The cluster's components as `kubelite up` runs them in one process: controllers, scheduler and
 // one node agent per node. Each is an API client (HTTPS to the API server like any other client,
-// or plain HTTP on its Unix socket when given one); groups get their own connection pools and shared informers so that pod-status
-// traffic of many nodes does not delay controllers, or the other way round.
+// or plain HTTP on its Unix socket when given one); groups get their own connection pools and
+// shared informers so that pod-status traffic of many nodes does not delay controllers, or the
+// other way round.
 // `up` runs each group on a worker thread of its own (startComponentThreads), so that the API
 // server's event loop serves requests while the components compute on the other core.
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
