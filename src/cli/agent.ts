@@ -2,9 +2,8 @@
 // API with a kubeconfig: it registers the Node, heartbeats on its Lease in kube-node-lease, and
 // runs the pods bound to it.
 import type { ParseArgsConfig } from 'node:util';
-import { readKubeconfig } from '../client/kubeconfig.js';
 import { logger, setLogLevel } from '../util/log.js';
-import { kubeconfigPath, onShutdown, parseCount, parseDuration } from './flags.js';
+import { API_SOCKET_HELP, apiConnection, onShutdown, parseCount, parseDuration } from './flags.js';
 
 export const AGENT_HELP = `Usage: kubelite agent --node NAME [flags]
 
@@ -13,9 +12,7 @@ Run the node agent of one node against the API server of a kubeconfig.
 Flags:
       --node NAME           The node's name (required)
       --kubeconfig PATH     Kubeconfig (default $KUBECONFIG, else ~/.kube/config)
-      --api-socket PATH     Reach the API server through its Unix socket (that of kubelite up or
-                            server on this machine: DATA_DIR/api.sock by default) in plain HTTP
-                            instead of TLS; the token still comes from the kubeconfig (default: HTTPS)
+${API_SOCKET_HELP}
       --node-pods N         Pods the node can run (its pods capacity; default 110)
       --pod-start-delay DURATION
                             How long a simulated container takes to start, plus up to the same
@@ -40,10 +37,10 @@ export async function runAgent(values: Record<string, unknown>): Promise<void> {
   if (!node) throw new Error('--node NAME is required');
   const str = (k: string, d: string) => (values[k] === undefined ? d : String(values[k]));
   const podStartDelayMs = parseDuration('pod-start-delay', str('pod-start-delay', '250ms'));
-  const kc = await readKubeconfig(kubeconfigPath(values.kubeconfig));
+  const kc = await apiConnection(values);
   const { startComponents } = await import('./components.js');
   const running = await startComponents({
-    server: kc.server, socketPath: values['api-socket'] ? String(values['api-socket']) : undefined, caPem: kc.caPem ?? '', token: kc.token ?? '', tlsServerName: kc.tlsServerName, insecure: kc.insecure,
+    server: kc.server, socketPath: kc.socketPath, caPem: kc.caPem ?? '', token: kc.token ?? '', tlsServerName: kc.tlsServerName, insecure: kc.insecure,
     enabled: new Set(['nodes']), nodes: [node],
     nodePods: parseCount('node-pods', str('node-pods', '110')),
     podStartDelayMs, podStartJitterMs: podStartDelayMs,

@@ -7,10 +7,9 @@ import os from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { ParseArgsConfig } from 'node:util';
 import { RestClient } from '../client/rest.js';
-import { readKubeconfig } from '../client/kubeconfig.js';
 import { LeaderElector, LEADER_DEFAULTS } from '../client/leader.js';
 import { logger, setLogLevel } from '../util/log.js';
-import { kubeconfigPath, onShutdown, parseBool, parseCount, parseDuration } from './flags.js';
+import { API_SOCKET_HELP, apiConnection, onShutdown, parseBool, parseCount, parseDuration } from './flags.js';
 import type { Component } from './components-list.js';
 import type { RunningComponents } from './components.js';
 
@@ -24,9 +23,7 @@ kube-system/kube-scheduler the scheduler; the others wait and take over within t
 
 Flags:
       --kubeconfig PATH     Kubeconfig (default $KUBECONFIG, else ~/.kube/config)
-      --api-socket PATH     Reach the API server through its Unix socket (that of kubelite up or
-                            server on this machine: DATA_DIR/api.sock by default) in plain HTTP
-                            instead of TLS; the token still comes from the kubeconfig (default: HTTPS)
+${API_SOCKET_HELP}
       --leader-elect BOOL   Take part in leader election (default true)
       --leader-elect-lease-duration DURATION
                             How long a Lease holds after its last renewal (default 15s)
@@ -123,10 +120,9 @@ export async function runControllers(values: Record<string, unknown>): Promise<v
   const disabled = str('disable', '').split(',').map((x) => x.trim()).filter(Boolean);
   for (const d of disabled) if (!(d in LEASES)) throw new Error(`--disable: unknown group "${d}" (known: controllers, scheduler)`);
   const groups = (Object.keys(LEASES) as Component[]).filter((g) => !disabled.includes(g));
-  const kc = await readKubeconfig(kubeconfigPath(values.kubeconfig));
-  const socketPath = values['api-socket'] ? String(values['api-socket']) : undefined;
+  const kc = await apiConnection(values);
   const options = {
-    server: kc.server, socketPath, caPem: kc.caPem ?? '', token: kc.token ?? '', tlsServerName: kc.tlsServerName, insecure: kc.insecure,
+    server: kc.server, socketPath: kc.socketPath, caPem: kc.caPem ?? '', token: kc.token ?? '', tlsServerName: kc.tlsServerName, insecure: kc.insecure,
     nodes: [], nodePods: 0, podStartDelayMs: 0, podStartJitterMs: 0,
     controllers: parseControllers(str('controllers', '*')),
     clusterCIDR: str('cluster-cidr', '127.244.0.0/16'),
@@ -147,7 +143,7 @@ export async function runControllers(values: Record<string, unknown>): Promise<v
       await start();
       continue;
     }
-    const client = new RestClient({ ...kc, socketPath, userAgent: `${LEASES[group]}/v1.32.4 (linux/amd64) kubelite/0.1.0 leader-election` });
+    const client = new RestClient({ ...kc, userAgent: `${LEASES[group]}/v1.32.4 (linux/amd64) kubelite/0.1.0 leader-election` });
     const elector = new LeaderElector(client, {
       namespace: 'kube-system', name: LEASES[group]!, identity, ...election,
       onStartedLeading: () => {

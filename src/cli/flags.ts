@@ -3,6 +3,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from '../util/log.js';
+import { readKubeconfig, type KubeconfigCredentials } from '../client/kubeconfig.js';
 
 /** `250ms`, `90s`, `5m`, `1h` → milliseconds. */
 export function parseDuration(flag: string, v: string): number {
@@ -28,6 +29,20 @@ export function kubeconfigPath(flag: unknown): string {
   if (flag) return path.resolve(String(flag));
   const env = process.env.KUBECONFIG?.split(path.delimiter).find(Boolean);
   return env ? path.resolve(env) : path.join(os.homedir(), '.kube', 'config');
+}
+
+/** The help of --api-socket, a flag of the commands that run components against a kubeconfig. */
+export const API_SOCKET_HELP = `      --api-socket PATH     Reach the API server through its Unix socket (that of kubelite up or
+                            server on this machine: DATA_DIR/api.sock by default) in plain HTTP
+                            instead of TLS; the token still comes from the kubeconfig (default: HTTPS)`;
+
+/**
+ * How a component command reaches the API server: the credentials of its kubeconfig (--kubeconfig,
+ * found as kubectl does), and the server's Unix socket when --api-socket names one.
+ */
+export async function apiConnection(values: { kubeconfig?: unknown; 'api-socket'?: unknown }): Promise<KubeconfigCredentials & { socketPath?: string }> {
+  const kc = await readKubeconfig(kubeconfigPath(values.kubeconfig));
+  return { ...kc, socketPath: values['api-socket'] ? String(values['api-socket']) : undefined };
 }
 
 /** Stop on SIGINT/SIGTERM: run `stop`, exit 0, or 1 if stopping fails or hangs for 10 s. */

@@ -5,11 +5,10 @@ import http from 'node:http';
 import { availableParallelism } from 'node:os';
 import type { ParseArgsConfig } from 'node:util';
 import { RestClient } from '../client/rest.js';
-import { readKubeconfig } from '../client/kubeconfig.js';
 import { controllerContext } from '../client/factory.js';
 import { logger, setLogLevel } from '../util/log.js';
 import { PROXY_MODES, type ProxyMode } from './components-list.js';
-import { kubeconfigPath, onShutdown, parseDuration } from './flags.js';
+import { API_SOCKET_HELP, apiConnection, onShutdown, parseDuration } from './flags.js';
 import type { BalanceMode } from '../proxy/balancer.js';
 
 export const PROXY_HELP = `Usage: kubelite proxy [flags]
@@ -35,9 +34,7 @@ replaced at start. Established connections keep their endpoint across changes (c
 
 Flags:
       --kubeconfig PATH     Kubeconfig (default $KUBECONFIG, else ~/.kube/config)
-      --api-socket PATH     Reach the API server through its Unix socket (that of kubelite up or
-                            server on this machine: DATA_DIR/api.sock by default) in plain HTTP
-                            instead of TLS; the token still comes from the kubeconfig (default: HTTPS)
+${API_SOCKET_HELP}
       --proxy-mode MODE     userspace (default) or nftables
       --nftables-table NAME nftables: the table to own, family ip (default kubelite; another
                             name lets several proxies share a host, e.g. in tests)
@@ -93,9 +90,9 @@ export async function runProxy(values: Record<string, unknown>, _positionals: st
   const metricsMatch = metricsAddress ? /^(.*):(\d+)$/.exec(metricsAddress) : undefined;
   if (metricsAddress && !metricsMatch) throw new Error(`--metrics-bind-address: not HOST:PORT: ${JSON.stringify(metricsAddress)}`);
 
-  const kc = await readKubeconfig(kubeconfigPath(values.kubeconfig));
+  const kc = await apiConnection(values);
   // kube-proxy's User-Agent, so that field managers and audit read as upstream's.
-  const client = new RestClient({ ...kc, socketPath: values['api-socket'] ? String(values['api-socket']) : undefined, userAgent: 'kube-proxy/v1.32.4 (linux/amd64) kubelite/0.1.0' });
+  const client = new RestClient({ ...kc, userAgent: 'kube-proxy/v1.32.4 (linux/amd64) kubelite/0.1.0' });
   const ctx = controllerContext(client);
   let proxy: RunningProxy & { start(): Promise<void> };
   if (mode === 'nftables') {
