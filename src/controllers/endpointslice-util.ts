@@ -5,6 +5,7 @@
 import type { EndpointSlice, Endpoint, EndpointPort } from 'kubernetes-types/discovery/v1.js';
 import type { ObjectReference } from 'kubernetes-types/core/v1.js';
 import type { KObject } from '../api/types.js';
+import { scanIPv4 } from '../api/validation/ip.js';
 import { ApiStatusError } from '../client/rest.js';
 
 export type SliceObject = EndpointSlice & KObject;
@@ -63,32 +64,10 @@ export interface ParsedIP {
   family: AddressType;
 }
 
-const DOT = 0x2e;
-const DIGIT_0 = 0x30;
-const DIGIT_9 = 0x39;
-
-/**
- * Four dot-separated decimal octets of at most 255 each, leading zeros allowed (sloppy), written
- * back without them; `s` itself when it is already canonical, as pod IPs are, so that the common
- * case allocates nothing. One pass over the characters: pod IPs are parsed for every endpoint of
- * every sync.
- */
+/** Dotted decimal, leading zeros dropped: `s` itself when it is already canonical, as pod IPs are. */
 function parseIPv4(s: string): string | undefined {
-  let octets = 0, value = 0, digits = 0, canonical = true;
-  for (let i = 0; i <= s.length; i++) {
-    const c = i < s.length ? s.charCodeAt(i) : DOT;
-    if (c >= DIGIT_0 && c <= DIGIT_9) {
-      if (digits === 1 && value === 0) canonical = false; // a leading zero
-      value = value * 10 + (c - DIGIT_0);
-      if (value > 255) return undefined;
-      digits++;
-      continue;
-    }
-    if (c !== DOT || digits === 0 || ++octets > 4) return undefined;
-    value = 0;
-    digits = 0;
-  }
-  if (octets !== 4) return undefined;
+  const canonical = scanIPv4(s);
+  if (canonical === undefined) return undefined;
   return canonical ? s : s.split('.').map(Number).join('.');
 }
 

@@ -8,21 +8,24 @@ import { invalid, type FieldError } from './field.js';
 export type IPBytes = Uint8Array;
 
 /**
- * Four decimal octets separated by dots; each may carry leading zeros and must stay within 255.
- * Scanned character by character: every Endpoints and EndpointSlice write parses each of its
- * addresses twice, and splitting and matching each part with a regular expression allocated.
+ * Four decimal octets separated by dots; each may carry leading zeros (Go's sloppy parse) and
+ * must stay within 255. Scanned character by character, with no allocation: every Endpoints and
+ * EndpointSlice write parses each of its addresses, and the endpoint controllers every pod IP of
+ * every sync. The octets go to `out` when given. Returns undefined for anything else, or whether
+ * `s` is already canonical (no leading zeros), as Go's IP.String() would print it.
  */
-function parseIPv4(s: string): number[] | undefined {
-  const out = [0, 0, 0, 0];
-  let part = 0, digits = 0, n = 0;
+export function scanIPv4(s: string, out?: number[]): boolean | undefined {
+  let part = 0, digits = 0, n = 0, canonical = true;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     if (c === 0x2e) {
       if (digits === 0 || part === 3) return undefined;
-      out[part++] = n;
+      if (out) out[part] = n;
+      part++;
       n = 0;
       digits = 0;
     } else if (c >= 0x30 && c <= 0x39) {
+      if (digits === 1 && n === 0) canonical = false; // a leading zero
       n = n * 10 + (c - 0x30);
       if (n > 255) return undefined;
       digits++;
@@ -31,8 +34,13 @@ function parseIPv4(s: string): number[] | undefined {
     }
   }
   if (digits === 0 || part !== 3) return undefined;
-  out[3] = n;
-  return out;
+  if (out) out[3] = n;
+  return canonical;
+}
+
+function parseIPv4(s: string): number[] | undefined {
+  const out = [0, 0, 0, 0];
+  return scanIPv4(s, out) === undefined ? undefined : out;
 }
 
 function v4InV6(octets: number[]): IPBytes {
