@@ -4,7 +4,6 @@
 // field validation). One code path for all resources; per-resource behaviour comes from the
 // table (resources.ts), the strategies, defaulting and validation.
 import { randomUUID, randomInt } from 'node:crypto';
-import { isDeepStrictEqual } from 'node:util';
 import type { KeyValue, Store } from '../store/types.js';
 import { CompactedError, ConflictError, KeyExistsError, NotFoundError, TimeoutError } from '../store/types.js';
 import type { KObject, FieldError } from '../api/types.js';
@@ -13,7 +12,7 @@ import { labelSelectorFromSpec, parseFieldSelector, parseLabelSelector, Selector
 import { applyDefaults } from '../api/defaults.js';
 import { validateCreate, validateUpdate, validateStatusUpdate, invalidMessage } from '../api/validation/index.js';
 import { applyPatch, PatchError, type PatchType } from './patch/index.js';
-import { cloneJson, setKey, type JsonObject } from './patch/value.js';
+import { cloneJson, jsonDeepStrictEqual, setKey, type JsonObject } from './patch/value.js';
 import { decodeError, pruneUnknownFields, replaceNulls, resolveRef, schemaForKind, strictDecodingErrors } from '../api/schema.js';
 import { ApiError, errors } from './errors.js';
 import { apply as applyConfig, nowRFC3339, recordScaleUpdate, recordUpdate } from './fieldmanager/index.js';
@@ -512,7 +511,7 @@ export class Registry {
     // their key order; only then is the deep comparison needed, which walks the whole object
     // before it reaches a changed status.
     const value = encodeObject(next);
-    if (value === kv.value || (value.length === kv.value.length && isDeepStrictEqual(next, current))) return { obj: current, created: false };
+    if (value === kv.value || (value.length === kv.value.length && jsonDeepStrictEqual(next, current))) return { obj: current, created: false };
     if (opts.dryRun) return { obj: next, created: false };
     // The last finalizer removed from an object being deleted: the update completes the deletion.
     if (next.metadata.deletionTimestamp && !next.metadata.finalizers?.length && deletionIsFinal(r, next)) {
@@ -554,7 +553,7 @@ export class Registry {
     strategy?.prepareForUpdate?.(obj, old);
     applyDefaults(r.kind, obj, old);
     if (r.generation) {
-      const changed = strategy?.generationChanged ? strategy.generationChanged(obj, old) : !isDeepStrictEqual(obj.spec, old.spec);
+      const changed = strategy?.generationChanged ? strategy.generationChanged(obj, old) : !jsonDeepStrictEqual(obj.spec, old.spec);
       if (changed) m.generation = (om.generation ?? 0) + 1;
     }
     const txn = await this.hooks[r.kind]?.beginUpdate?.(obj, old, dryRun);
@@ -616,7 +615,7 @@ export class Registry {
       // The patch engines never change their input; apply gets a copy of its own.
       const patched = type === 'apply'
         ? applyConfig(apiVersion, r.kind, current && copy(), patch, opts.fieldManager ?? '', opts.force ?? false, subresource)
-        : patchObject(type, current!, patch, apiVersion, r.kind);
+        : patchObject(type, subresource === 'status' ? statusPatchInput(type, current!, patch) : current!, patch, apiVersion, r.kind);
       const checked = this.checkBody(r, ns, patched);
       if (checked.metadata.name !== name) {
         throw errors.badRequest(`the name of the object (${checked.metadata.name}) does not match the name on the URL (${name})`);
@@ -650,7 +649,7 @@ export class Registry {
       if (dryRun) return { obj: pending ? next : obj, deleted: !pending };
       try {
         if (pending) {
-          if (isDeepStrictEqual(next, obj)) return { obj, deleted: false };
+          if (jsonDeepStrictEqual(next, obj)) return { obj, deleted: false };
           const written = await this.store.update(key, encodeObject(next), kv.modRevision);
           next.metadata.resourceVersion = String(written.modRevision);
           return { obj: next, deleted: false };
@@ -848,6 +847,26 @@ function withStatusOf(old: KObject, obj: KObject): KObject {
   out.metadata = { ...obj.metadata };
   out.status = obj.status;
   return out;
+}
+
+/** The top-level fields a status write takes from its request; every other one comes from the stored object. */
+const STATUS_WRITE_FIELDS = new Set(['apiVersion', 'kind', 'metadata', 'status']);
+
+/**
+ * What a merge or strategic merge patch of the status subresource is applied to. A status write
+ * keeps the stored spec whatever the patch makes of it (withStatusOf copies it from the stored
+ * object), so when the patch names no top-level field but apiVersion, kind, metadata and status
+ * (and no top-level directive), the patch engine, which deep-copies its input, gets a view
+ * without the spec: the result's metadata and status are the same, and a pod's spec is neither
+ * copied nor walked by the field checks only to be dropped. Any other patch gets the whole
+ * object, so its errors are upstream's.
+ */
+function statusPatchInput(type: PatchType, current: KObject, patch: unknown): KObject {
+  if (type === 'json' || patch === null || typeof patch !== 'object' || Array.isArray(patch)) return current;
+  for (const key in patch) if (!STATUS_WRITE_FIELDS.has(key)) return current;
+  const view: Record<string, unknown> = {};
+  for (const key in current) if (STATUS_WRITE_FIELDS.has(key)) view[key] = (current as unknown as Record<string, unknown>)[key];
+  return view as unknown as KObject;
 }
 
 /**

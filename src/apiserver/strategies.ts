@@ -1,8 +1,8 @@
 // Per-resource write strategies: what upstream's registry strategies (pkg/registry/<group>/<resource>/strategy.go)
 // do to an object on create and update beyond defaulting and validation: resetting status on
 // create, keeping fields the main endpoint may not change, and bumping metadata.generation.
-import { isDeepStrictEqual } from 'node:util';
 import type { KObject } from '../api/types.js';
+import { jsonDeepStrictEqual } from './patch/value.js';
 
 export interface Strategy {
   /** Called on create after system fields are set, before defaulting and validation. */
@@ -15,13 +15,26 @@ export interface Strategy {
   generationChanged?(obj: KObject, old: KObject): boolean;
 }
 
-/** Everything but metadata and status: what a spec change means for kinds without a `spec` field too. */
-function nonMeta(o: KObject): Record<string, unknown> {
-  const { metadata: _m, status: _s, apiVersion: _a, kind: _k, ...rest } = o;
-  return rest;
+/** The fields that are not the spec, for kinds without a `spec` field. */
+const NOT_SPEC = new Set(['metadata', 'status', 'apiVersion', 'kind']);
+
+/**
+ * Whether anything but metadata and status changed: what a spec change means for kinds without a
+ * `spec` field. Compared field by field rather than on copies without those fields.
+ */
+function nonMetaChanged(o: KObject, old: KObject): boolean {
+  const a = o as unknown as Record<string, unknown>, b = old as unknown as Record<string, unknown>;
+  let fields = 0;
+  for (const key in a) {
+    if (NOT_SPEC.has(key) || !Object.prototype.hasOwnProperty.call(a, key)) continue;
+    if (!Object.prototype.hasOwnProperty.call(b, key) || !jsonDeepStrictEqual(a[key], b[key])) return true;
+    fields++;
+  }
+  for (const key in b) if (!NOT_SPEC.has(key) && Object.prototype.hasOwnProperty.call(b, key)) fields--;
+  return fields !== 0;
 }
 
-const specChanged = (obj: KObject, old: KObject) => !isDeepStrictEqual(obj.spec, old.spec);
+const specChanged = (obj: KObject, old: KObject) => !jsonDeepStrictEqual(obj.spec, old.spec);
 
 type Resources = Record<string, { limits?: Record<string, string>; requests?: Record<string, string> }>;
 
@@ -79,7 +92,7 @@ export const STRATEGIES: Record<string, Strategy> = {
       else delete o.metadata.labels;
     },
     // Annotations bump the generation too because the controller copies them to ReplicaSets.
-    generationChanged: (o, old) => specChanged(o, old) || !isDeepStrictEqual(o.metadata.annotations ?? {}, old.metadata.annotations ?? {}),
+    generationChanged: (o, old) => specChanged(o, old) || !jsonDeepStrictEqual(o.metadata.annotations ?? {}, old.metadata.annotations ?? {}),
   },
   ReplicaSet: {
     prepareForCreate(o) {
@@ -88,6 +101,6 @@ export const STRATEGIES: Record<string, Strategy> = {
     generationChanged: specChanged,
   },
   EndpointSlice: {
-    generationChanged: (o, old) => !isDeepStrictEqual(nonMeta(o), nonMeta(old)),
+    generationChanged: nonMetaChanged,
   },
 };

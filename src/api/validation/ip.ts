@@ -109,7 +109,7 @@ export function isIPv4Bytes(ip: IPBytes): boolean {
 }
 
 export function isValidIP(v: string): boolean {
-  return parseIP(v) !== undefined;
+  return scanIPv4(v) !== undefined || parseIPv6(v) !== undefined;
 }
 
 export function isIPv6String(v: string): boolean {
@@ -152,6 +152,7 @@ export function validateIP(field: string, value: string): FieldError[] {
 }
 
 export function validateIPv4Address(field: string, value: string): FieldError[] {
+  if (scanIPv4(value) !== undefined) return [];
   const ip = parseIP(value);
   return ip && isIPv4Bytes(ip) ? [] : [invalid(field, value, 'must be a valid IPv4 address')];
 }
@@ -165,6 +166,18 @@ export function validateCIDR(field: string, value: string): FieldError[] {
   return isValidCIDRString(value) ? [] : [invalid(field, value, 'must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)')];
 }
 
+const SCRATCH_V4 = [0, 0, 0, 0];
+const SCRATCH_BYTES: IPBytes = new Uint8Array(16);
+
+/** The IPv4-mapped bytes of `octets` in a buffer shared by every call: read it before the next. */
+function v4InV6Scratch(octets: number[]): IPBytes {
+  SCRATCH_BYTES.fill(0, 0, 10);
+  SCRATCH_BYTES[10] = 0xff;
+  SCRATCH_BYTES[11] = 0xff;
+  SCRATCH_BYTES.set(octets, 12);
+  return SCRATCH_BYTES;
+}
+
 function zeroBytes(ip: IPBytes, from: number, to: number): boolean {
   for (let i = from; i < to; i++) if (ip[i] !== 0) return false;
   return true;
@@ -176,7 +189,9 @@ function zeroBytes(ip: IPBytes, from: number, to: number): boolean {
  * one rule (a kubelite deviation the caller opts into).
  */
 export function validateNonSpecialIP(field: string, value: string, allowLoopback = false): FieldError[] {
-  const ip = parseIP(value);
+  // Dotted IPv4, the address of nearly every endpoint, is read into a scratch array: an
+  // Endpoints or EndpointSlice write checks each of its addresses.
+  const ip = scanIPv4(value, SCRATCH_V4) !== undefined ? v4InV6Scratch(SCRATCH_V4) : parseIP(value);
   if (!ip) return [invalid(field, value, 'must be a valid IP address')];
   const errs: FieldError[] = [];
   const v4 = isIPv4Bytes(ip);

@@ -243,11 +243,28 @@ interface Child {
   readonly set: FieldSet;
 }
 
+/** The map of a set without members or without children, shared by all of them: never written to. */
+class SharedEmptyMap<V> extends Map<string, V> {
+  override set(): this {
+    throw new Error('a FieldSet wrote to the shared empty map');
+  }
+}
+const NO_MEMBERS: Map<string, PathElement> = new SharedEmptyMap();
+const NO_CHILDREN: Map<string, Child> = new SharedEmptyMap();
+
 export class FieldSet {
-  constructor(
-    readonly members: Map<string, PathElement> = new Map(),
-    readonly children: Map<string, Child> = new Map(),
-  ) {}
+  /**
+   * This level's members and children. A set without either shares an empty map until insert()
+   * gives it its own: most sets built per write (comparisons, intersections, decoded leaves) lack
+   * one or the other. Only insert() and descend() replace them; read them, never write to them.
+   */
+  members: Map<string, PathElement>;
+  children: Map<string, Child>;
+
+  constructor(members: Map<string, PathElement> = NO_MEMBERS, children: Map<string, Child> = NO_CHILDREN) {
+    this.members = members;
+    this.children = children;
+  }
 
   static of(...paths: Path[]): FieldSet {
     const s = new FieldSet();
@@ -261,12 +278,16 @@ export class FieldSet {
     let s: FieldSet = this;
     for (let i = 0; i < path.length - 1; i++) s = s.descend(path[i]!);
     const last = path[path.length - 1]!;
+    if (s.members === NO_MEMBERS) s.members = new Map();
     s.members.set(last.id, last);
   }
 
   private descend(pe: PathElement): FieldSet {
     let c = this.children.get(pe.id);
-    if (!c) this.children.set(pe.id, (c = { pe, set: new FieldSet() }));
+    if (!c) {
+      if (this.children === NO_CHILDREN) this.children = new Map();
+      this.children.set(pe.id, (c = { pe, set: new FieldSet() }));
+    }
     return c.set;
   }
 
@@ -329,36 +350,34 @@ export class FieldSet {
     return new FieldSet(members, children);
   }
 
-  /** Members in both, and children's intersections (a member never meets a child). */
+  /**
+   * Members in both, and children's intersections (a member never meets a child). Nothing in
+   * common gives the shared empty set: every manager's set meets each write's changed fields, and
+   * most have nothing in common with them.
+   */
   intersection(o: FieldSet): FieldSet {
     // Looked up from the smaller side (a manager's whole set meets a write's few changed fields);
     // the elements are this set's either way.
-    const members = new Map<string, PathElement>();
+    let members: Map<string, PathElement> | undefined;
     if (this.members.size <= o.members.size) {
-      for (const [k, pe] of this.members) if (o.members.has(k)) members.set(k, pe);
+      for (const [k, pe] of this.members) if (o.members.has(k)) (members ??= new Map()).set(k, pe);
     } else {
       for (const k of o.members.keys()) {
         const pe = this.members.get(k);
-        if (pe) members.set(k, pe);
+        if (pe) (members ??= new Map()).set(k, pe);
       }
     }
-    const children = new Map<string, Child>();
-    const meet = (k: string, mine: Child, theirs: Child) => {
+    let children: Map<string, Child> | undefined;
+    const smaller = this.children.size <= o.children.size ? this.children : o.children;
+    const larger = smaller === this.children ? o.children : this.children;
+    for (const [k, c] of smaller) {
+      const other = larger.get(k);
+      if (!other) continue;
+      const mine = smaller === this.children ? c : other, theirs = mine === c ? other : c;
       const set = mine.set.intersection(theirs.set);
-      if (!set.isEmpty()) children.set(k, { pe: mine.pe, set });
-    };
-    if (this.children.size <= o.children.size) {
-      for (const [k, c] of this.children) {
-        const theirs = o.children.get(k);
-        if (theirs) meet(k, c, theirs);
-      }
-    } else {
-      for (const [k, theirs] of o.children) {
-        const c = this.children.get(k);
-        if (c) meet(k, c, theirs);
-      }
+      if (!set.isEmpty()) (children ??= new Map()).set(k, { pe: mine.pe, set });
     }
-    return new FieldSet(members, children);
+    return members || children ? new FieldSet(members, children) : EMPTY;
   }
 
   /**
@@ -384,8 +403,13 @@ export class FieldSet {
     return changed ? new FieldSet(members, children) : this;
   }
 
-  /** Like difference, but a member of `o` also removes everything beneath it. */
+  /**
+   * Like difference, but a member of `o` also removes everything beneath it. Returns this set
+   * itself when none of its elements is one of `o`'s (the reset fields of an endpoint, taken out
+   * of every write's changes, are usually not among them).
+   */
   recursiveDifference(o: FieldSet): FieldSet {
+    if (!this.meets(o)) return this;
     const members = new Map<string, PathElement>();
     for (const [k, pe] of this.members) if (!o.members.has(k)) members.set(k, pe);
     const children = new Map<string, Child>();
@@ -395,10 +419,17 @@ export class FieldSet {
       if (!theirs) children.set(k, c);
       else {
         const set = c.set.recursiveDifference(theirs.set);
-        if (!set.isEmpty()) children.set(k, { pe: c.pe, set });
+        if (!set.isEmpty()) children.set(k, set === c.set ? c : { pe: c.pe, set });
       }
     }
     return new FieldSet(members, children);
+  }
+
+  /** Whether any element of this level is also one of `o`'s (a member or a child there). */
+  private meets(o: FieldSet): boolean {
+    for (const k of this.members.keys()) if (o.members.has(k)) return true;
+    for (const k of this.children.keys()) if (o.members.has(k) || o.children.has(k)) return true;
+    return false;
   }
 
   /** Every member, in upstream's order: this level's members (sorted), then each child's, depth first. */
@@ -417,15 +448,16 @@ export class FieldSet {
   private emit(includeSelf: boolean): Record<string, unknown> {
     const out: Record<string, unknown> = {};
     if (includeSelf) out['.'] = {};
-    const nodes = new Map<string, { pe: PathElement; member: boolean; child?: FieldSet }>();
-    for (const [k, pe] of this.members) nodes.set(k, { pe, member: true });
-    for (const [k, c] of this.children) {
-      const n = nodes.get(k);
-      if (n) n.child = c.set;
-      else nodes.set(k, { pe: c.pe, member: false, child: c.set });
+    // Each element once (a member's own element where it is also a child), in upstream's order;
+    // a child that is also a member marks itself with ".". Built without a record per element:
+    // every write that changes a manager's fields encodes its set again.
+    const elements: PathElement[] = [...this.members.values()];
+    for (const c of this.children.values()) if (!this.members.has(c.pe.id)) elements.push(c.pe);
+    elements.sort(comparePE);
+    for (const pe of elements) {
+      const child = this.children.get(pe.id);
+      out[pe.id] = child ? child.set.emit(this.members.has(pe.id)) : {};
     }
-    const sorted = [...nodes.values()].sort((a, b) => comparePE(a.pe, b.pe));
-    for (const n of sorted) out[n.pe.id] = n.child ? n.child.emit(n.member) : {};
     return out;
   }
 
@@ -456,29 +488,35 @@ export class FieldSet {
 const DECODED_SETS_MAX = 512;
 const decodedSets = new Map<string, FieldSet>();
 
-const EMPTY = new FieldSet();
+/** The empty set that withPrefix and intersection share; frozen, so that an insert into it throws. */
+const EMPTY = Object.freeze(new FieldSet()) as FieldSet;
+
+/** What readLevel gives for a level without keys: its parent is a member. */
+const LEAF: { readonly children?: FieldSet; readonly isMember: boolean } = { isMember: true };
 
 /** One FieldsV1 object: the set of its keys, and whether it marks its parent as a member. */
 function readLevel(json: Json): { children?: FieldSet; isMember: boolean } {
-  let children: FieldSet | undefined;
+  let members: Map<string, PathElement> | undefined;
+  let children: Map<string, Child> | undefined;
   let isMember = false;
-  for (const [key, value] of Object.entries(json)) {
+  for (const key in json) {
+    if (!Object.prototype.hasOwnProperty.call(json, key)) continue;
+    const value = json[key];
     if (key === '.') {
       isMember = true;
       continue;
     }
     const pe = parsePE(key);
     if (!pe) continue;
-    const sub = isMap(value) ? readLevel(value) : { isMember: true };
-    children ??= new FieldSet();
-    if (sub.isMember) children.members.set(pe.id, pe);
+    const sub = isMap(value) ? readLevel(value) : LEAF;
+    if (sub.isMember) (members ??= new Map()).set(pe.id, pe);
     if (sub.children) {
-      const existing = children.children.get(pe.id);
-      children.children.set(pe.id, { pe, set: existing ? existing.set.union(sub.children) : sub.children });
+      const existing = children?.get(pe.id);
+      (children ??= new Map()).set(pe.id, { pe, set: existing ? existing.set.union(sub.children) : sub.children });
     }
   }
-  if (!children) isMember = true;
-  return { children, isMember };
+  if (!members && !children) return LEAF;
+  return { children: new FieldSet(members, children), isMember };
 }
 
 function sortPEs(pes: PathElement[]): PathElement[] {
