@@ -212,6 +212,17 @@ describe('HTTP/1.1 pool', () => {
   });
 });
 
+/** A pod answer with managedFields, and the same name elsewhere (an annotation, a status field) that must stay. */
+const POD_WITH_MANAGED_FIELDS = {
+  kind: 'Pod', apiVersion: 'v1',
+  metadata: {
+    name: 'p', resourceVersion: '7', annotations: { managedFields: 'kept' },
+    managedFields: [{ manager: 'kubelet', operation: 'Update', fieldsV1: { 'f:status': { 'f:phase': {} } } }],
+    uid: 'u1',
+  },
+  status: { phase: 'Running', managedFields: { also: 'kept' } },
+};
+
 describe('RestClient over the pool', () => {
   let server: http.Server;
   let client: RestClient;
@@ -225,6 +236,9 @@ describe('RestClient over the pool', () => {
         if (req.url!.startsWith('/status')) {
           res.writeHead(409, { 'Content-Type': 'application/json' });
           res.end(JSON.stringify({ kind: 'Status', status: 'Failure', reason: 'AlreadyExists', code: 409, message: 'exists' }));
+        } else if (req.url!.startsWith('/pod')) {
+          res.writeHead(200, { 'Content-Type': 'application/json' });
+          res.end(JSON.stringify(POD_WITH_MANAGED_FIELDS));
         } else if (req.url!.startsWith('/plain')) {
           res.writeHead(502, 'Bad Gateway', { 'Content-Type': 'text/plain' });
           res.end('upstream down');
@@ -258,6 +272,15 @@ describe('RestClient over the pool', () => {
   test('a Status answer is the error; a non-JSON error body becomes its message', async () => {
     await assert.rejects(client.create('/status', {}), (e: unknown) => e instanceof ApiStatusError && e.code === 409 && e.reason === 'AlreadyExists' && e.message === 'exists');
     await assert.rejects(client.get('/plain'), (e: unknown) => e instanceof ApiStatusError && e.code === 502 && e.message === 'upstream down' && e.reason === 'Bad Gateway');
+  });
+
+  test('omitManagedFields parses a success without metadata.managedFields and nothing else cut; errors as ever', async () => {
+    const { managedFields: _, ...metadata } = POD_WITH_MANAGED_FIELDS.metadata;
+    assert.deepEqual(await client.request('PATCH', '/pod', { body: {}, omitManagedFields: true }), { ...POD_WITH_MANAGED_FIELDS, metadata });
+    // Without the option the answer is whole.
+    assert.deepEqual(await client.request('PATCH', '/pod', { body: {} }), POD_WITH_MANAGED_FIELDS);
+    assert.deepEqual(await client.request('GET', '/thing', { omitManagedFields: true }), { kind: 'Thing', method: 'GET' });
+    await assert.rejects(client.request('POST', '/status', { body: {}, omitManagedFields: true }), (e: unknown) => e instanceof ApiStatusError && e.reason === 'AlreadyExists');
   });
 
   test('ignoreResult skips the body of a success, not an error', async () => {

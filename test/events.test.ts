@@ -125,6 +125,47 @@ describe('event correlator (client-go tools/record/events_cache.go)', () => {
   });
 });
 
+describe('event recorder write queue', () => {
+  test('writes of one event key run in order, at most 16 at once; flush waits for all, later ones too', async () => {
+    const calls: { method: string; pod: string; count: number }[] = [];
+    const inFlight = new Set<number>();
+    let most = 0;
+    const answers: (() => void)[] = [];
+    // A client whose answers the test releases, in the reverse order of the requests.
+    const client = {
+      request(method: string, path: string, opts: { body: { count: number; involvedObject?: { name: string } } }) {
+        const pod = opts.body.involvedObject?.name ?? path.slice(path.lastIndexOf('/') + 1).split('.')[0]!;
+        const id = calls.push({ method, pod, count: opts.body.count });
+        inFlight.add(id);
+        most = Math.max(most, inFlight.size);
+        return new Promise<void>((resolve) => answers.push(() => { inFlight.delete(id); resolve(); }));
+      },
+    } as unknown as RestClient;
+    const rec = new EventRecorder(client, { component: 'kubelet', host: 'n1' });
+    const pod = (i: number) => ({ kind: 'Pod', apiVersion: 'v1', metadata: { name: `p${i}`, namespace: 'default', uid: `u${i}` } });
+    // p0's event three times (a create, then two count patches), and 30 other pods' events.
+    for (let i = 0; i < 31; i++) rec.event(pod(i), 'Normal', 'Pulled', 'image present');
+    rec.event(pod(0), 'Normal', 'Pulled', 'image present');
+    rec.event(pod(0), 'Normal', 'Pulled', 'image present');
+    let flushed = false;
+    const flush = rec.flush().then(() => { flushed = true; });
+    // Recorded after the flush began: the flush waits for it too.
+    rec.event(pod(99), 'Normal', 'Pulled', 'image present');
+    while (answers.length) {
+      assert.equal(flushed, false);
+      assert.ok(inFlight.size <= 16);
+      answers.splice(0).reverse().forEach((answer) => answer());
+      await new Promise((r) => setImmediate(r));
+    }
+    await flush;
+    assert.equal(most, 16);
+    assert.equal(calls.length, 34);
+    assert.deepEqual(calls.filter((c) => c.pod === 'p0').map((c) => `${c.method} ${c.count}`), ['POST 1', 'PATCH 2', 'PATCH 3']);
+    assert.ok(calls.some((c) => c.pod === 'p99'));
+    await rec.flush();
+  });
+});
+
 describe('event recorder', () => {
   let c: Cluster;
   let client: RestClient;

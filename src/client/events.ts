@@ -333,14 +333,26 @@ class Fifo<T> {
   }
 }
 
+/** A write the correlator decided on: create the event, or patch the count of an earlier one. */
+interface EventWrite {
+  event: CoreEvent;
+  update: boolean;
+}
+
 export class EventRecorder {
   private readonly correlator: EventCorrelator;
-  /** Writes for one correlation key run in order (a create before the patches of its count); different keys run concurrently, up to a limit. */
-  private readonly chains = new Map<string, Promise<void>>();
-  private readonly pending = new Set<Promise<void>>();
+  /**
+   * Writes for one correlation key run in order (a create before the patches of its count);
+   * different keys run concurrently, up to MAX_CONCURRENT_WRITES. A key is here while one of its
+   * writes is in flight or waiting for a slot, with the writes queued behind that one.
+   */
+  private readonly keys = new Map<string, EventWrite[]>();
+  /** Keys whose next write waits for a free slot, oldest first. */
+  private readonly waiting = new Fifo<string>();
   private active = 0;
-  /** Writes waiting for one of the MAX_CONCURRENT_WRITES slots, oldest first. */
-  private readonly waiting = new Fifo<() => void>();
+  /** Writes recorded and not yet finished: flush() waits for none. */
+  private unfinished = 0;
+  private flushed: (() => void)[] = [];
 
   constructor(private readonly client: RestClient, private readonly source: EventSource, private readonly now: () => Date = () => new Date()) {
     this.correlator = new EventCorrelator(() => this.now().getTime());
@@ -369,36 +381,50 @@ export class EventRecorder {
       eventTime: null, reportingComponent: this.source.component, reportingInstance: this.source.host ?? '',
     });
     if (result.skip) return;
-    const { event, key, update } = result;
-    this.enqueue(key, () => this.write(event, update));
+    this.enqueue(result.key, { event: result.event, update: result.update });
   }
 
   /** Resolves when everything recorded so far has been written (or failed). */
-  async flush(): Promise<void> {
-    while (this.pending.size) await Promise.all([...this.pending]);
+  flush(): Promise<void> {
+    if (this.unfinished === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => this.flushed.push(resolve));
   }
 
-  private enqueue(key: string, work: () => Promise<void>): void {
-    const prior = this.chains.get(key);
-    const next = prior ? prior.then(() => this.limited(work)) : this.limited(work);
-    this.chains.set(key, next);
-    this.pending.add(next);
-    void next.finally(() => {
-      this.pending.delete(next);
-      if (this.chains.get(key) === next) this.chains.delete(key);
-    });
+  // The queue is plain bookkeeping rather than a promise chain per key: three promises and two
+  // closures per event added up where a scheduler or a thread of kubelets records thousands.
+  private enqueue(key: string, w: EventWrite): void {
+    this.unfinished++;
+    const queued = this.keys.get(key);
+    // Behind a write of the same key: it starts once that one is done.
+    if (queued) return void queued.push(w);
+    this.keys.set(key, [w]);
+    this.startOrWait(key);
   }
 
-  /** Run `work` in a free slot, or once one is handed over by a write that finished. */
-  private async limited(work: () => Promise<void>): Promise<void> {
-    if (this.active < MAX_CONCURRENT_WRITES) this.active++;
-    else await new Promise<void>((resolve) => this.waiting.push(resolve));
-    try {
-      await work();
-    } finally {
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.active--;
+  /** Start the next write of `key` in a free slot, or queue the key for one. */
+  private startOrWait(key: string): void {
+    if (this.active >= MAX_CONCURRENT_WRITES) return this.waiting.push(key);
+    this.active++;
+    const w = this.keys.get(key)![0]!;
+    const finished = () => this.done(key);
+    // write() reports its failures itself; the second handler is for safety only.
+    void this.write(w.event, w.update).then(finished, finished);
+  }
+
+  /** A write of `key` finished: the key's next write, or the key goes; the slot goes to the longest waiting key. */
+  private done(key: string): void {
+    this.active--;
+    this.unfinished--;
+    const queued = this.keys.get(key)!;
+    queued.shift();
+    if (queued.length) this.waiting.push(key);
+    else this.keys.delete(key);
+    const next = this.waiting.shift();
+    if (next !== undefined) this.startOrWait(next);
+    if (this.unfinished === 0 && this.flushed.length) {
+      const waiters = this.flushed;
+      this.flushed = [];
+      for (const resolve of waiters) resolve();
     }
   }
 

@@ -44,6 +44,7 @@ const MAX_HEAD_BYTES = 16 * 1024;
 const INVALID_PATH = /[^\u0021-\u00ff]/;
 const INVALID_HEADER_VALUE = /[^\t\u0020-\u007e\u0080-\u00ff]/;
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: (.*))?$/;
 /**
  * Requests sent again when a reused connection closes before any byte of the answer: the
  * server most likely closed it while idle and never read the request. As Go's net/http
@@ -211,10 +212,13 @@ class Connection {
 
   /** Take the status line and headers and choose how the body is delimited (RFC 9112 §6.3); false when the connection failed on them. */
   private head(text: string): boolean {
-    const lines = text.split('\r\n');
-    const m = /^HTTP\/1\.([01]) (\d{3})(?: (.*))?$/.exec(lines[0]!);
+    // Read in place, line by line: every answer passes here (about seven per pod for the
+    // components), and splitting the head into lines and names made a dozen strings of each.
+    const firstEnd = text.indexOf('\r\n');
+    const statusLine = firstEnd < 0 ? text : text.slice(0, firstEnd);
+    const m = STATUS_LINE.exec(statusLine);
     if (!m) {
-      this.fail(new Error(`malformed HTTP status line: ${JSON.stringify(lines[0]!.slice(0, 100))}`));
+      this.fail(new Error(`malformed HTTP status line: ${JSON.stringify(statusLine.slice(0, 100))}`));
       return false;
     }
     const status = Number(m[2]);
@@ -223,18 +227,23 @@ class Connection {
     let contentLength = -1;
     let chunked = false;
     let keepAlive = m[1] === '1';
-    for (let i = 1; i < lines.length; i++) {
-      const line = lines[i]!;
-      const colon = line.indexOf(':');
-      if (colon <= 0) continue;
-      const name = line.slice(0, colon).toLowerCase();
-      if (name === 'content-length') contentLength = Number(line.slice(colon + 1).trim());
-      else if (name === 'transfer-encoding') chunked = /(^|,)\s*chunked\s*$/i.test(line.slice(colon + 1));
-      else if (name === 'connection') {
-        const tokens = line.slice(colon + 1).toLowerCase();
-        if (/(^|,)\s*close\s*(,|$)/.test(tokens)) keepAlive = false;
-        else if (/(^|,)\s*keep-alive\s*(,|$)/.test(tokens)) keepAlive = true;
+    for (let start = firstEnd < 0 ? text.length : firstEnd + 2; start < text.length;) {
+      let end = text.indexOf('\r\n', start);
+      if (end < 0) end = text.length;
+      const colon = text.indexOf(':', start);
+      const nameLength = colon - start;
+      // Only three names matter; their lengths sort out nearly every other header unread.
+      if (colon > start && colon < end && (nameLength === 14 || nameLength === 17 || nameLength === 10)) {
+        const name = text.slice(start, colon).toLowerCase();
+        if (name === 'content-length') contentLength = Number(text.slice(colon + 1, end).trim());
+        else if (name === 'transfer-encoding') chunked = /(^|,)\s*chunked\s*$/i.test(text.slice(colon + 1, end));
+        else if (name === 'connection') {
+          const tokens = text.slice(colon + 1, end).toLowerCase();
+          if (/(^|,)\s*close\s*(,|$)/.test(tokens)) keepAlive = false;
+          else if (/(^|,)\s*keep-alive\s*(,|$)/.test(tokens)) keepAlive = true;
+        }
       }
+      start = end + 2;
     }
     this.status = status;
     this.statusText = m[3] ?? '';

@@ -539,7 +539,8 @@ export class ReplicaSetController implements Reconciler {
     const pod = { apiVersion: 'v1', kind: 'Pod', metadata, spec: template?.spec };
     let created: PodObject;
     try {
-      created = await this.client.create<PodObject>(collectionPath(this.podInformer.resource, rs.metadata.namespace), pod);
+      // Only the created pod's name is read (for the event): its managedFields are not decoded.
+      created = await this.client.create<PodObject>(collectionPath(this.podInformer.resource, rs.metadata.namespace), pod, undefined, { omitManagedFields: true });
     } catch (e) {
       // Creating in a terminating namespace fails every time; that is no failure to report.
       if (isNamespaceTerminating(e)) return;

@@ -956,7 +956,8 @@ export class NodeAgent implements Reconciler, ContainerLogSource {
     if (!Object.keys(patch).some((k) => !k.startsWith('$setElementOrder/'))) return;
     const { namespace, name } = splitKey(keyOf(pod));
     try {
-      const updated = await this.client.patch<PodObject>(`/api/v1/namespaces/${namespace}/pods/${name}/status`, { metadata: { uid }, status: patch }, 'strategic');
+      // Only the answer's resourceVersion, UID and status are read: its managedFields are not decoded.
+      const updated = await this.client.patch<PodObject>(`/api/v1/namespaces/${namespace}/pods/${name}/status`, { metadata: { uid }, status: patch }, 'strategic', undefined, { omitManagedFields: true });
       const rv = updated.metadata.resourceVersion!;
       // Kept only while the watch lags behind the write (its echo may have come first).
       const cached = this.pods.get(keyOf(pod));
