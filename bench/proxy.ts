@@ -9,7 +9,9 @@
 //   - kubelite's userspace proxy: `kubelite up` serving the API only plus a standalone
 //     `kubelite proxy` (its default --workers, one TCP worker process per core, unless
 //     --proxy-workers N), carrying a selectorless Service's ClusterIP to an EndpointSlice of the
-//     three; the CPU its processes use during each wrk run is read from /proc;
+//     three; the CPU its processes use during each wrk run is read from /proc. Connections go
+//     to the native relay past their first exchange where it is built; run the bench with
+//     KUBELITE_PROXY_RELAY=js for the JavaScript relay (the header line says which ran);
 //   - kubelite's nftables mode (root only): the userspace proxy is stopped and
 //     `kubelite proxy --proxy-mode nftables` programs a third Service, the same three nginx
 //     backends on a second port (see nftBackendPort), into the kernel;
@@ -31,7 +33,7 @@
 // ClusterIP answered by the new backend.
 import { parseArgs } from 'node:util';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, loadavg, cpus, availableParallelism } from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
@@ -387,6 +389,16 @@ function cpuTicks(pid: number): number {
   }
 }
 
+/**
+ * Which relay carries the userspace proxy's connections past their first exchange: the native
+ * one (src/proxy/native-relay.ts) when built and not turned off, for the A/B against the
+ * JavaScript relay (`KUBELITE_PROXY_RELAY=js`, inherited by the proxy).
+ */
+function relayKind(): string {
+  if (process.env.KUBELITE_PROXY_RELAY === 'js') return 'JavaScript relay (KUBELITE_PROXY_RELAY=js)';
+  return existsSync(path.join(ROOT, 'native/build/Release/kubelite_relay.node')) ? 'native relay after the first exchange' : 'JavaScript relay (native relay not built)';
+}
+
 /** The direct children of a process (the userspace proxy's workers). */
 function childPids(pid: number): number[] {
   try {
@@ -648,7 +660,7 @@ async function main(): Promise<void> {
 
   const lines: string[] = [];
   lines.push(`proxy benchmark, ${new Date().toISOString()}, ${cpus().length} cores; wrk -t2 -c${CONNECTIONS} -d${SECONDS}s --latency; ${ROUNDS} rounds, the rows of a phase interleaved (round order forwards, backwards, ...); backends: nginx (1 worker) on ${BACKEND_IPS.join(', ')}`);
-  lines.push(`HAProxy ${execFileSync('/usr/sbin/haproxy', ['-v'], { encoding: 'utf8' }).split('\n')[0]!.split(' ')[2]} with Debian defaults but nbthread ${relayParallelism} (the userspace proxy's worker count); kubelite proxy: Node.js ${process.version}, ${workerPids.length ? `${workerPids.length} TCP worker processes (--workers ${workerPids.length})` : 'one process (--workers 1)'}`);
+  lines.push(`HAProxy ${execFileSync('/usr/sbin/haproxy', ['-v'], { encoding: 'utf8' }).split('\n')[0]!.split(' ')[2]} with Debian defaults but nbthread ${relayParallelism} (the userspace proxy's worker count); kubelite proxy: Node.js ${process.version}, ${workerPids.length ? `${workerPids.length} TCP worker processes (--workers ${workerPids.length})` : 'one process (--workers 1)'}, ${relayKind()}`);
   lines.push('');
   lines.push('| path | keep-alive req/s (median) | keep-alive p99 ms | new-conn req/s (median) | new-conn p99 ms | keep-alive / new-conn req/s per round |');
   lines.push('|---|---|---|---|---|---|');

@@ -10,6 +10,9 @@
 //   written straight to the other handle (with the reading side paused while a write is
 //   pending), which takes less than half the CPU per connection that two piped net.Sockets do —
 //   the difference between trailing HAProxy and matching it on connection rate.
+//   A connection that goes on past its first exchange is then handed to the native relay
+//   (native-relay.ts, native/relay.c) where that is built: an epoll thread moves its bytes with
+//   no JavaScript per chunk, which is most of what the stream handles still cost per request.
 // - `net`: two net.Sockets spliced with pipe(); portable, used when the handles are not
 //   reachable (process.binding withdrawn in some future Node).
 //
@@ -18,11 +21,13 @@
 // may need a round trip to the primary (affinity), so a connection asks a Picker, which answers
 // at once or later.
 import net from 'node:net';
+import { closeSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { getSystemErrorMap } from 'node:util';
 import type { Balancer } from './balancer.js';
 import type { ProxyEndpoint } from './endpoints.js';
 import type { ProxyCounters } from './metrics.js';
+import { NativeEnd, closeNativeRelay, detachNativeRelay, nativeRelayAvailable, relayNatively } from './native-relay.js';
 
 export type TcpImplementation = 'handles' | 'net';
 
@@ -87,6 +92,8 @@ const NODELAY_INHERITED = process.platform === 'linux';
 // ---- Node's stream handles ----------------------------------------------------------------------
 
 interface TCPHandle {
+  /** The socket's file descriptor (-1 where there is none). */
+  readonly fd: number;
   bind(address: string, port: number): number;
   bind6(address: string, port: number, flags: number): number;
   listen(backlog: number): number;
@@ -100,6 +107,8 @@ interface TCPHandle {
   getpeername(out: { address?: string }): number;
   getsockname(out: { port?: number }): number;
   reset(cb: () => void): number;
+  /** Take over an open socket descriptor. */
+  open(fd: number): number;
   useUserBuffer(buffer: Uint8Array): void;
   close(cb?: () => void): void;
   /** A function only: the binding rejects anything else. */
@@ -292,6 +301,14 @@ const noop = () => {};
  * it, and the next write takes a new one. Spares a request object per direction and connection.
  */
 let idleWriteReq: Req | undefined;
+/**
+ * A relay is handed to the native relay at its third chunk read: past a request and its answer.
+ * Handing over costs system calls (duplicating, registering, and at the end unregistering both
+ * sockets) and two thread wake-ups, which a connection carrying one exchange and closing (a new
+ * connection per request) would pay without gaining anything; a connection that goes on gains
+ * at every chunk after.
+ */
+const NATIVE_AFTER_CHUNKS = 3;
 
 // ---- moving relayed connections between proxy workers -------------------------------------------
 //
@@ -327,16 +344,20 @@ export function countSettled(open: Iterable<Relayed>): number {
 }
 
 /**
- * Stop relaying up to `max` settled connections here: their sockets are returned to be sent to
- * another worker (and closed here once sent). They count as no longer active in this process.
+ * Stop relaying up to `max` settled connections here: their sockets are passed to `detached`, to
+ * be sent to another worker (and closed here once sent); they count as no longer active in this
+ * process. Relays in JavaScript are detached at once, native ones once the native relay has
+ * handed their sockets back (or not at all, if bytes are in flight by then).
  */
-export function detachSettled(open: Set<Relayed>, max: number): DetachedRelay[] {
-  const out: DetachedRelay[] = [];
+export function detachSettled(open: Set<Relayed>, max: number, detached: (d: DetachedRelay) => void): void {
+  let asked = 0;
   for (const r of open) {
-    if (out.length >= max) break;
-    if (r instanceof HandleRelay && r.movable()) out.push(r.detach());
+    if (asked >= max) break;
+    if (r instanceof HandleRelay && r.movable()) {
+      asked++;
+      r.detach(detached);
+    }
   }
-  return out;
 }
 
 /** Relay the two sockets of a connection another worker detached. */
@@ -345,9 +366,18 @@ export function adoptRelay(client: unknown, upstream: unknown, ctx: ListenerCont
   return new HandleRelay(handles, client as TCPHandle, ctx.picker(), ctx, upstream as TCPHandle);
 }
 
-/** One client connection relayed with stream handles. */
+/**
+ * One client connection relayed with stream handles. A connection that carries more than one
+ * exchange is handed over to the native relay where it is available (native-relay.ts): then this
+ * object only stands for the connection in `open` and the counters until the native relay
+ * reports its end.
+ */
 class HandleRelay implements Relayed, PickWaiter {
   private upstream?: TCPHandle;
+  /** The native relay's id, once it has taken the sockets over. */
+  private nativeId?: number;
+  /** Where a native relay's sockets go once it has handed them back (detach). */
+  private detaching?: (d: DetachedRelay) => void;
   /** Taken at the first dial: what the client sends is read into one, the endpoint's into the other. */
   private fromClient?: ReadBuffer;
   private fromUpstream?: ReadBuffer;
@@ -355,6 +385,8 @@ class HandleRelay implements Relayed, PickWaiter {
   private readonly clientIP?: string;
   private ended = false;
   private eofs = 0;
+  /** Chunks read, both ways (counted up to the hand-over to the native relay). */
+  private chunks = 0;
   /** Writes the kernel has not taken whole yet (their direction has stopped reading). */
   private pendingWrites = 0;
   private readonly born: number;
@@ -366,6 +398,8 @@ class HandleRelay implements Relayed, PickWaiter {
     if (adopted) {
       this.born = ADOPTED;
       this.upstream = adopted;
+      // Nothing is in flight in a detached relay (detachSettled).
+      if (nativeRelayAvailable() && this.handOver(adopted)) return;
       this.fromUpstream = takeBuffer();
       this.pipe(adopted, client, this.fromUpstream);
       this.fromClient = takeBuffer();
@@ -384,7 +418,9 @@ class HandleRelay implements Relayed, PickWaiter {
 
   /** Connected both ways, no FIN seen, and old enough to stay. */
   settled(): boolean {
-    return !this.ended && this.fromClient !== undefined && this.eofs === 0 && this.born <= relayEpoch - 2;
+    if (this.ended || this.detaching || this.born > relayEpoch - 2) return false;
+    // The native relay checks for FINs itself when asked to detach.
+    return this.nativeId !== undefined || (this.fromClient !== undefined && this.eofs === 0);
   }
 
   /** Settled, and no write is pending: everything read has been passed on. */
@@ -393,7 +429,12 @@ class HandleRelay implements Relayed, PickWaiter {
   }
 
   /** Stop relaying (see detachSettled); only when movable(). */
-  detach(): DetachedRelay {
+  detach(detached: (d: DetachedRelay) => void): void {
+    if (this.nativeId !== undefined) {
+      this.detaching = detached;
+      detachNativeRelay(this.nativeId);
+      return;
+    }
     const client = this.client, upstream = this.upstream!;
     client.readStop();
     upstream.readStop();
@@ -403,7 +444,7 @@ class HandleRelay implements Relayed, PickWaiter {
     releaseBuffer(this.fromClient);
     releaseBuffer(this.fromUpstream);
     this.fromClient = this.fromUpstream = undefined;
-    return { client, upstream };
+    detached({ client, upstream });
   }
 
   private dial(): void {
@@ -456,6 +497,60 @@ class HandleRelay implements Relayed, PickWaiter {
     this.pipe(this.client, up, this.fromClient);
   }
 
+  /**
+   * Hand both sockets to the native relay and close the handles here (a close, which sends
+   * nothing: the native relay holds duplicates). `chunk`, just read from `from` and not written
+   * yet, is the only byte in flight (no write is pending): the native relay writes it first.
+   * Returns false, relaying on here, when the native relay could not take the sockets (out of
+   * descriptors for the duplicates).
+   */
+  private handOver(up: TCPHandle, from?: TCPHandle, chunk?: Uint8Array): boolean {
+    try {
+      const ended = (how: NativeEnd, _toEndpoint: number, _toClient: number, clientFd: number, endpointFd: number) => this.nativeEnded(how, clientFd, endpointFd);
+      this.nativeId = from === this.client
+        ? relayNatively(this.client.fd, up.fd, ended, chunk)
+        : relayNatively(this.client.fd, up.fd, ended, undefined, chunk);
+    } catch {
+      return false;
+    }
+    this.client.close();
+    up.close();
+    // Closed handles read no more: their buffers can serve others.
+    releaseBuffer(this.fromClient);
+    releaseBuffer(this.fromUpstream);
+    this.fromClient = this.fromUpstream = undefined;
+    return true;
+  }
+
+  private nativeEnded(how: NativeEnd, clientFd: number, endpointFd: number): void {
+    const detached = this.detaching;
+    this.detaching = undefined;
+    if (how === NativeEnd.Kept) return;
+    this.nativeId = undefined;
+    if (how === NativeEnd.Detached) {
+      this.ended = true;
+      this.ctx.open.delete(this);
+      this.ctx.counters.active.TCP--;
+      // Handles of their own for the sockets, to send on as a relay detached here is sent.
+      const client = this.h.newSocket(), upstream = this.h.newSocket();
+      const clientOpened = client.open(clientFd) === 0, upstreamOpened = upstream.open(endpointFd) === 0;
+      if (!clientOpened || !upstreamOpened) {
+        // Not seen (they are open sockets); the connection is lost then, not leaked.
+        client.close();
+        upstream.close();
+        if (!clientOpened) closeSync(clientFd);
+        if (!upstreamOpened) closeSync(endpointFd);
+        return;
+      }
+      detached!({ client, upstream });
+      return;
+    }
+    if (this.ended) return;
+    this.ended = true;
+    this.ctx.open.delete(this);
+    this.ctx.counters.active.TCP--;
+  }
+
   /** Copy src → dst chunk by chunk; pass src's FIN on as a shutdown of dst. */
   private pipe(src: TCPHandle, dst: TCPHandle, rb: ReadBuffer): void {
     const h = this.h;
@@ -466,6 +561,7 @@ class HandleRelay implements Relayed, PickWaiter {
       const nread = h.state[h.kReadBytesOrError]!;
       if (nread > 0) {
         if (rb.view.length !== nread) rb.view = nread === buffer.length ? buffer : buffer.subarray(0, nread);
+        if (++this.chunks >= NATIVE_AFTER_CHUNKS && this.pendingWrites === 0 && this.eofs === 0 && nativeRelayAvailable() && this.handOver(this.upstream!, src, rb.view)) return;
         const req = (idleWriteReq ??= h.newWriteReq());
         const status = dst.writeBuffer(req, rb.view);
         if (status < 0) {
@@ -527,7 +623,8 @@ class HandleRelay implements Relayed, PickWaiter {
   }
 
   destroy(): void {
-    this.end();
+    if (this.nativeId !== undefined) closeNativeRelay(this.nativeId);
+    else this.end();
   }
 }
 

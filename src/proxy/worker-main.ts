@@ -105,11 +105,11 @@ function sendMoving(id: string, side: MovingSide, handle: MovedHandle): void {
 }
 
 function shed(count: number): void {
-  for (const d of detachSettled(open, count)) {
+  detachSettled(open, count, (d) => {
     const id = `${process.pid}.${nextMove++}`;
     sendMoving(id, 'client', d.client as MovedHandle);
     sendMoving(id, 'upstream', d.upstream as MovedHandle);
-  }
+  });
   reportLoad();
 }
 

@@ -1,0 +1,102 @@
+// The native relay (native/relay.c): connections past their first exchange are handed over by
+// tcp.ts to an epoll thread of the addon, which moves their bytes with no JavaScript per chunk
+// (Node's per-read machinery — libuv, stream wrappers, a V8 call per read — cost more CPU per
+// request than the copying itself). Accepting, choosing the endpoint and dialing stay in tcp.ts.
+//
+// The addon is built by `node native/build.mjs` (node-gyp, at install). Where it is missing or
+// cannot load (no compiler at install, another platform), or with KUBELITE_PROXY_RELAY=js, the
+// proxy relays in JavaScript as before; that is logged once per process.
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { logger } from '../util/log.js';
+
+/** How a natively relayed connection ended. */
+export const NativeEnd = {
+  /** Both sides' FINs were passed on. */
+  Clean: 0,
+  /** A read or write failed; the other side was reset. */
+  Reset: 1,
+  /** Closed by `closeNativeRelay` (the proxy stops). */
+  Closed: 2,
+  /** Detached by `detachNativeRelay`: the two descriptors are handed back, still open. */
+  Detached: 3,
+  /** Not an end: `detachNativeRelay` could not detach (bytes in flight or a FIN seen); it goes on. */
+  Kept: 4,
+} as const;
+export type NativeEnd = (typeof NativeEnd)[keyof typeof NativeEnd];
+
+/** The descriptors are those handed back by a detach (-1 otherwise). */
+export type NativeEndListener = (how: NativeEnd, bytesToEndpoint: number, bytesToClient: number, clientFd: number, endpointFd: number) => void;
+
+interface RelayAddon {
+  start(onEnd: (id: number, how: NativeEnd, toEndpoint: number, toClient: number, clientFd: number, endpointFd: number) => void): void;
+  relay(clientFd: number, endpointFd: number, toEndpoint?: Uint8Array, toClient?: Uint8Array): number;
+  close(id: number): void;
+  detach(id: number): void;
+}
+
+// Two directories below the package root, from the tsc output (dist/src/proxy) and from the
+// bundle (dist/bundle/kubelite) alike.
+const ADDON_PATH = fileURLToPath(new URL('../../../native/build/Release/kubelite_relay.node', import.meta.url));
+
+/** Listeners of the relays running, by the addon's relay id. */
+const running = new Map<number, NativeEndListener>();
+
+function onEnd(id: number, how: NativeEnd, toEndpoint: number, toClient: number, clientFd: number, endpointFd: number): void {
+  const listener = running.get(id);
+  if (!listener) return;
+  if (how !== NativeEnd.Kept) running.delete(id);
+  listener(how, toEndpoint, toClient, clientFd, endpointFd);
+}
+
+function loadAddon(): RelayAddon | undefined {
+  const log = logger('proxy');
+  if (process.env.KUBELITE_PROXY_RELAY === 'js') {
+    log.info('KUBELITE_PROXY_RELAY=js: relaying TCP connections in JavaScript');
+    return undefined;
+  }
+  if (process.platform !== 'linux') return undefined; // the addon uses epoll; nothing to report
+  try {
+    const addon = createRequire(import.meta.url)(ADDON_PATH) as RelayAddon;
+    addon.start(onEnd);
+    return addon;
+  } catch (e) {
+    log.warn({ addon: ADDON_PATH, err: (e as Error).message }, 'native TCP relay not available (build it with `node native/build.mjs`); relaying in JavaScript');
+    return undefined;
+  }
+}
+
+let addon: RelayAddon | undefined | null = null;
+
+/** Whether relays can be handed to the native relay; loads it on first call. */
+export function nativeRelayAvailable(): boolean {
+  if (addon === null) addon = loadAddon();
+  return addon !== undefined;
+}
+
+/**
+ * Relay between two established sockets natively. The descriptors are duplicated: the caller
+ * closes its handles right after (a close, not a shutdown, so the connections stay up).
+ * `toEndpoint`/`toClient`: bytes already read from one side and not yet written to the other.
+ * Returns the relay's id for `closeNativeRelay` and `detachNativeRelay`; `ended` is called on
+ * the main thread once the relay is over, and for each detach refused (NativeEnd.Kept).
+ */
+export function relayNatively(clientFd: number, endpointFd: number, ended: NativeEndListener, toEndpoint?: Uint8Array, toClient?: Uint8Array): number {
+  if (!nativeRelayAvailable()) throw new Error('the native relay is not available');
+  const id = addon!.relay(clientFd, endpointFd, toEndpoint, toClient);
+  running.set(id, ended);
+  return id;
+}
+
+/** Close both sockets of a native relay (no reset); its end is reported as NativeEnd.Closed. */
+export function closeNativeRelay(id: number): void {
+  addon?.close(id);
+}
+
+/**
+ * Ask a native relay to stop and hand its sockets back: reported as NativeEnd.Detached with the
+ * two descriptors, or as NativeEnd.Kept when bytes are in flight or a FIN was seen.
+ */
+export function detachNativeRelay(id: number): void {
+  addon?.detach(id);
+}
