@@ -302,13 +302,15 @@ const noop = () => {};
  */
 let idleWriteReq: Req | undefined;
 /**
- * A relay is handed to the native relay at its third chunk read: past a request and its answer.
+ * A relay is handed to the native relay when the client sends a second chunk (a second request
+ * on a kept-alive connection), or at the eighth chunk read either way (a long answer, a stream).
  * Handing over costs system calls (duplicating, registering, and at the end unregistering both
  * sockets) and two thread wake-ups, which a connection carrying one exchange and closing (a new
- * connection per request) would pay without gaining anything; a connection that goes on gains
- * at every chunk after.
+ * connection per request) would pay without gaining anything, also when its answer comes in
+ * more than one chunk; a connection that goes on gains at every chunk after.
  */
-const NATIVE_AFTER_CHUNKS = 3;
+const NATIVE_AT_CLIENT_CHUNK = 2;
+const NATIVE_AT_CHUNK = 8;
 
 // ---- moving relayed connections between proxy workers -------------------------------------------
 //
@@ -385,7 +387,8 @@ class HandleRelay implements Relayed, PickWaiter {
   private readonly clientIP?: string;
   private ended = false;
   private eofs = 0;
-  /** Chunks read, both ways (counted up to the hand-over to the native relay). */
+  /** Chunks read from the client, and both ways (counted up to the hand-over to the native relay). */
+  private clientChunks = 0;
   private chunks = 0;
   /** Writes the kernel has not taken whole yet (their direction has stopped reading). */
   private pendingWrites = 0;
@@ -561,7 +564,7 @@ class HandleRelay implements Relayed, PickWaiter {
       const nread = h.state[h.kReadBytesOrError]!;
       if (nread > 0) {
         if (rb.view.length !== nread) rb.view = nread === buffer.length ? buffer : buffer.subarray(0, nread);
-        if (++this.chunks >= NATIVE_AFTER_CHUNKS && this.pendingWrites === 0 && this.eofs === 0 && nativeRelayAvailable() && this.handOver(this.upstream!, src, rb.view)) return;
+        if ((++this.chunks >= NATIVE_AT_CHUNK || (src === this.client && ++this.clientChunks >= NATIVE_AT_CLIENT_CHUNK)) && this.pendingWrites === 0 && this.eofs === 0 && nativeRelayAvailable() && this.handOver(this.upstream!, src, rb.view)) return;
         const req = (idleWriteReq ??= h.newWriteReq());
         const status = dst.writeBuffer(req, rb.view);
         if (status < 0) {
