@@ -16,39 +16,12 @@ import type { ProxyCounters } from '../src/proxy/metrics.js';
 import { nativeRelayAvailable } from '../src/proxy/native-relay.js';
 import { createTcpFrontend, type Relayed, type TcpFrontend } from '../src/proxy/tcp.js';
 import { until } from './helpers/wait.js';
+import { readAll, readBytes } from './helpers/sockets.js';
 
 const HOST = '127.0.0.1';
 const TEST_TIMEOUT_MS = 30_000;
 const JS_ONLY = process.env.KUBELITE_PROXY_RELAY === 'js';
 const ADDON = fileURLToPath(new URL('../../native/build/Release/kubelite_relay.node', import.meta.url));
-
-/** Everything a socket receives until its FIN (rejects on an error such as a reset). */
-function readAll(s: net.Socket): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  s.on('data', (d) => chunks.push(d));
-  return new Promise((resolve, reject) => {
-    s.once('end', () => resolve(Buffer.concat(chunks)));
-    s.once('error', reject);
-  });
-}
-
-function readBytes(s: net.Socket, n: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let got = 0;
-    const onData = (d: Buffer) => {
-      chunks.push(d);
-      got += d.length;
-      if (got >= n) {
-        s.off('data', onData);
-        s.off('error', reject);
-        resolve(Buffer.concat(chunks));
-      }
-    };
-    s.on('data', onData);
-    s.once('error', reject);
-  });
-}
 
 /** The error a socket ends with (undefined when it closes without one). */
 function closing(s: net.Socket): Promise<string | undefined> {

@@ -16,6 +16,7 @@ import { createTcpFrontend, type Relayed, type TcpFrontend } from '../src/proxy/
 import { ProxyWorkerPool } from '../src/proxy/worker-pool.js';
 import { logger } from '../src/util/log.js';
 import { until } from './helpers/wait.js';
+import { readAll, readBytes } from './helpers/sockets.js';
 
 const HOST = '127.0.0.1';
 /** A relay that loses or garbles bytes leaves a read waiting: fail it rather than hang. */
@@ -40,35 +41,6 @@ async function refusedPort(): Promise<number> {
   const port = portOf(srv);
   await new Promise((r) => srv.close(r));
   return port;
-}
-
-/** Everything a socket receives until its FIN. */
-function readAll(s: net.Socket): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  s.on('data', (d) => chunks.push(d));
-  return new Promise((resolve, reject) => {
-    s.once('end', () => resolve(Buffer.concat(chunks)));
-    s.once('error', reject);
-  });
-}
-
-/** Read exactly n bytes. */
-function readBytes(s: net.Socket, n: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let got = 0;
-    const onData = (d: Buffer) => {
-      chunks.push(d);
-      got += d.length;
-      if (got >= n) {
-        s.off('data', onData);
-        s.off('error', reject);
-        resolve(Buffer.concat(chunks));
-      }
-    };
-    s.on('data', onData);
-    s.once('error', reject);
-  });
 }
 
 function connect(port: number): Promise<net.Socket> {
