@@ -2,7 +2,7 @@
 // do to an object on create and update beyond defaulting and validation: resetting status on
 // create, keeping fields the main endpoint may not change, and bumping metadata.generation.
 import type { KObject } from '../api/types.js';
-import { jsonDeepStrictEqual } from './patch/value.js';
+import { jsonDeepStrictEqual, sameMembers } from './patch/value.js';
 
 export interface Strategy {
   /** Called on create after system fields are set, before defaulting and validation. */
@@ -16,23 +16,7 @@ export interface Strategy {
 }
 
 /** The fields that are not the spec, for kinds without a `spec` field. */
-const NOT_SPEC = new Set(['metadata', 'status', 'apiVersion', 'kind']);
-
-/**
- * Whether anything but metadata and status changed: what a spec change means for kinds without a
- * `spec` field. Compared field by field rather than on copies without those fields.
- */
-function nonMetaChanged(o: KObject, old: KObject): boolean {
-  const a = o as unknown as Record<string, unknown>, b = old as unknown as Record<string, unknown>;
-  let fields = 0;
-  for (const key in a) {
-    if (NOT_SPEC.has(key) || !Object.prototype.hasOwnProperty.call(a, key)) continue;
-    if (!Object.prototype.hasOwnProperty.call(b, key) || !jsonDeepStrictEqual(a[key], b[key])) return true;
-    fields++;
-  }
-  for (const key in b) if (!NOT_SPEC.has(key) && Object.prototype.hasOwnProperty.call(b, key)) fields--;
-  return fields !== 0;
-}
+const NOT_SPEC: ReadonlySet<string> = new Set(['metadata', 'status', 'apiVersion', 'kind']);
 
 const specChanged = (obj: KObject, old: KObject) => !jsonDeepStrictEqual(obj.spec, old.spec);
 
@@ -101,6 +85,7 @@ export const STRATEGIES: Record<string, Strategy> = {
     generationChanged: specChanged,
   },
   EndpointSlice: {
-    generationChanged: nonMetaChanged,
+    // Anything but metadata and status changed: a spec change, for a kind without a `spec` field.
+    generationChanged: (o, old) => !sameMembers(o as unknown as Record<string, unknown>, old as unknown as Record<string, unknown>, NOT_SPEC),
   },
 };

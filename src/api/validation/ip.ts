@@ -43,8 +43,9 @@ function parseIPv4(s: string): number[] | undefined {
   return scanIPv4(s, out) === undefined ? undefined : out;
 }
 
-function v4InV6(octets: number[]): IPBytes {
-  const b = new Uint8Array(16);
+/** The IPv4-mapped IPv6 bytes of `octets`, written into `b` when given (a scratch buffer reused by its caller). */
+function v4InV6(octets: number[], b: IPBytes = new Uint8Array(16)): IPBytes {
+  b.fill(0, 0, 10);
   b[10] = 0xff;
   b[11] = 0xff;
   b.set(octets, 12);
@@ -169,15 +170,6 @@ export function validateCIDR(field: string, value: string): FieldError[] {
 const SCRATCH_V4 = [0, 0, 0, 0];
 const SCRATCH_BYTES: IPBytes = new Uint8Array(16);
 
-/** The IPv4-mapped bytes of `octets` in a buffer shared by every call: read it before the next. */
-function v4InV6Scratch(octets: number[]): IPBytes {
-  SCRATCH_BYTES.fill(0, 0, 10);
-  SCRATCH_BYTES[10] = 0xff;
-  SCRATCH_BYTES[11] = 0xff;
-  SCRATCH_BYTES.set(octets, 12);
-  return SCRATCH_BYTES;
-}
-
 function zeroBytes(ip: IPBytes, from: number, to: number): boolean {
   for (let i = from; i < to; i++) if (ip[i] !== 0) return false;
   return true;
@@ -191,7 +183,7 @@ function zeroBytes(ip: IPBytes, from: number, to: number): boolean {
 export function validateNonSpecialIP(field: string, value: string, allowLoopback = false): FieldError[] {
   // Dotted IPv4, the address of nearly every endpoint, is read into a scratch array: an
   // Endpoints or EndpointSlice write checks each of its addresses.
-  const ip = scanIPv4(value, SCRATCH_V4) !== undefined ? v4InV6Scratch(SCRATCH_V4) : parseIP(value);
+  const ip = scanIPv4(value, SCRATCH_V4) !== undefined ? v4InV6(SCRATCH_V4, SCRATCH_BYTES) : parseIP(value);
   if (!ip) return [invalid(field, value, 'must be a valid IP address')];
   const errs: FieldError[] = [];
   const v4 = isIPv4Bytes(ip);

@@ -11,7 +11,7 @@ export function isObject(value: unknown): value is JsonObject {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
-export function hasKey(object: JsonObject, key: string): boolean {
+export function hasKey(object: object, key: string): boolean {
   return Object.prototype.hasOwnProperty.call(object, key);
 }
 
@@ -77,15 +77,20 @@ export function jsonDeepStrictEqual(a: unknown, b: unknown): boolean {
     return true;
   }
   if (pa !== Object.prototype && pa !== null) return isDeepStrictEqual(a, b);
-  const x = a as Record<string, unknown>, y = b as Record<string, unknown>;
-  let count = 0;
-  for (const key in x) {
-    if (!own(x, key)) continue;
-    if (!own(y, key) || !jsonDeepStrictEqual(x[key], y[key])) return false;
-    count++;
-  }
-  for (const key in y) if (own(y, key)) count--;
-  return count === 0;
+  return sameMembers(a as Record<string, unknown>, b as Record<string, unknown>);
 }
 
-const own = (o: object, key: string): boolean => Object.prototype.hasOwnProperty.call(o, key);
+/**
+ * Whether two plain objects have the same own keys holding jsonDeepStrictEqual values, the keys
+ * in `skip` left out of both (compared in place, not on copies without them).
+ */
+export function sameMembers(x: Record<string, unknown>, y: Record<string, unknown>, skip?: ReadonlySet<string>): boolean {
+  let count = 0;
+  for (const key in x) {
+    if (!hasKey(x, key) || skip?.has(key)) continue;
+    if (!hasKey(y, key) || !jsonDeepStrictEqual(x[key], y[key])) return false;
+    count++;
+  }
+  for (const key in y) if (hasKey(y, key) && !skip?.has(key)) count--;
+  return count === 0;
+}
