@@ -54,7 +54,10 @@ export interface Kubelite {
 export async function startKubelite(dataDir = mkdtempSync(path.join(tmpdir(), 'kubelite-bench-')), extraArgs: string[] = []): Promise<Kubelite> {
   const port = await freePort();
   const t0 = performance.now();
-  const proc = spawn(process.execPath, [path.join(ROOT, 'bin/kubelite'), 'up', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, ...extraArgs], {
+  // KUBELITE_BENCH_NODE_ARGS: Node flags for the kubelite process only (a profile, heap sizes),
+  // which NODE_OPTIONS cannot carry (it refuses --cpu-prof) or would also apply to the bench.
+  const nodeArgs = (process.env.KUBELITE_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const proc = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'bin/kubelite'), 'up', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, ...extraArgs], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const url = `https://127.0.0.1:${port}`;

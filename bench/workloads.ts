@@ -54,6 +54,19 @@ function cpuOf(statPath: string): number {
   return ticks / 100;
 }
 
+/** apiserver_request_total from /metrics, summed over response codes, by `VERB resource[/subresource]`. */
+async function requestCounts(c: ReturnType<typeof httpClient>): Promise<Map<string, number>> {
+  const text = (await c.request('GET', '/metrics')).body;
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('apiserver_request_total{')) continue;
+    const labels = Object.fromEntries([...line.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+    const key = `${labels.verb} ${labels.resource}${labels.subresource ? `/${labels.subresource}` : ''}`;
+    out.set(key, (out.get(key) ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1)));
+  }
+  return out;
+}
+
 interface RunResult {
   replicas: number;
   nodes: number;
@@ -68,6 +81,8 @@ interface RunResult {
   loadAfter: number;
   /** [thread ('main', its kubelite name, or name#id), CPU ms per pod], in creation order. */
   threadMsPerPod: [string, number][];
+  /** [`VERB resource`, API requests per pod] during the run, the busiest first (at least 0.01 per pod). */
+  requestsPerPod: [string, number][];
 }
 
 async function run(replicas: number): Promise<RunResult> {
@@ -94,6 +109,7 @@ async function run(replicas: number): Promise<RunResult> {
   const before = usage(k.proc.pid!);
   const threadsBefore = threadCPU(k.proc.pid!);
   const loadBefore = loadavg()[0]!;
+  const requestsBefore = await requestCounts(c);
   progress(`apply a Deployment with ${replicas} replicas`);
   const t0 = performance.now();
   const created = await c.request('POST', '/apis/apps/v1/namespaces/default/deployments', JSON.stringify({
@@ -118,6 +134,7 @@ async function run(replicas: number): Promise<RunResult> {
   const after = usage(k.proc.pid!);
   const threadsAfter = threadCPU(k.proc.pid!);
   const loadAfter = loadavg()[0]!;
+  const requestsAfter = await requestCounts(c);
   c.close();
   await k.stop();
   k.remove();
@@ -129,8 +146,12 @@ async function run(replicas: number): Promise<RunResult> {
     const label = tid === k.proc.pid ? 'main' : t.name.startsWith('kl-') ? t.name : `${t.name}#${tid}`;
     if (used >= cpuSeconds / 100) threadMsPerPod.push([label, Math.round((used / replicas) * 1e5) / 100]);
   }
+  const requestsPerPod: [string, number][] = [...requestsAfter]
+    .map(([key, n]): [string, number] => [key, Math.round(((n - (requestsBefore.get(key) ?? 0)) / replicas) * 100) / 100])
+    .filter(([, perPod]) => perPod >= 0.01)
+    .sort((a, b) => b[1] - a[1]);
   return { replicas, nodes: NODES, apiSocket: API_SOCKET, seconds, podsPerSecond: replicas / seconds, peakRssMiB: after.peakRssBytes / 2 ** 20,
-    cpuSeconds, apiThreadCpuSeconds: after.mainThreadCpuSeconds - before.mainThreadCpuSeconds, loadBefore, loadAfter, threadMsPerPod };
+    cpuSeconds, apiThreadCpuSeconds: after.mainThreadCpuSeconds - before.mainThreadCpuSeconds, loadBefore, loadAfter, threadMsPerPod, requestsPerPod };
 }
 
 async function main(): Promise<void> {
@@ -142,7 +163,8 @@ async function main(): Promise<void> {
       `peak RSS ${r.peakRssMiB.toFixed(0)} MiB, CPU ${r.cpuSeconds.toFixed(1)} s (${(r.cpuSeconds / r.seconds * 100).toFixed(0)} % of one core; ` +
       `${(r.cpuSeconds / n * 1000).toFixed(2)} ms per pod, of which the API server's thread ${(r.apiThreadCpuSeconds / n * 1000).toFixed(2)} ms), ` +
       `load average ${r.loadBefore.toFixed(1)} → ${r.loadAfter.toFixed(1)}\n` +
-      `  CPU ms per pod by thread: ${r.threadMsPerPod.map(([t, ms]) => `${t} ${ms.toFixed(2)}`).join(', ')}\n`);
+      `  CPU ms per pod by thread: ${r.threadMsPerPod.map(([t, ms]) => `${t} ${ms.toFixed(2)}`).join(', ')}\n` +
+      `  API requests per pod: ${r.requestsPerPod.map(([key, perPod]) => `${key} ${perPod.toFixed(2)}`).join(', ')}\n`);
   }
   process.stdout.write(JSON.stringify(results) + '\n');
 }
