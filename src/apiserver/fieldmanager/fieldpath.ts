@@ -148,6 +148,26 @@ export function keyPE(fields: (readonly [string, unknown])[]): PathElement {
   return { kind: 'key', fields: sorted, id: `${id}}` };
 }
 
+/**
+ * The element of an item with one string key field (a condition's type, a container's name, an
+ * IP), shared: every comparison makes one for each item of both sides. Bounded, as fieldPE's.
+ */
+export function stringKeyPE(name: string, value: string): PathElement {
+  // By key field name (from the schema: a few), then by value (no key string to build and hash).
+  let byValue = stringKeyPEs.get(name);
+  if (!byValue) stringKeyPEs.set(name, (byValue = new Map()));
+  let pe = byValue.get(value);
+  if (!pe) {
+    if (byValue.size >= STRING_KEY_PES_MAX) byValue.clear();
+    pe = keyPE([[name, value]]);
+    byValue.set(value, pe);
+  }
+  return pe;
+}
+
+const stringKeyPEs = new Map<string, Map<string, PathElement>>();
+const STRING_KEY_PES_MAX = 4096;
+
 export function valuePE(value: unknown): PathElement {
   return { kind: 'value', value, id: `v:${goJSON(value)}` };
 }

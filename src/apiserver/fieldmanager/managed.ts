@@ -6,7 +6,7 @@ import type { FieldError, KObject } from '../../api/types.js';
 import { aggregateMessage, forbidden, invalid, required, tooLong } from '../../api/validation/field.js';
 import { ApiError, errors } from '../errors.js';
 import { FieldSet, fieldPE, isMap, valuesEqual, type Path } from './fieldpath.js';
-import { TypedError, compare, typeForKind, zeroObject, type Comparison, type TypeRef } from './typed.js';
+import { TypedError, compare, typeForKind, zeroObject, type TypeRef } from './typed.js';
 
 export interface ManagerInfo {
   manager: string;
@@ -60,12 +60,24 @@ const CURRENT_OPERATION = 'current-operation';
  * appliers, so that an applier keeps one entry whatever version it applies with.
  */
 export function ownerId(o: Pick<Owner, 'manager' | 'operation' | 'apiVersion' | 'subresource'>): string {
-  // The JSON of {manager, operation, apiVersion?, subresource?}, written out field by field.
-  let id = `{"manager":${JSON.stringify(o.manager)},"operation":${JSON.stringify(o.operation)}`;
-  if (o.operation === 'Update') id += `,"apiVersion":${JSON.stringify(o.apiVersion)}`;
-  if (o.subresource) id += `,"subresource":${JSON.stringify(o.subresource)}`;
-  return `${id}}`;
+  // Every write looks up its own manager's identifier and those of the stored entries: the few
+  // managers there are keep theirs (a newline cannot occur in apiVersion or subresource).
+  const key = `${o.operation === 'Update' ? `U${o.apiVersion}` : 'A'}\n${o.subresource ?? ''}\n${o.manager}`;
+  let id = ownerIds.get(key);
+  if (id === undefined) {
+    // The JSON of {manager, operation, apiVersion?, subresource?}, written out field by field.
+    id = `{"manager":${JSON.stringify(o.manager)},"operation":${JSON.stringify(o.operation)}`;
+    if (o.operation === 'Update') id += `,"apiVersion":${JSON.stringify(o.apiVersion)}`;
+    if (o.subresource) id += `,"subresource":${JSON.stringify(o.subresource)}`;
+    id += '}';
+    if (ownerIds.size >= OWNER_IDS_MAX) ownerIds.clear();
+    ownerIds.set(key, id);
+  }
+  return id;
 }
+
+const ownerIds = new Map<string, string>();
+const OWNER_IDS_MAX = 1024;
 
 // ---- encoding ----
 
@@ -209,9 +221,20 @@ const RESET = new Map(Object.entries(RESET_PATHS).flatMap(([kind, bySub]) => Obj
 )));
 
 export function kindContext(apiVersion: string, kind: string, subresource?: string): KindContext {
-  const reset = RESET.get(`${kind}/${subresource ?? ''}`);
-  return { apiVersion, kind, type: typeForKind(apiVersion, kind), subresource: subresource || undefined, ignored: reset?.set, ignoredPaths: reset?.paths };
+  // One per kind and endpoint, shared (callers only read it): every write needs its kind's.
+  const key = `${apiVersion}/${kind}/${subresource ?? ''}`;
+  let ctx = kindContexts.get(key);
+  if (!ctx) {
+    const reset = RESET.get(`${kind}/${subresource ?? ''}`);
+    ctx = Object.freeze({ apiVersion, kind, type: typeForKind(apiVersion, kind), subresource: subresource || undefined, ignored: reset?.set, ignoredPaths: reset?.paths });
+    if (kindContexts.size >= KIND_CONTEXTS_MAX) kindContexts.clear();
+    kindContexts.set(key, ctx);
+  }
+  return ctx;
 }
+
+const kindContexts = new Map<string, KindContext>();
+const KIND_CONTEXTS_MAX = 1024;
 
 /**
  * `v` without the fields at `paths`, copied along each path (`v` itself is not changed). Both
@@ -240,14 +263,14 @@ function withoutPath(v: unknown, p: string[], i: number): unknown {
  * that owns them. Unless forced, any such field is a conflict and nothing changes. Fields the new
  * object no longer has leave every other manager. Managers left without fields are dropped.
  */
-export function takeOwnership(ctx: KindContext, live: unknown, next: unknown, managed: Managed, workflowId: string, force: boolean): Comparison {
-  const cmp = compare(ctx.type, withoutPaths(live, ctx.ignoredPaths), withoutPaths(next, ctx.ignoredPaths));
+export function takeOwnership(ctx: KindContext, live: unknown, next: unknown, managed: Managed, workflowId: string, force: boolean): Changes {
+  // Modified and added fields are collected in one set: only their union matters here.
+  const cmp = compare(ctx.type, withoutPaths(live, ctx.ignoredPaths), withoutPaths(next, ctx.ignoredPaths), true);
+  let changed = cmp.added, removed = cmp.removed;
   if (ctx.ignored) {
-    cmp.removed = cmp.removed.recursiveDifference(ctx.ignored);
-    cmp.modified = cmp.modified.recursiveDifference(ctx.ignored);
-    cmp.added = cmp.added.recursiveDifference(ctx.ignored);
+    removed = removed.recursiveDifference(ctx.ignored);
+    changed = changed.recursiveDifference(ctx.ignored);
   }
-  const changed = cmp.modified.union(cmp.added);
   const conflicts = new Map<string, { owner: Owner; set: FieldSet }>();
   for (const [id, owner] of managed) {
     if (id === workflowId) continue;
@@ -256,11 +279,17 @@ export function takeOwnership(ctx: KindContext, live: unknown, next: unknown, ma
   }
   if (!force && conflicts.size > 0) throw new ApplyConflicts(conflicts);
   for (const { owner, set } of conflicts.values()) owner.set = owner.set.difference(set);
-  if (!cmp.removed.isEmpty()) {
-    for (const [id, owner] of managed) if (id !== workflowId) owner.set = owner.set.difference(cmp.removed);
+  if (!removed.isEmpty()) {
+    for (const [id, owner] of managed) if (id !== workflowId) owner.set = owner.set.difference(removed);
   }
   for (const [id, owner] of managed) if (owner.set.isEmpty()) managed.delete(id);
-  return cmp;
+  return { changed, removed };
+}
+
+/** What a write changed, without the endpoint's reset fields: modified and added fields together, and removed ones. */
+export interface Changes {
+  changed: FieldSet;
+  removed: FieldSet;
 }
 
 /** Removes the never-tracked fields from one manager's set, dropping the manager if nothing is left. */
@@ -281,10 +310,8 @@ export function trackUpdate(ctx: KindContext, live: unknown, next: unknown, mana
   const id = ownerId(owner);
   // Taken before takeOwnership, which drops the entry when the write took back all its fields.
   const decoded = managed.get(id)?.decoded;
-  const cmp = takeOwnership(ctx, live, next, managed, CURRENT_OPERATION, true);
-  let set = cmp.modified.union(cmp.added);
-  if (ctx.ignored) set = set.recursiveDifference(ctx.ignored);
-  set = set.difference(STRIP);
+  // The changed fields, already without the reset fields.
+  const set = takeOwnership(ctx, live, next, managed, CURRENT_OPERATION, true).changed.difference(STRIP);
   if (!set.isEmpty()) {
     const previous = managed.get(id);
     const entry: Owner = { manager: owner.manager, operation: 'Update', apiVersion: owner.apiVersion, set: previous ? set.union(previous.set) : set, time: nowRFC3339() };
@@ -303,6 +330,7 @@ export function trackUpdate(ctx: KindContext, live: unknown, next: unknown, mana
 
 /** Keeps at most MAX_UPDATE_MANAGERS Update entries by merging the oldest into per-version "ancient-changes" buckets. */
 function capUpdateManagers(managed: Managed): void {
+  if (managed.size <= MAX_UPDATE_MANAGERS) return;
   const updaters = [...managed].filter(([, o]) => o.operation === 'Update').map(([id]) => id);
   if (updaters.length <= MAX_UPDATE_MANAGERS) return;
   updaters.sort((a, b) => unixSeconds(managed.get(a)!.time) - unixSeconds(managed.get(b)!.time) || (a < b ? -1 : a > b ? 1 : 0));

@@ -8,7 +8,7 @@
 import { resolveSchema, schemaForKind, type SchemaNode } from '../../api/schema.js';
 import { goQuote } from '../../api/validation/field.js';
 import {
-  FieldSet, compareStrings, fieldPE, goNumber, indexPE, isMap, keyPE, peString, valuePE, valuesEqual,
+  FieldSet, compareStrings, fieldPE, goNumber, indexPE, isMap, keyPE, peString, stringKeyPE, valuePE, valuesEqual,
   type Path, type PathElement,
 } from './fieldpath.js';
 
@@ -239,13 +239,23 @@ function requireFieldType(t: MapType, key: string, path: Path): TypeRef {
 
 const pathText = (path: Path) => path.map(peString).join('');
 
-const isEmptyMap = (m: Json | undefined) => m === undefined || Object.keys(m).length === 0;
+/** Whether a map has no keys of its own (without listing them: comparisons ask it of every map). */
+function isEmptyMap(m: Json | undefined): boolean {
+  if (m === undefined) return true;
+  for (const k in m) if (Object.prototype.hasOwnProperty.call(m, k)) return false;
+  return true;
+}
 
 /** An associative list item's path element, or the reason it has none. */
 export function listItemPE(list: ListType, item: unknown): PathElement | string {
   if (list.keys.length > 0) {
     if (item === null) return 'associative list with keys may not have a null element';
     if (!isMap(item)) return 'associative list with keys may not have non-map elements';
+    if (list.keys.length === 1) {
+      const key = list.keys[0]!;
+      const v = Object.prototype.hasOwnProperty.call(item, key) ? item[key] : undefined;
+      if (typeof v === 'string') return stringKeyPE(key, v);
+    }
     const fields: [string, unknown][] = [];
     const elemMap = list.elem.atom.map;
     for (const key of list.keys) {
@@ -472,9 +482,13 @@ export interface Comparison {
   added: FieldSet;
 }
 
-/** What changed from lhs to rhs, field by field. */
-export function compare(tr: TypeRef, lhs: unknown, rhs: unknown): Comparison {
-  const c: Comparison = { removed: new FieldSet(), modified: new FieldSet(), added: new FieldSet() };
+/**
+ * What changed from lhs to rhs, field by field. With `merged`, `modified` and `added` are one set,
+ * their union (what a write takes ownership of), built without a union pass.
+ */
+export function compare(tr: TypeRef, lhs: unknown, rhs: unknown, merged = false): Comparison {
+  const changed = new FieldSet();
+  const c: Comparison = { removed: new FieldSet(), modified: changed, added: merged ? changed : new FieldSet() };
   compareValue(tr, lhs, rhs, [], c);
   return c;
 }
@@ -513,15 +527,16 @@ function compareMaps(t: MapType, lhs: unknown, rhs: unknown, path: PathElement[]
     compareLeaf(lhs, rhs, path, c);
     return true;
   }
-  const visit = (key: string) => {
-    const ft = requireFieldType(t, key, path);
-    path.push(fieldPE(key));
-    compareValue(ft, lm?.[key], rm?.[key], path, c);
-    path.pop();
-  };
-  if (lm) for (const key in lm) visit(key);
-  if (rm) for (const key in rm) if (!lm || !Object.prototype.hasOwnProperty.call(lm, key)) visit(key);
+  if (lm) for (const key in lm) compareField(t, key, lm[key], rm?.[key], path, c);
+  if (rm) for (const key in rm) if (!lm || !Object.prototype.hasOwnProperty.call(lm, key)) compareField(t, key, lm?.[key], rm[key], path, c);
   return false;
+}
+
+function compareField(t: MapType, key: string, lhs: unknown, rhs: unknown, path: PathElement[], c: Comparison): void {
+  const ft = requireFieldType(t, key, path);
+  path.push(fieldPE(key));
+  compareValue(ft, lhs, rhs, path, c);
+  path.pop();
 }
 
 function compareLists(t: ListType, lhs: unknown, rhs: unknown, path: PathElement[], c: Comparison): boolean {
