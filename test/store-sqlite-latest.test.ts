@@ -66,8 +66,8 @@ test('a get racing a write sees the old or the new value, and the new one once t
 
 test('keys beyond the ones kept in memory are read from the database', async () => {
   await withStore(async (store, onDisk) => {
-    // More keys than the store keeps (10,000), each written twice so that memory held every value once.
-    const n = 10_200;
+    // More keys than the store keeps (10,000, evicted in batches of 512), each written twice so that memory held every value once.
+    const n = 11_000;
     const keys = Array.from({ length: n }, (_, i) => `/t/many/${i}`);
     const created = await Promise.all(keys.map((k) => store.create(k, 'a')));
     await Promise.all(created.map((kv) => store.update(kv.key, `${kv.key}=b`, kv.modRevision)));

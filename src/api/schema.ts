@@ -183,6 +183,44 @@ export function strictDecodingErrors(apiVersion: string, kind: string, json: str
   return scanner.errors;
 }
 
+/**
+ * The members of every object in a JSON text (keys, duplicates included). `json` must be valid
+ * JSON. Against countParsedKeys of its JSON.parse result, which keeps one member per key, it tells
+ * whether the text repeats a key anywhere: then the two differ.
+ */
+export function countJSONKeys(json: string): number {
+  let keys = 0;
+  for (let pos = json.indexOf('"'); pos >= 0; pos = json.indexOf('"', pos)) {
+    // Jump to the string's closing quote: one preceded by an even number of backslashes.
+    let end = pos + 1;
+    for (;;) {
+      end = json.indexOf('"', end);
+      if (end < 0) throw new SyntaxError('unterminated string');
+      let backslashes = 0;
+      while (json.charCodeAt(end - 1 - backslashes) === BACKSLASH) backslashes++;
+      if (backslashes % 2 === 0) break;
+      end++;
+    }
+    pos = end + 1;
+    let c = json.charCodeAt(pos);
+    while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = json.charCodeAt(++pos);
+    if (c === COLON) keys++;
+  }
+  return keys;
+}
+
+/** The members of every object in a parsed JSON value. */
+export function countParsedKeys(value: unknown): number {
+  if (value === null || typeof value !== 'object') return 0;
+  let keys = 0;
+  if (Array.isArray(value)) {
+    for (const item of value) keys += countParsedKeys(item);
+    return keys;
+  }
+  for (const key in value) keys += 1 + countParsedKeys((value as Json)[key]);
+  return keys;
+}
+
 const QUOTE = 0x22, BACKSLASH = 0x5c, OPEN_BRACE = 0x7b, CLOSE_BRACE = 0x7d, OPEN_BRACKET = 0x5b, CLOSE_BRACKET = 0x5d;
 const COMMA = 0x2c, COLON = 0x3a;
 

@@ -13,7 +13,7 @@ import { applyDefaults } from '../api/defaults.js';
 import { validateCreate, validateUpdate, validateStatusUpdate, invalidMessage } from '../api/validation/index.js';
 import { applyPatch, PatchError, type PatchType } from './patch/index.js';
 import { cloneJson, jsonDeepStrictEqual, setKey, type JsonObject } from './patch/value.js';
-import { decodeError, pruneUnknownFields, replaceNulls, resolveRef, schemaForKind, strictDecodingErrors } from '../api/schema.js';
+import { countJSONKeys, countParsedKeys, decodeError, findUnknownFields, pruneUnknownFields, replaceNulls, resolveRef, schemaForKind, strictDecodingErrors } from '../api/schema.js';
 import { ApiError, errors } from './errors.js';
 import { apply as applyConfig, nowRFC3339, recordScaleUpdate, recordUpdate } from './fieldmanager/index.js';
 import { STRATEGIES } from './strategies.js';
@@ -31,7 +31,10 @@ export interface WriteOptions {
   fieldValidation: FieldValidation;
   /** Warnings for the response's Warning headers (unknown fields with Warn). */
   warnings: string[];
-  /** The JSON text of a create or update body: duplicate fields can only be seen in the text. */
+  /**
+   * The JSON text of a create or update body: duplicate fields can only be seen in the text, and
+   * a text without `null` has no JSON null to replace.
+   */
   rawJSON?: string;
   /** Server-side apply: conflicts are overridden. */
   force?: boolean;
@@ -314,14 +317,29 @@ export class Registry {
     }
   }
 
-  private checkFields(r: ResourceType, obj: KObject, opts: WriteOptions): void {
+  /**
+   * Whether the JSON text of a body (opts.rawJSON) repeats no key anywhere: its members counted
+   * against those of `body`, its JSON.parse result, before checkBody or checkFields change it.
+   * Only for the strict decoder's check (Strict and Warn).
+   */
+  private bodyKeysUnique(body: unknown, opts: WriteOptions): boolean {
+    return opts.fieldValidation !== 'Ignore' && opts.rawJSON !== undefined && countJSONKeys(opts.rawJSON) === countParsedKeys(body);
+  }
+
+  /** `uniqueKeys`: bodyKeysUnique's answer for the body `obj` was checked from. */
+  private checkFields(r: ResourceType, obj: KObject, opts: WriteOptions, uniqueKeys = false): void {
     const apiVersion = apiVersionOf(r);
     // JSON nulls become what Go's decoding makes of them (absent fields, zero list items and map values).
-    replaceNulls(apiVersion, r.kind, obj);
+    // A body whose text never says `null` has none (the object is the text's, plus checkBody's fields).
+    if (opts.rawJSON === undefined || opts.rawJSON.includes('null')) replaceNulls(apiVersion, r.kind, obj);
     if (opts.fieldValidation === 'Ignore') {
       pruneUnknownFields(apiVersion, r.kind, obj);
       return;
     }
+    // A text that repeats no key, parsed into an object without unknown fields, has no strict
+    // decoding error: the object holds every key of the text (checkBody and replaceNulls add or
+    // remove only known fields), so the text scan below would find nothing.
+    if (uniqueKeys && opts.rawJSON !== undefined && findUnknownFields(apiVersion, r.kind, obj).length === 0) return;
     // From the body text: unknown and duplicate fields in document order, as upstream's strict decoder.
     // The object's keys are the text's (checkBody adds only known fields), so a text without
     // problems has no unknown field to prune and the walk over the object is skipped.
@@ -379,8 +397,9 @@ export class Registry {
   }
 
   async create(r: ResourceType, ns: string | undefined, body: unknown, opts: WriteOptions): Promise<KObject> {
+    const uniqueKeys = this.bodyKeysUnique(body, opts);
     const obj = this.checkBody(r, ns, body);
-    this.checkFields(r, obj, opts);
+    this.checkFields(r, obj, opts, uniqueKeys);
     const meta = obj.metadata;
     stripSystemWrites(obj);
     meta.uid = randomUUID();
@@ -592,12 +611,13 @@ export class Registry {
   }
 
   async update(r: ResourceType, ns: string | undefined, name: string, body: unknown, opts: WriteOptions, subresource?: 'status'): Promise<{ obj: KObject; created: boolean }> {
+    const uniqueKeys = this.bodyKeysUnique(body, opts);
     const obj = this.checkBody(r, ns, body);
     if (obj.metadata.name !== undefined && obj.metadata.name !== name) {
       throw errors.badRequest(`the name of the object (${obj.metadata.name}) does not match the name on the URL (${name})`);
     }
     obj.metadata.name = name;
-    this.checkFields(r, obj, opts);
+    this.checkFields(r, obj, opts, uniqueKeys);
     // An update without resourceVersion is unconditional (upstream AllowUnconditionalUpdate) and retried on races.
     // Each of its attempts starts from the request's object as checked; a JSON copy is cheaper than structuredClone.
     // An update with one ends at the first lost race (409; a vanished object is 404 on its second

@@ -698,11 +698,11 @@ export class ApiServer {
     }
   }
 
-  /** A create or update body; JSON text is kept for the strict decoder's duplicate-field check. */
+  /** A create or update body; JSON text is kept for the strict decoder's duplicate-field check and checkFields' null check. */
   private async decodeWriteBody(buf: Buffer, req: IncomingMessage, r: ResourceType, opts: WriteOptions): Promise<unknown> {
     const body = await decodeBody(buf, req.headers['content-type'], r);
     const mt = mediaType(req.headers['content-type']);
-    if (opts.fieldValidation !== 'Ignore' && (mt === 'application/json' || mt === '')) opts.rawJSON = buf.toString('utf8');
+    if (mt === 'application/json' || mt === '') opts.rawJSON = buf.toString('utf8');
     return body;
   }
 

@@ -49,6 +49,8 @@ const DEFAULT_EVENT_CACHE_SIZE = 10_000;
  * reader's whole page cache, so each such read reloads its B-tree pages from the file.
  */
 const LATEST_CACHE_SIZE = 10_000;
+/** Keys beyond LATEST_CACHE_SIZE that the cache may hold before the least recently used are evicted at once. */
+const LATEST_CACHE_EVICT_BATCH = 512;
 /** What the latest-value cache holds for a key that does not exist. */
 const ABSENT = null;
 /** Revisions of history read from the log per step of a watch replay, between event-loop turns. */
@@ -115,6 +117,8 @@ export class SqliteStore implements Store {
   private nextCompactId = 1;
   private readonly compactions = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
   private readonly watchers = new Set<Watcher>();
+  /** The watchers by prefix: a commit's events are filtered once per prefix, not once per watcher. */
+  private readonly watchersByPrefix = new Map<string, Set<Watcher>>();
   private readonly counters: SqliteStoreStats = { commits: 0, writes: 0 };
   private drained: (() => void) | undefined;
   private exited: Promise<void> | undefined;
@@ -183,11 +187,21 @@ export class SqliteStore implements Store {
     return kv;
   }
 
-  /** Keep `kv` as the current value of `key` (undefined: absent), evicting the least recently kept key. */
+  /**
+   * Keep `kv` as the current value of `key` (undefined: absent), evicting the least recently kept
+   * keys in batches: a Map's iterator walks over the holes its deletions left at the front until
+   * it is rehashed, so evicting one key per write cost a scan of thousands of holes each time.
+   */
   private remember(key: string, kv: KeyValue | undefined): void {
     this.latest.delete(key);
     this.latest.set(key, kv ?? ABSENT);
-    if (this.latest.size > LATEST_CACHE_SIZE) this.latest.delete(this.latest.keys().next().value!);
+    if (this.latest.size > LATEST_CACHE_SIZE + LATEST_CACHE_EVICT_BATCH) {
+      let excess = this.latest.size - LATEST_CACHE_SIZE;
+      for (const k of this.latest.keys()) {
+        this.latest.delete(k);
+        if (--excess === 0) break;
+      }
+    }
   }
 
   async list(prefix: string, opts: ListOptions = {}): Promise<ListResult> {
@@ -460,13 +474,13 @@ export class SqliteStore implements Store {
       onEvents: opts.onEvents,
       onError: opts.onError,
     };
-    this.watchers.add(watcher);
+    this.addWatcher(watcher);
     // Never call back before watch() has returned its handle.
     queueMicrotask(() => this.catchUp(watcher));
     return {
       cancel: () => {
         watcher.done = true;
-        this.watchers.delete(watcher);
+        this.removeWatcher(watcher);
       },
       progress: () => watcher.seenUpTo,
     };
@@ -520,13 +534,40 @@ export class SqliteStore implements Store {
     })();
   }
 
+  private addWatcher(w: Watcher): void {
+    this.watchers.add(w);
+    let group = this.watchersByPrefix.get(w.prefix);
+    if (!group) this.watchersByPrefix.set(w.prefix, (group = new Set()));
+    group.add(w);
+  }
+
+  private removeWatcher(w: Watcher): void {
+    this.watchers.delete(w);
+    const group = this.watchersByPrefix.get(w.prefix);
+    if (group?.delete(w) && group.size === 0) this.watchersByPrefix.delete(w.prefix);
+  }
+
+  /**
+   * Hands a commit's events to the live watchers. Watchers of one prefix that have seen nothing
+   * of this commit (all live ones, normally) share one array of its events under that prefix.
+   */
   private deliverLive(events: StoreEvent[]): void {
+    const first = events[0]!.revision;
     const last = events[events.length - 1]!.revision;
-    for (const w of this.watchers) {
-      if (!w.live) continue;
-      const matching = events.filter((e) => e.revision > w.seenUpTo && e.key.startsWith(w.prefix));
-      w.seenUpTo = Math.max(w.seenUpTo, last);
-      if (matching.length > 0) this.emit(w, matching);
+    for (const [prefix, group] of this.watchersByPrefix) {
+      let shared: StoreEvent[] | undefined;
+      for (const w of group) {
+        if (!w.live) continue;
+        let matching: StoreEvent[];
+        if (w.seenUpTo < first) {
+          shared ??= prefix === '' ? events : events.filter((e) => e.key.startsWith(prefix));
+          matching = shared;
+        } else {
+          matching = events.filter((e) => e.revision > w.seenUpTo && e.key.startsWith(prefix));
+        }
+        w.seenUpTo = Math.max(w.seenUpTo, last);
+        if (matching.length > 0) this.emit(w, matching);
+      }
     }
   }
 
@@ -543,7 +584,7 @@ export class SqliteStore implements Store {
   private finish(w: Watcher, err: Error): void {
     if (w.done) return;
     w.done = true;
-    this.watchers.delete(w);
+    this.removeWatcher(w);
     w.onError?.(err);
   }
 

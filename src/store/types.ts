@@ -54,6 +54,7 @@ export interface WatchOptions {
    * through onError) when events after fromRevision are no longer retained.
    */
   fromRevision: number;
+  /** The array may be shared with other watchers of the same prefix: read it, never modify it. */
   onEvents: (events: StoreEvent[]) => void;
   /** Called at most once; the watch is over afterwards (e.g. CompactedError, store closed). */
   onError?: (err: Error) => void;
