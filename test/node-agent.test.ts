@@ -10,7 +10,7 @@ import { startAgentCluster, PODS, type AgentCluster } from './helpers/node-agent
 import { until } from './helpers/wait.js';
 import type { RestClient, WatchHandle } from '../src/client/rest.js';
 import type { ControllerContext } from '../src/client/factory.js';
-import type { NodeAgent, NodeAgentOptions } from '../src/node/agent.js';
+import { BOUND_PODS, type NodeAgent, type NodeAgentOptions } from '../src/node/agent.js';
 import { IPAMExhaustedError, PodIPAM, ipv4ToInt, parseCIDR4 } from '../src/node/ipam.js';
 
 function inCIDR(ip: string, cidr: string): boolean {
@@ -381,6 +381,21 @@ describe('node agent (sim runtime)', () => {
     const p = await until(() => runningReady('shared'), 'shared Running');
     const node = await client.get<any>('/api/v1/nodes/node04');
     assert.ok(inCIDR(p.status.podIP, node.spec.podCIDR));
+  });
+
+  test('agents can share an informer of bound pods only (as `up` runs them): a pod bound later runs', async () => {
+    const bound = ctx.informers.selectedInformer<any>('pods', 'bound', BOUND_PODS);
+    await startAgent({ nodeName: 'node05', sharedPods: bound });
+    await client.create(PODS, pod('bound-later', {}));
+    // The pending pod's events are dropped unparsed: the informer never holds it.
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(bound.get('default/bound-later'), undefined);
+    await client.create(`${PODS}/bound-later/binding`, { apiVersion: 'v1', kind: 'Binding', metadata: { name: 'bound-later' }, target: { apiVersion: 'v1', kind: 'Node', name: 'node05' } });
+    const p = await until(() => runningReady('bound-later'), 'bound-later Running');
+    assert.equal(p.spec.nodeName, 'node05');
+    assert.equal(bound.get('default/bound-later')?.spec.nodeName, 'node05');
+    await client.delete(`${PODS}/bound-later`);
+    await until(async () => bound.get('default/bound-later') === undefined, 'bound-later gone from the informer');
   });
 
   test('an agent that restarts adopts its running pods: same containers, same IPs', async () => {

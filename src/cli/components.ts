@@ -21,7 +21,7 @@ import { EndpointsController, ENDPOINTS_CONTROLLER_WORKERS } from '../controller
 import { EndpointSliceController } from '../controllers/endpointslice.js';
 import { EndpointSliceMirroringController } from '../controllers/endpointslice-mirroring.js';
 import { Scheduler } from '../scheduler/scheduler.js';
-import { NodeAgent } from '../node/agent.js';
+import { BOUND_PODS, NodeAgent } from '../node/agent.js';
 import { UserspaceProxy } from '../proxy/userspace.js';
 import type { BalanceMode } from '../proxy/balancer.js';
 import { KubeletServer } from '../node/kubelet-server.js';
@@ -132,7 +132,8 @@ export async function startComponents(o: ComponentOptions): Promise<RunningCompo
     const nodeClient = newClient('kubelet');
     const ctx = controllerContext(nodeClient);
     // One pod informer for every simulated node: a watch per node costs the server far more.
-    const sharedPods = ctx.informers.informer<Pod & KObject>('pods');
+    // It keeps bound pods only (the agents' concern), skipping the others' events unparsed.
+    const sharedPods = ctx.informers.selectedInformer<Pod & KObject>('pods', 'bound', BOUND_PODS);
     const sharedServices = ctx.informers.informer<Service & KObject>('services');
     const sharedRuntimeClasses = ctx.informers.informer<RuntimeClass & KObject>('runtimeclasses');
     // Deleted pods serve until the slices show them terminating (src/node/agent.ts): one watch for all.

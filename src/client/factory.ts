@@ -1,7 +1,7 @@
 // Shared informers: every component in one process that watches a resource shares one informer
 // (one list, one watch, one cache), as client-go's SharedInformerFactory does.
 import type { RestClient } from './rest.js';
-import { Informer } from './informer.js';
+import { Informer, type InformerOptions } from './informer.js';
 import { EventRecorder, type EventSource } from './events.js';
 import { RESOURCES, type ResourceType } from '../api/resources.js';
 import type { KObject } from '../api/types.js';
@@ -22,6 +22,22 @@ export class InformerFactory {
       if (!r) throw new Error(`unknown resource ${plural}`);
       inf = new Informer(this.client, r, { omitManagedFields: true });
       this.informers.set(plural, inf);
+    }
+    return inf as unknown as Informer<T>;
+  }
+
+  /**
+   * A shared informer of a resource that caches only a selection of its objects (see
+   * InformerOptions.select), under a name of its own: every user of `name` gets the same one.
+   */
+  selectedInformer<T extends KObject = KObject>(plural: string, name: string, select: NonNullable<InformerOptions<T>['select']>): Informer<T> {
+    const key = `${plural}#${name}`;
+    let inf = this.informers.get(key);
+    if (!inf) {
+      const r = RESOURCES.find((x) => x.plural === plural);
+      if (!r) throw new Error(`unknown resource ${plural}`);
+      inf = new Informer<T>(this.client, r, { omitManagedFields: true, select }) as unknown as Informer;
+      this.informers.set(key, inf);
     }
     return inf as unknown as Informer<T>;
   }

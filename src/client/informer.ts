@@ -26,6 +26,37 @@ export interface InformerOptions<T extends KObject = KObject> {
    * and then dropping them (they are about half of a pod's JSON); listed objects drop them after.
    */
   omitManagedFields?: boolean;
+  /**
+   * Cache only the objects `object` accepts, as a field selector would, but decided here: for
+   * a shared watch where most events concern nobody here (pods not bound to a node yet, for
+   * node agents). An object that leaves the selection is deleted from the cache. `line` is a
+   * cheap test on a watch event's raw bytes: false when the event's object is certainly not
+   * selected, and the event is then dropped unparsed. It is sound only for a selection that
+   * an object never leaves once in it (an immutable field), since a dropped event is never seen.
+   */
+  select?: { object: (obj: T) => boolean; line?: (bytes: Buffer) => boolean };
+}
+
+/** The starts of the event lines a `select.line` test may drop (kubelite and upstream write `type` first, compact). */
+const DROPPABLE_EVENT_STARTS = ['{"type":"ADDED",', '{"type":"MODIFIED",', '{"type":"DELETED",'].map((s) => Buffer.from(s, 'latin1'));
+
+function startsWith(b: Uint8Array, prefix: Uint8Array): boolean {
+  if (b.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (b[i] !== prefix[i]) return false;
+  return true;
+}
+
+/**
+ * A watch line filter from a select.line test: only ADDED, MODIFIED and DELETED events are ever
+ * dropped (BOOKMARK and ERROR lines always pass, as does any line in another layout).
+ */
+export function eventLineFilter(test: (bytes: Buffer) => boolean): (line: Buffer) => boolean {
+  return (line) => {
+    // The byte after `{"type":"` tells the three types apart: A(DDED), M(ODIFIED), D(ELETED).
+    const t = line[9];
+    const start = t === 0x41 ? DROPPABLE_EVENT_STARTS[0] : t === 0x4d ? DROPPABLE_EVENT_STARTS[1] : t === 0x44 ? DROPPABLE_EVENT_STARTS[2] : undefined;
+    return start === undefined || !startsWith(line, start) || test(line);
+  };
 }
 
 export interface Handlers<T> {
@@ -157,9 +188,12 @@ export class Informer<T extends KObject = KObject> {
   private syncWaiters: (() => void)[] = [];
   private resyncTimer?: NodeJS.Timeout;
   private running?: Promise<void>;
+  private readonly lineFilter?: (line: Buffer) => boolean;
 
   constructor(private readonly client: RestClient, readonly resource: ResourceType, private readonly opts: InformerOptions<T> = {}) {
     this.addIndex('namespace', (o) => [o.metadata.namespace ?? '']);
+    const line = opts.select?.line;
+    if (line) this.lineFilter = eventLineFilter(line);
   }
 
   on(h: Handlers<T>): this {
@@ -263,6 +297,7 @@ export class Informer<T extends KObject = KObject> {
     do {
       const page = await this.client.get<ListResponse<T>>(path, { ...this.query(), limit: 500, continue: cont });
       for (const item of page.items) {
+        if (this.opts.select && !this.opts.select.object(item)) continue;
         const o = this.prepare(item);
         o.kind ??= this.resource.kind;
         o.apiVersion ??= this.resource.group ? `${this.resource.group}/${this.resource.version}` : this.resource.version;
@@ -316,7 +351,8 @@ export class Informer<T extends KObject = KObject> {
       const key = keyOf(o);
       const old = this.store.get(key);
       if (old && ev.type === 'MODIFIED') o = shareUnchanged(old, o);
-      if (ev.type === 'DELETED') {
+      // Out of the selection: as a field selector's watch, an object that leaves it is deleted.
+      if (ev.type === 'DELETED' || (this.opts.select && !this.opts.select.object(o))) {
         if (old) {
           this.remove(key);
           this.emit('delete', o);
@@ -326,7 +362,7 @@ export class Informer<T extends KObject = KObject> {
       this.put(key, o);
       if (old) this.emit('update', o, old);
       else this.emit('add', o);
-    }, { omitManagedFields: this.opts.omitManagedFields });
+    }, { omitManagedFields: this.opts.omitManagedFields, lineFilter: this.lineFilter });
     await this.watch.done;
     if (gone) throw gone;
   }

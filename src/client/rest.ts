@@ -79,6 +79,11 @@ export interface WatchOptions {
    * they are parsed (see watch-decode.ts), for clients that would drop them anyway.
    */
   omitManagedFields?: boolean;
+  /**
+   * A test on each event line's raw bytes (managedFields not yet cut): false drops the event
+   * without parsing it. For callers that know from the bytes that an event cannot concern them.
+   */
+  lineFilter?: (line: Buffer) => boolean;
 }
 
 export interface WatchHandle {
@@ -238,6 +243,7 @@ export class RestClient {
   /** Open a watch (`watch=true` is added); events are parsed line by line and handed over in order. */
   watch<T = unknown>(path: string, query: Query, onEvent: (e: WatchEvent<T>) => void, options: WatchOptions = {}): WatchHandle {
     const omitManagedFields = options.omitManagedFields === true;
+    const lineFilter = options.lineFilter;
     const url = new URL(path + queryString({ ...query, watch: true }), this.base);
     let req: http.ClientRequest | undefined;
     let stopped = false;
@@ -272,6 +278,7 @@ export class RestClient {
             partial = [];
             start = nl + 1;
             if (stopped) continue;
+            if (lineFilter !== undefined && line[0] === OPEN_BRACE && !lineFilter(line)) continue;
             const text = line.toString('utf8', 0, omitManagedFields ? cutManagedFields(line) : line.length);
             // Events start with `{`; anything else is a keep-alive blank line or a stray CR.
             if (line[0] !== OPEN_BRACE && !text.trim()) continue;
