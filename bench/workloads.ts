@@ -1,4 +1,4 @@
-// `npm run bench -- workloads [--replicas 10000,100000] [--nodes 100] [--api-socket on|off]`: one `apply` of a
+// `npm run bench -- workloads [--replicas 10000,100000] [--nodes 100] [--components-api channel|socket|https]`: one `apply` of a
 // Deployment with N replicas over simulated nodes; time until every pod is Ready (the
 // Deployment's status.readyReplicas), pods/s, and the kubelite process's peak RSS and CPU time:
 // in all and per pod, and that of its main thread (the API server; the components run on threads
@@ -7,8 +7,8 @@
 // thread of the process follows, labelled by the name kubelite gives it (`kl-sqlite`,
 // `kl-controllers`, `kl-scheduler`, `kl-nodes`; src/util/thread-name.ts), `main` for the API
 // server's thread, and `node#<tid>` for the rest (V8's garbage-collection helpers, libuv's pool).
-// `--api-socket off` runs `up --api-socket ""`: the components reach the API over HTTPS instead
-// of its Unix socket (the A/B of that channel).
+// `--components-api` is passed to `up`: how its components reach the API (the in-process channel
+// by default, the API socket, or HTTPS), for an A/B of the transports.
 // Anchor: kwok reports 10,000 pods Running within 60 s on a CI runner.
 import { parseArgs } from 'node:util';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -17,14 +17,13 @@ import { progress, startKubelite, httpClient } from './lib.js';
 
 const args = parseArgs({
   args: process.argv.slice(2),
-  options: { replicas: { type: 'string', default: '10000,100000' }, nodes: { type: 'string', default: '100' }, timeout: { type: 'string', default: '600' }, 'api-socket': { type: 'string', default: 'on' } },
+  options: { replicas: { type: 'string', default: '10000,100000' }, nodes: { type: 'string', default: '100' }, timeout: { type: 'string', default: '600' }, 'components-api': { type: 'string', default: 'channel' } },
   allowPositionals: true,
 });
 const SIZES = String(args.values.replicas).split(',').map(Number);
 const NODES = Number(args.values.nodes);
 const TIMEOUT_S = Number(args.values.timeout);
-const API_SOCKET = String(args.values['api-socket']);
-if (API_SOCKET !== 'on' && API_SOCKET !== 'off') throw new Error(`--api-socket: on or off, not ${JSON.stringify(API_SOCKET)}`);
+const COMPONENTS_API = String(args.values['components-api']);
 
 /** Peak resident set size and CPU seconds (user + system) of a process and of its main thread, from /proc. */
 function usage(pid: number): { peakRssBytes: number; cpuSeconds: number; mainThreadCpuSeconds: number } {
@@ -70,8 +69,8 @@ async function requestCounts(c: ReturnType<typeof httpClient>): Promise<Map<stri
 interface RunResult {
   replicas: number;
   nodes: number;
-  /** How the components reached the API: its Unix socket ('on') or HTTPS ('off'). */
-  apiSocket: string;
+  /** How the components reached the API (up --components-api). */
+  componentsApi: string;
   seconds: number;
   podsPerSecond: number;
   peakRssMiB: number;
@@ -96,7 +95,7 @@ async function run(replicas: number): Promise<RunResult> {
     '--pod-start-delay', '0ms',
     // A listening socket per pod would measure the host's socket table, not the control plane.
     '--sim-answer', 'false', '--disable', 'proxy',
-    ...(API_SOCKET === 'off' ? ['--api-socket', ''] : []),
+    '--components-api', COMPONENTS_API,
   ]);
   const c = httpClient(k, 8);
   progress(`waiting for ${NODES} nodes to be Ready`);
@@ -150,7 +149,7 @@ async function run(replicas: number): Promise<RunResult> {
     .map(([key, n]): [string, number] => [key, Math.round(((n - (requestsBefore.get(key) ?? 0)) / replicas) * 100) / 100])
     .filter(([, perPod]) => perPod >= 0.01)
     .sort((a, b) => b[1] - a[1]);
-  return { replicas, nodes: NODES, apiSocket: API_SOCKET, seconds, podsPerSecond: replicas / seconds, peakRssMiB: after.peakRssBytes / 2 ** 20,
+  return { replicas, nodes: NODES, componentsApi: COMPONENTS_API, seconds, podsPerSecond: replicas / seconds, peakRssMiB: after.peakRssBytes / 2 ** 20,
     cpuSeconds, apiThreadCpuSeconds: after.mainThreadCpuSeconds - before.mainThreadCpuSeconds, loadBefore, loadAfter, threadMsPerPod, requestsPerPod };
 }
 
@@ -159,7 +158,7 @@ async function main(): Promise<void> {
   for (const n of SIZES) {
     const r = await run(n);
     results.push(r);
-    process.stdout.write(`${n} pods over ${r.nodes} nodes (components on ${API_SOCKET === 'on' ? 'the API socket' : 'HTTPS'}): all Ready in ${r.seconds.toFixed(1)} s (${r.podsPerSecond.toFixed(0)} pods/s), ` +
+    process.stdout.write(`${n} pods over ${r.nodes} nodes (components reach the API by ${COMPONENTS_API}): all Ready in ${r.seconds.toFixed(1)} s (${r.podsPerSecond.toFixed(0)} pods/s), ` +
       `peak RSS ${r.peakRssMiB.toFixed(0)} MiB, CPU ${r.cpuSeconds.toFixed(1)} s (${(r.cpuSeconds / r.seconds * 100).toFixed(0)} % of one core; ` +
       `${(r.cpuSeconds / n * 1000).toFixed(2)} ms per pod, of which the API server's thread ${(r.apiThreadCpuSeconds / n * 1000).toFixed(2)} ms), ` +
       `load average ${r.loadBefore.toFixed(1)} → ${r.loadAfter.toFixed(1)}\n` +

@@ -1,8 +1,9 @@
 // The API server's Unix socket (`kubelite up --api-socket`, ApiServer.listenUnix): plain HTTP on
 // a 0600 file in the data directory, with the same handler as HTTPS. Requests, errors and watches
 // answer the same on both; the token is still required; the file's life follows the server's
-// (stale file replaced, live one refused, removed on stop); `up`'s components and `kubelite
-// agent --api-socket` reach the API through it.
+// (stale file replaced, live one refused, removed on stop); `up`'s components reach the API
+// through it when asked (`--components-api socket`; their default is the in-process channel,
+// test/api-channel.test.ts) and `kubelite agent --api-socket` does.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
@@ -43,6 +44,16 @@ function tcpConnectionsTo(port: number): number {
     .filter((line) => {
       const [, local, , state] = line.trim().split(/\s+/);
       return local?.endsWith(`:${hexPort}`) && state === '01';
+    }).length;
+}
+
+/** Connected sockets on the server's side of the Unix socket at `file` (/proc/net/unix lists them with its path). */
+function unixConnectionsTo(file: string): number {
+  return readFileSync('/proc/net/unix', 'utf8').split('\n').slice(1)
+    .filter((line) => {
+      const f = line.trim().split(/\s+/);
+      // Num RefCount Protocol Flags Type St Inode Path; St 03: connected.
+      return f[7] === file && f[5] === '03';
     }).length;
 }
 
@@ -191,19 +202,26 @@ describe('components on the socket', () => {
     return nodes.items.filter((n) => n.status?.conditions?.some((x) => x.type === 'Ready' && x.status === 'True')).length;
   };
 
-  test("up's components make no TCP connection to the API; with the socket off they do", async () => {
-    for (const [args, overTCP] of [[[], false], [['--api-socket', ''], true]] as const) {
-      const c = await startCluster({ components: true, args: ['--nodes', 'node01', ...args] });
-      // Waited for over the socket (or over HTTPS when there is none): the test's own requests
-      // must not be the TCP connections counted.
-      const client = overTCP ? httpsClient(c) : socketClient(c);
+  test("up's components reach the API by its in-process channel, or by the socket or HTTPS when asked", async () => {
+    const cases = [
+      { args: [], tcp: false, unix: false },
+      // The channel needs no socket: without one the components still make no connection.
+      { args: ['--api-socket', ''], tcp: false, unix: false },
+      { args: ['--components-api', 'socket'], tcp: false, unix: true },
+      { args: ['--components-api', 'https'], tcp: true, unix: false },
+    ];
+    for (const k of cases) {
+      const c = await startCluster({ components: true, args: ['--nodes', 'node01', ...k.args] });
+      const port = Number(new URL(c.url).port);
       try {
+        // Waited for over HTTPS, then that client is closed: what stays connected is the components'.
+        const client = httpsClient(c);
         await until(async () => (await readyNodes(client)) === 1, 'node01 Ready');
-        const port = Number(new URL(c.url).port);
-        if (overTCP) assert.ok(tcpConnectionsTo(port) > 1, 'components connect over TCP without the socket');
-        else assert.equal(tcpConnectionsTo(port), 0, 'no TCP connection to the API server');
-      } finally {
         client.close();
+        const what = `up ${k.args.join(' ')}`;
+        await until(() => (tcpConnectionsTo(port) > 0) === k.tcp, `${what}: components ${k.tcp ? 'do' : 'do not'} connect over TCP`);
+        await until(() => (unixConnectionsTo(socketOf(c)) > 0) === k.unix, `${what}: components ${k.unix ? 'do' : 'do not'} connect to the API socket`);
+      } finally {
         await c.cleanup();
       }
     }

@@ -52,6 +52,9 @@ export interface StartOptions {
   apiserverLease?: { renewIntervalMs?: number; durationMs?: number };
 }
 
+/** `up` serves its component threads through this (channel.ts). */
+export { ApiChannelServer } from './channel.js';
+
 export interface RunningApiServer {
   server: ApiServer;
   store: Store;

@@ -24,6 +24,7 @@ import { defaultManager, validateWriteOptions } from './fieldmanager/index.js';
 import type { TokenUser, ServingCredentials } from './pki.js';
 import type { Logger } from '../util/log.js';
 import { apiVersionOf } from '../api/resources.js';
+import { ChannelRequest, type ChannelResponse } from './channel.js';
 
 export const MAX_BODY_BYTES = 3 * 1024 * 1024;
 export const KUBERNETES_VERSION = { major: '1', minor: '32', gitVersion: 'v1.32.4+kubelite' };
@@ -123,6 +124,8 @@ function prematureClose(): Error {
 function readBody(req: IncomingMessage): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > MAX_BODY_BYTES) return Promise.reject(errors.tooLarge(MAX_BODY_BYTES));
+  // The in-process channel's request carries its body whole (channel.ts).
+  if (req instanceof ChannelRequest) return Promise.resolve(req.body === undefined ? Buffer.alloc(0) : Buffer.from(req.body));
   // A body already read or a request already gone gets no more events.
   if (req.readableEnded) return Promise.resolve(Buffer.alloc(0));
   if (req.destroyed) return Promise.reject(prematureClose());
@@ -396,6 +399,15 @@ export class ApiServer {
         await fs.rm(socketPath, { force: true }).catch(() => {});
       },
     };
+  }
+
+  /**
+   * Serve a request of the in-process API channel (channel.ts: `up`'s component threads) with
+   * the handler every listener uses; its request and response are the part of Node's the
+   * handler touches.
+   */
+  serveInProcess(req: ChannelRequest, res: ChannelResponse): void {
+    this.serve(req as unknown as IncomingMessage, res as unknown as ServerResponse);
   }
 
   /** Every listener's request handler: an error that escapes handle() is a 500, or a reset once the head is out. */

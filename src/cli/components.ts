@@ -5,8 +5,10 @@
 // other way round.
 // `up` runs each group on a worker thread of its own (startComponentThreads), so that the API
 // server's event loop serves requests while the components compute on the other core.
-import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { MessageChannel, Worker, isMainThread, parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { RestClient } from '../client/rest.js';
+import { ApiChannel } from '../client/channel.js';
+import type { ApiChannelServer } from '../apiserver/channel.js';
 import { controllerContext } from '../client/factory.js';
 import { startController, type Reconciler } from '../client/controller.js';
 import { DeploymentController } from '../controllers/deployment.js';
@@ -43,6 +45,11 @@ export interface ComponentOptions {
    * components connects there in plain HTTP instead of TLS to `server` (still sent as Host).
    */
   socketPath?: string;
+  /**
+   * This thread's in-process API channel (src/client/channel.ts): when set, every client of the
+   * components uses it instead of a connection. Set by startComponentThreads, never passed in.
+   */
+  channel?: ApiChannel;
   caPem: string;
   token: string;
   /** The kubeconfig's tls-server-name: the name the server certificate is checked against. */
@@ -87,7 +94,7 @@ export interface RunningComponents {
  * the server derives field managers from it (`kube-controller-manager`, `kube-scheduler`, `kubelet`).
  */
 function client(o: ComponentOptions, component: string): RestClient {
-  return new RestClient({ server: o.server, socketPath: o.socketPath, caPem: o.caPem, token: o.token, tlsServerName: o.tlsServerName, insecure: o.insecure, userAgent: `${component}/v1.32.4 (linux/amd64) kubelite/0.1.0` });
+  return new RestClient({ server: o.server, socketPath: o.socketPath, channel: o.channel, caPem: o.caPem, token: o.token, tlsServerName: o.tlsServerName, insecure: o.insecure, userAgent: `${component}/v1.32.4 (linux/amd64) kubelite/0.1.0` });
 }
 
 export async function startComponents(o: ComponentOptions): Promise<RunningComponents> {
@@ -176,13 +183,15 @@ export async function startComponents(o: ComponentOptions): Promise<RunningCompo
 }
 
 /** ComponentOptions as they cross to a worker thread: plain data; the thread makes its own logger. */
-type ThreadOptions = Omit<ComponentOptions, 'log'> & { logLevel: string };
+type ThreadOptions = Omit<ComponentOptions, 'log' | 'channel'> & { logLevel: string };
 
 /** What a component thread tells `up`. */
 type ThreadMessage = { type: 'started' } | { type: 'failed'; message: string; stack?: string };
 
 /** Marks workerData of the threads started below (this module is also loaded on other threads). */
 const THREAD_MARK = 'kubeliteComponentThread';
+/** workerData's key of the thread's API channel port, if it has one. */
+const PORT_MARK = 'kubeliteApiPort';
 
 /** How long a stopped thread may linger (a handle left open) before it exits anyway. */
 const THREAD_EXIT_GRACE_MS = 2_000;
@@ -193,15 +202,22 @@ const THREAD_EXIT_GRACE_MS = 2_000;
  * started its components (rejects if one could not). A thread that dies afterwards (an uncaught
  * error, or exiting while not asked to) is reported to `onCrash` — `up` logs it and exits.
  */
-export async function startComponentThreads(o: ComponentOptions, onCrash: (group: Component, error: Error) => void): Promise<RunningComponents> {
-  const { log, ...plain } = o;
+export async function startComponentThreads(o: ComponentOptions, onCrash: (group: Component, error: Error) => void, channel?: ApiChannelServer): Promise<RunningComponents> {
+  // A channel is made per thread below; one given in `o` belongs to this thread and is not passed on.
+  const { log, channel: _ownChannel, ...plain } = o;
   const groups = COMPONENTS.filter((g) => o.enabled.has(g) && (g !== 'nodes' || o.nodes.length > 0));
   let stopping = false;
   const threads = groups.map((group) => {
     const data: ThreadOptions = { ...plain, enabled: new Set([group]), logLevel: rootLogger.level };
     // This module is its own chunk in the bundle and its own file in tsc's output, so its URL
     // is a loadable entry point in both; the mark below makes it start the thread's group.
-    const worker = new Worker(new URL(import.meta.url), { workerData: { [THREAD_MARK]: data } });
+    // With a channel server, the thread's clients reach the API through a port of their own.
+    const ports = channel ? new MessageChannel() : undefined;
+    if (ports) channel!.attach(ports.port1);
+    const worker = new Worker(new URL(import.meta.url), {
+      workerData: { [THREAD_MARK]: data, [PORT_MARK]: ports?.port2 },
+      transferList: ports ? [ports.port2] : [],
+    });
     let startedOk = false;
     let startFailed: (e: Error) => void = () => {};
     const started = new Promise<void>((resolve, reject) => {
@@ -247,9 +263,10 @@ export async function startComponentThreads(o: ComponentOptions, onCrash: (group
 }
 
 /** The worker side: start this thread's group, report, and stop it when `up` says so. */
-async function serveThread(data: ThreadOptions): Promise<void> {
+async function serveThread(data: ThreadOptions, apiPort: MessagePort | undefined): Promise<void> {
   const port = parentPort!;
-  const { logLevel, ...options } = data;
+  const { logLevel, ...plain } = data;
+  const options: Omit<ComponentOptions, 'log'> = apiPort ? { ...plain, channel: new ApiChannel(apiPort) } : plain;
   nameThisThread(`kl-${[...options.enabled][0]}`);
   setLogLevel(logLevel);
   const send = (m: ThreadMessage) => port.postMessage(m);
@@ -275,4 +292,4 @@ async function serveThread(data: ThreadOptions): Promise<void> {
   });
 }
 
-if (!isMainThread && workerData?.[THREAD_MARK]) void serveThread(workerData[THREAD_MARK] as ThreadOptions);
+if (!isMainThread && workerData?.[THREAD_MARK]) void serveThread(workerData[THREAD_MARK] as ThreadOptions, workerData[PORT_MARK] as MessagePort | undefined);

@@ -5,7 +5,7 @@ import type { ParseArgsConfig } from 'node:util';
 import { openStore } from '../store/index.js';
 import { writeKubeconfig } from '../client/kubeconfig.js';
 import { logger, setLogLevel } from '../util/log.js';
-import { COMPONENTS, PROXY_MODES, type Component, type ProxyMode } from './components-list.js';
+import { COMPONENTS, COMPONENTS_API, PROXY_MODES, type Component, type ProxyMode } from './components-list.js';
 import { onShutdown, parseBool, parseCount, parseDuration } from './flags.js';
 
 export const UP_HELP = `Usage: kubelite up [flags]
@@ -26,6 +26,9 @@ Flags:
                             same token checks; the controllers, scheduler, node agents and proxy of this
                             process use it instead of HTTPS (default DIR/api.sock; "" for none: the
                             components then use HTTPS)
+      --components-api MODE How this process's controllers, scheduler, node agents and proxy reach its
+                            API server: channel (default: an in-process message channel to the same
+                            request handler, no connection), socket (the API socket) or https
       --kubeconfig PATH     Write the kubeconfig here instead of DIR/kubeconfig (other entries in an
                             existing file are kept)
       --store URL           Store: sqlite://PATH (default sqlite://DIR/state.db), or
@@ -98,6 +101,7 @@ export const UP_OPTIONS: ParseArgsConfig['options'] = {
   'data-dir': { type: 'string' },
   listen: { type: 'string' },
   'api-socket': { type: 'string' },
+  'components-api': { type: 'string' },
   kubeconfig: { type: 'string' },
   store: { type: 'string' },
   'log-level': { type: 'string' },
@@ -179,6 +183,9 @@ export async function runUp(values: Record<string, unknown>): Promise<void> {
   };
   if (!['round-robin', 'random'].includes(components.balance)) throw new Error(`--balance: unknown policy "${components.balance}" (known: round-robin, random)`);
   if (components.proxyWorkers < 1) throw new Error('--proxy-workers: must be at least 1');
+  const componentsApi = str('components-api', 'channel');
+  if (!COMPONENTS_API.includes(componentsApi)) throw new Error(`--components-api: unknown mode "${componentsApi}" (known: ${COMPONENTS_API.join(', ')})`);
+  if (componentsApi === 'socket' && socketPath === undefined) throw new Error('--components-api socket: there is no API socket (--api-socket "")');
   if (!PROXY_MODES.includes(components.proxyMode)) throw new Error(`--proxy-mode: unsupported mode "${components.proxyMode}" (supported: ${PROXY_MODES.join(', ')})`);
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   // Start the store's writer thread first: it boots on the other core while this thread loads
@@ -186,7 +193,7 @@ export async function runUp(values: Record<string, unknown>): Promise<void> {
   const store = openStore(values.store ? String(values.store) : `sqlite://${path.join(dataDir, 'state.db')}`);
   const started = store.start();
   started.catch(() => {}); // awaited below; avoid an unhandled rejection while the import runs
-  const { startApiServer, MAX_SOCKET_PATH_BYTES } = await import('../apiserver/index.js');
+  const { startApiServer, MAX_SOCKET_PATH_BYTES, ApiChannelServer } = await import('../apiserver/index.js');
   log.debug({ ms: Math.round(performance.now()) }, 'API server code loaded');
   // A data directory deep enough that its default socket path does not fit a socket address
   // still runs, over HTTPS only; a path asked for by flag must fit (listenUnix says why not).
@@ -213,12 +220,14 @@ export async function runUp(values: Record<string, unknown>): Promise<void> {
   // on a thread of its own so that they do not take the API server's event loop. A group whose
   // thread dies takes the cluster down (logged, exit code 1) rather than leaving it half working.
   const { startComponentThreads } = await import('./components.js');
+  const channel = componentsApi === 'channel' ? new ApiChannelServer((req, res) => api.server.serveInProcess(req, res)) : undefined;
   const running = await startComponentThreads(
-    { ...components, server: api.url, socketPath: api.socketPath, caPem: api.credentials.caPem, token: api.adminToken, log: logger('components') },
+    { ...components, server: api.url, socketPath: componentsApi === 'https' ? undefined : api.socketPath, caPem: api.credentials.caPem, token: api.adminToken, log: logger('components') },
     (group, err) => {
       log.error({ group, err }, 'component thread crashed; exiting');
       process.exit(1);
     },
+    channel,
   );
   const ms = Math.round(performance.now() - t0);
   process.stdout.write(
@@ -231,6 +240,7 @@ export async function runUp(values: Record<string, unknown>): Promise<void> {
   onShutdown(log, async () => {
     await api.leave();
     await running.stop();
+    channel?.close();
     await api.stop();
   });
 }

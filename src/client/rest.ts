@@ -10,6 +10,7 @@ import tls from 'node:tls';
 import { readKubeconfig } from './kubeconfig.js';
 import { Http1Pool } from './http1.js';
 import { cutManagedFields } from './watch-decode.js';
+import type { ApiChannel } from './channel.js';
 
 export interface ClientConfig {
   /** https://host:port */
@@ -30,6 +31,12 @@ export interface ClientConfig {
    * components on its machine (`kubelite up --api-socket`). The token is sent as over HTTPS.
    */
   socketPath?: string;
+  /**
+   * Reach the server through this thread's in-process API channel (src/client/channel.ts)
+   * instead of a connection: for component threads that `up` started next to its API server.
+   * `server` still names the server; the token is sent as over HTTPS.
+   */
+  channel?: ApiChannel;
 }
 
 export interface Status {
@@ -155,10 +162,13 @@ export class RestClient {
   private readonly pool: Http1Pool;
   private readonly base: URL;
   private readonly tls: tls.ConnectionOptions;
+  /** headers() with lower-case names, as the in-process channel sends them. */
+  private readonly lowerHeaders: Record<string, string>;
 
   constructor(readonly config: ClientConfig) {
     this.base = new URL(config.server);
     this.tls = tlsOptions(config);
+    this.lowerHeaders = { host: this.base.host, ...Object.fromEntries(Object.entries(this.headers()).map(([k, v]) => [k.toLowerCase(), v])) };
     const secure = this.base.protocol === 'https:';
     this.pool = new Http1Pool({
       host: this.base.hostname.replace(/^\[(.*)\]$/, '$1'),
@@ -183,6 +193,16 @@ export class RestClient {
     return h;
   }
 
+  /** A channel request's headers, in lower case as a server reads them. */
+  private channelHeaders(payload: string | undefined, contentType = 'application/json'): Record<string, string> {
+    const h = { ...this.lowerHeaders };
+    if (payload !== undefined) {
+      h['content-type'] = contentType;
+      h['content-length'] = String(Buffer.byteLength(payload));
+    }
+    return h;
+  }
+
   /** How a watch connects: Node's client, and the options that choose TLS to `server` or plain HTTP on the socket. */
   private watchTransport(): { client: typeof https | typeof http; options: https.RequestOptions } {
     if (this.config.socketPath !== undefined) {
@@ -201,12 +221,15 @@ export class RestClient {
    */
   async request<T = unknown>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
     const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body);
-    const answer = await this.pool.request(method, path + queryString(opts.query), payload, opts.contentType);
+    const target = path + queryString(opts.query);
+    const answer = this.config.channel
+      ? await this.config.channel.request(method, target, this.channelHeaders(payload, opts.contentType), payload)
+      : await this.pool.request(method, target, payload, opts.contentType);
     const code = answer.status;
     const ok = code >= 200 && code < 300;
     if (ok && opts.ignoreResult) return undefined as T;
-    if (ok && opts.omitManagedFields) return parseWithoutManagedFields(answer.body) as T;
-    const text = answer.body.toString('utf8');
+    if (ok && opts.omitManagedFields) return parseWithoutManagedFields(typeof answer.body === 'string' ? Buffer.from(answer.body) : answer.body) as T;
+    const text = typeof answer.body === 'string' ? answer.body : answer.body.toString('utf8');
     let parsed: unknown;
     try {
       parsed = text ? JSON.parse(text) : undefined;
@@ -242,11 +265,11 @@ export class RestClient {
 
   /** Open a watch (`watch=true` is added); events are parsed line by line and handed over in order. */
   watch<T = unknown>(path: string, query: Query, onEvent: (e: WatchEvent<T>) => void, options: WatchOptions = {}): WatchHandle {
-    const omitManagedFields = options.omitManagedFields === true;
-    const lineFilter = options.lineFilter;
+    if (this.config.channel) return this.watchOnChannel(this.config.channel, path + queryString({ ...query, watch: true }), onEvent, options);
     const url = new URL(path + queryString({ ...query, watch: true }), this.base);
     let req: http.ClientRequest | undefined;
     let stopped = false;
+    const onChunk = eventLines(onEvent, options, () => stopped);
     const done = new Promise<void>((resolve, reject) => {
       // Watches get their own connection: a long-lived stream must not occupy a pooled socket.
       const { client, options } = this.watchTransport();
@@ -254,38 +277,10 @@ export class RestClient {
         if (res.statusCode !== 200) {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            let status: Status;
-            try {
-              status = JSON.parse(text) as Status;
-            } catch {
-              status = { kind: 'Status', code: res.statusCode ?? 0, message: text };
-            }
-            reject(new ApiStatusError(status));
-          });
+          res.on('end', () => reject(new ApiStatusError(watchRefusal(Buffer.concat(chunks), res.statusCode ?? 0))));
           return;
         }
-        // Lines are cut on the bytes (a newline byte never occurs inside a UTF-8 sequence) and
-        // each is decoded once, whole: decoding every chunk into a string, joining and slicing
-        // strings made garbage of several times every event's size (every component pays this).
-        let partial: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => {
-          let start = 0;
-          let nl: number;
-          while ((nl = chunk.indexOf(NEWLINE, start)) >= 0) {
-            const line = partial.length === 0 ? chunk.subarray(start, nl) : Buffer.concat([...partial, chunk.subarray(start, nl)]);
-            partial = [];
-            start = nl + 1;
-            if (stopped) continue;
-            if (lineFilter !== undefined && line[0] === OPEN_BRACE && !lineFilter(line)) continue;
-            const text = line.toString('utf8', 0, omitManagedFields ? cutManagedFields(line) : line.length);
-            // Events start with `{`; anything else is a keep-alive blank line or a stray CR.
-            if (line[0] !== OPEN_BRACE && !text.trim()) continue;
-            onEvent(JSON.parse(text) as WatchEvent<T>);
-          }
-          if (start < chunk.length) partial.push(start === 0 ? chunk : chunk.subarray(start));
-        });
+        res.on('data', onChunk);
         res.on('end', () => resolve());
         res.on('error', () => resolve());
         res.on('close', () => resolve());
@@ -302,7 +297,86 @@ export class RestClient {
     };
   }
 
+  /** watch() over the in-process channel: the same lines, as transferred buffers instead of socket reads. */
+  private watchOnChannel<T>(channel: ApiChannel, target: string, onEvent: (e: WatchEvent<T>) => void, options: WatchOptions): WatchHandle {
+    let stopped = false;
+    let cancel = () => {};
+    let settle = () => {};
+    const done = new Promise<void>((resolve, reject) => {
+      settle = resolve;
+      let status = 0;
+      const errorBody: Buffer[] = [];
+      const onLine = eventLines(onEvent, options, () => stopped);
+      cancel = channel.stream(target, this.lowerHeaders, {
+        head: (code) => { status = code; },
+        data: (chunk) => {
+          if (status === 200) onLine(chunk);
+          else errorBody.push(Buffer.from(chunk));
+        },
+        end: (aborted) => {
+          if (status === 200 || stopped) return resolve();
+          if (status === 0) return reject(Object.assign(new Error(`watch ${target}: the API channel reset the stream`), { code: 'ECONNRESET', aborted }));
+          reject(new ApiStatusError(watchRefusal(Buffer.concat(errorBody), status)));
+        },
+      });
+    });
+    return {
+      done,
+      stop() {
+        stopped = true;
+        cancel();
+        settle();
+      },
+    };
+  }
+
   close(): void {
     this.pool.close();
   }
+}
+
+/** The Status of a watch refused with a non-200 answer (or one made up from its body). */
+function watchRefusal(body: Buffer, code: number): Status {
+  const text = body.toString('utf8');
+  try {
+    return JSON.parse(text) as Status;
+  } catch {
+    return { kind: 'Status', code, message: text };
+  }
+}
+
+/** A watch's chunks to events: lines filtered (lineFilter), managedFields cut if asked, parsed and handed over until stopped. */
+function eventLines<T>(onEvent: (e: WatchEvent<T>) => void, options: WatchOptions, stopped: () => boolean): (chunk: Buffer) => void {
+  const omitManagedFields = options.omitManagedFields === true;
+  const lineFilter = options.lineFilter;
+  return lineSplitter((line) => {
+    if (stopped()) return;
+    if (lineFilter !== undefined && line[0] === OPEN_BRACE && !lineFilter(line)) return;
+    const text = line.toString('utf8', 0, omitManagedFields ? cutManagedFields(line) : line.length);
+    // Events start with `{`; anything else is a keep-alive blank line or a stray CR.
+    if (line[0] !== OPEN_BRACE && !text.trim()) return;
+    onEvent(JSON.parse(text) as WatchEvent<T>);
+  });
+}
+
+/**
+ * Cuts a stream of chunks into lines on the bytes (a newline byte never occurs inside a UTF-8
+ * sequence) and hands each over whole: decoding every chunk into a string, then joining and
+ * slicing strings, made garbage of several times each event's size. A line is a view, valid
+ * during the call only.
+ */
+function lineSplitter(onLine: (line: Buffer) => void): (chunk: Buffer) => void {
+  let partial: Buffer[] = [];
+  return (chunk) => {
+    let start = 0;
+    let nl: number;
+    while ((nl = chunk.indexOf(NEWLINE, start)) >= 0) {
+      const line = partial.length === 0 ? chunk.subarray(start, nl) : Buffer.concat([...partial, chunk.subarray(start, nl)]);
+      partial = [];
+      start = nl + 1;
+      onLine(line);
+    }
+    // A partial line's bytes are kept as they are: the chunk is not reused under them.
+    if (start < chunk.length) partial.push(start === 0 ? chunk : chunk.subarray(start));
+  };
 }
