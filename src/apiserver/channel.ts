@@ -55,18 +55,20 @@ export class ChannelRequest {
   }
 }
 
-/** One side of the channel on the server: the port of one component thread. */
-class Port {
-  private outbox: Batch<ToClient> = [];
+/**
+ * Messages posted on a port in batches: one postMessage per event-loop turn (after the turn's
+ * other work, so that a burst of requests or answers travels together), with the buffers to
+ * transfer. Both sides of the channel use it.
+ */
+export class Outbox<T> {
+  private batch: Batch<T> = [];
   private transfer: ArrayBuffer[] = [];
   private scheduled = false;
-  /** Open responses by request id (streams waiting for acks or cancels, and requests in flight). */
-  readonly open = new Map<number, ChannelResponse>();
 
   constructor(readonly port: MessagePort) {}
 
-  post(m: ToClient, transfer?: ArrayBuffer): void {
-    this.outbox.push(m);
+  post(m: T, transfer?: ArrayBuffer): void {
+    this.batch.push(m);
     if (transfer) this.transfer.push(transfer);
     if (this.scheduled) return;
     this.scheduled = true;
@@ -75,16 +77,22 @@ class Port {
 
   private readonly flush = (): void => {
     this.scheduled = false;
-    const batch = this.outbox;
+    const batch = this.batch;
     const transfer = this.transfer;
-    this.outbox = [];
+    this.batch = [];
     this.transfer = [];
     try {
       this.port.postMessage(batch, transfer);
     } catch {
-      // The thread is gone (its port closed): its requests have no one to answer to.
+      // The other side is gone (its port closed): what was posted has no one to go to.
     }
   };
+}
+
+/** One side of the channel on the server: the port of one component thread. */
+class Port extends Outbox<ToClient> {
+  /** Open responses by request id (streams waiting for acks or cancels, and requests in flight). */
+  readonly open = new Map<number, ChannelResponse>();
 }
 
 /** The response as the handler writes it. */

@@ -1,10 +1,11 @@
 // The client side of the in-process API channel (src/apiserver/channel.ts): what RestClient
 // uses instead of HTTP when its thread was started by `up` with a port to the API server. Many
 // RestClients of one thread (a hundred node agents) share the thread's one port; requests are
-// told apart by id. Messages to the server are batched, one postMessage per event-loop turn.
+// told apart by id. Messages to the server are batched, one postMessage per event-loop turn
+// (Outbox, shared with the server side).
 import { STATUS_CODES } from 'node:http';
 import type { MessagePort } from 'node:worker_threads';
-import type { Batch, ToClient, ToServer } from '../apiserver/channel.js';
+import { Outbox, type Batch, type ToClient, type ToServer } from '../apiserver/channel.js';
 
 /** A whole answer. The body is the server's text: no bytes to decode on this side. */
 export interface ChannelAnswer {
@@ -38,11 +39,11 @@ export class ApiChannel {
   private readonly streams = new Map<number, StreamReader>();
   /** Requests whose answer comes as a stream (head, data, end), gathered until it ends. */
   private readonly gathering = new Map<number, { status: number; chunks: Buffer[] }>();
-  private outbox: Batch<ToServer> = [];
-  private scheduled = false;
+  private readonly outbox: Outbox<ToServer>;
   private closed = false;
 
   constructor(private readonly port: MessagePort) {
+    this.outbox = new Outbox(port);
     port.on('message', (batch: Batch<ToClient>) => {
       for (const m of batch) this.receive(m);
     });
@@ -133,19 +134,8 @@ export class ApiChannel {
   }
 
   private post(m: ToServer): void {
-    this.outbox.push(m);
-    if (this.scheduled) return;
-    this.scheduled = true;
-    setImmediate(this.flush);
+    if (!this.closed) this.outbox.post(m);
   }
-
-  private readonly flush = (): void => {
-    this.scheduled = false;
-    const batch = this.outbox;
-    this.outbox = [];
-    if (this.closed) return;
-    this.port.postMessage(batch);
-  };
 
   private busy(): void {
     if (this.waiting.size + this.streams.size === 1) this.port.ref();
