@@ -23,9 +23,9 @@ Flags:
       --data-dir DIR        Data directory (default ./.kubelite)
       --listen HOST:PORT    Address of the HTTPS API server (default 127.0.0.1:6443; port 0 = any free port)
       --api-socket PATH     Also serve the API on this Unix socket (mode 0600), in plain HTTP with the
-                            same token checks; the controllers, scheduler, node agents and proxy of this
-                            process use it instead of HTTPS (default DIR/api.sock; "" for none: the
-                            components then use HTTPS)
+                            same token checks, for components on this machine (kubelite controllers,
+                            agent, proxy --api-socket; this process's own with --components-api
+                            socket) (default DIR/api.sock; "" for none)
       --components-api MODE How this process's controllers, scheduler, node agents and proxy reach its
                             API server: channel (default: an in-process message channel to the same
                             request handler, no connection), socket (the API socket) or https
