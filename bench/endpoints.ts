@@ -18,7 +18,7 @@ import path from 'node:path';
 import { readFileSync, readdirSync, mkdirSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { loadavg } from 'node:os';
-import { progress, summarize, percentile, startKubelite, httpClient, ROOT } from './lib.js';
+import { progress, summarize, percentile, startKubelite, httpClient, ROOT, cpuSeconds } from './lib.js';
 import { RestClient } from '../src/client/rest.js';
 import { cutManagedFields } from '../src/client/watch-decode.js';
 import type { ProbeEvent } from './stall-probe.js';
@@ -65,13 +65,6 @@ const TARGET_MS = 20;
 const SETTLE_IDLE_CPU = 0.05;
 const SETTLE_MAX_MS = 60_000;
 const NS = 'bench';
-
-/** User + system CPU seconds of a process (`PID`) or one of its threads (`PID/task/TID`). */
-function cpuSeconds(pid: number | string): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-}
 
 /**
  * CPU seconds of each thread of a process, summed by thread name (`main`, else

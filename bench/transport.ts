@@ -6,12 +6,12 @@
 // Event-sized JSON body: parse it, answer a fixed Event-sized JSON object. Printed: requests/s
 // and the serving thread's CPU µs per request (from /proc), and their ratio.
 import http from 'node:http';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { progress } from './lib.js';
+import { cpuSeconds, progress } from './lib.js';
 
 const BODY = JSON.stringify({
   metadata: { name: 'load-1.18f3a1', namespace: 'default' },
@@ -22,11 +22,7 @@ const BODY = JSON.stringify({
 const ANSWER = JSON.stringify({ kind: 'Event', apiVersion: 'v1', ...JSON.parse(BODY), metadata: { name: 'load-1.18f3a1', namespace: 'default', uid: 'u'.repeat(36), resourceVersion: '12345', creationTimestamp: '2026-11-27T23:00:00Z' } });
 
 /** CPU seconds of this process's main thread (user + system). */
-function mainThreadCpu(): number {
-  const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-}
+const mainThreadCpu = () => cpuSeconds(`${process.pid}/task/${process.pid}`);
 
 interface Result { seconds: number; cpuUsPerRequest: number }
 

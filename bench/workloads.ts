@@ -13,7 +13,7 @@
 import { parseArgs } from 'node:util';
 import { readdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { progress, startKubelite, httpClient } from './lib.js';
+import { progress, startKubelite, httpClient, cpuSeconds } from './lib.js';
 
 const args = parseArgs({
   args: process.argv.slice(2),
@@ -29,7 +29,7 @@ const COMPONENTS_API = String(args.values['components-api']);
 function usage(pid: number): { peakRssBytes: number; cpuSeconds: number; mainThreadCpuSeconds: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const hwm = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) * 1024;
-  return { peakRssBytes: hwm, cpuSeconds: cpuOf(`/proc/${pid}/stat`), mainThreadCpuSeconds: cpuOf(`/proc/${pid}/task/${pid}/stat`) };
+  return { peakRssBytes: hwm, cpuSeconds: cpuSeconds(pid), mainThreadCpuSeconds: cpuSeconds(`${pid}/task/${pid}`) };
 }
 
 /** CPU seconds and name of each thread of a process (by thread id); threads that ended meanwhile are missing. */
@@ -38,7 +38,7 @@ function threadCPU(pid: number): Map<number, { name: string; seconds: number }> 
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
       const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
-      out.set(Number(tid), { name, seconds: cpuOf(`/proc/${pid}/task/${tid}/stat`) });
+      out.set(Number(tid), { name, seconds: cpuSeconds(`${pid}/task/${tid}`) });
     } catch {
       // The thread ended between the listing and the read.
     }
@@ -46,12 +46,6 @@ function threadCPU(pid: number): Map<number, { name: string; seconds: number }> 
   return out;
 }
 
-function cpuOf(statPath: string): number {
-  const stat = readFileSync(statPath, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15)
-  return ticks / 100;
-}
 
 /** apiserver_request_total from /metrics, summed over response codes, by `VERB resource[/subresource]`. */
 async function requestCounts(c: ReturnType<typeof httpClient>): Promise<Map<string, number>> {
