@@ -45,14 +45,9 @@ export type Batch<T> = T[];
 /** A response's unread data above which write() asks the caller to wait for 'drain' (Node's default highWaterMark). */
 const HIGH_WATER_MARK = 16 * 1024;
 
-/** The request as the handler reads it: no stream, the body is already here. */
+/** The request as the handler reads it: no stream, the body is already here (server.ts readBody). */
 export class ChannelRequest {
-  readonly readableEnded = false;
-  destroyed = false;
-  readonly headers: IncomingHttpHeaders;
-  constructor(readonly method: string, readonly url: string, headers: Record<string, string>, readonly body: string | undefined) {
-    this.headers = headers;
-  }
+  constructor(readonly method: string, readonly url: string, readonly headers: IncomingHttpHeaders, readonly body: string | undefined) {}
 }
 
 /**

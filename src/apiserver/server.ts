@@ -118,14 +118,15 @@ function prematureClose(): Error {
 }
 
 /**
- * The request body. Read with 'data'/'end' listeners rather than `for await`: the async iterator
- * costs a promise and a microtask turn per chunk on every write request.
+ * The request body: bytes from a connection, or the text an in-process channel request carries
+ * (channel.ts), which is never encoded only to be decoded again. Read with 'data'/'end' listeners
+ * rather than `for await`: the async iterator costs a promise and a microtask turn per chunk on
+ * every write request.
  */
-function readBody(req: IncomingMessage): Promise<Buffer> {
+function readBody(req: IncomingMessage): Promise<Buffer | string> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > MAX_BODY_BYTES) return Promise.reject(errors.tooLarge(MAX_BODY_BYTES));
-  // The in-process channel's request carries its body whole (channel.ts).
-  if (req instanceof ChannelRequest) return Promise.resolve(req.body === undefined ? Buffer.alloc(0) : Buffer.from(req.body));
+  if (req instanceof ChannelRequest) return Promise.resolve(req.body ?? '');
   // A body already read or a request already gone gets no more events.
   if (req.readableEnded) return Promise.resolve(Buffer.alloc(0));
   if (req.destroyed) return Promise.reject(prematureClose());
@@ -172,15 +173,15 @@ function mediaType(contentType: string | undefined): string {
 }
 
 /** Decode a JSON or YAML request body into a value; malformed input is a 400 with the parser's reason. */
-async function decodeBody(buf: Buffer, contentType: string | undefined, r?: ResourceType): Promise<unknown> {
+async function decodeBody(buf: Buffer | string, contentType: string | undefined, r?: ResourceType): Promise<unknown> {
   const mt = mediaType(contentType);
   if (mt === 'application/vnd.kubernetes.protobuf') {
     // kubectl's typed clients (create deployment|namespace|service) send protobuf; the decoder is loaded on first use.
     if (buf.length === 0) return undefined;
     const { decodeProtobufBody } = await import('./protobuf.js');
-    return decodeProtobufBody(buf);
+    return decodeProtobufBody(typeof buf === 'string' ? Buffer.from(buf) : buf);
   }
-  const text = buf.toString('utf8');
+  const text = typeof buf === 'string' ? buf : buf.toString('utf8');
   if (mt === 'application/yaml' || mt === 'application/apply-patch+yaml') {
     try {
       return YAML.parse(text);
@@ -711,10 +712,13 @@ export class ApiServer {
   }
 
   /** A create or update body; JSON text is kept for the strict decoder's duplicate-field check and checkFields' null check. */
-  private async decodeWriteBody(buf: Buffer, req: IncomingMessage, r: ResourceType, opts: WriteOptions): Promise<unknown> {
-    const body = await decodeBody(buf, req.headers['content-type'], r);
+  private async decodeWriteBody(buf: Buffer | string, req: IncomingMessage, r: ResourceType, opts: WriteOptions): Promise<unknown> {
     const mt = mediaType(req.headers['content-type']);
-    if (mt === 'application/json' || mt === '') opts.rawJSON = buf.toString('utf8');
+    if (mt !== 'application/json' && mt !== '') return decodeBody(buf, req.headers['content-type'], r);
+    // JSON is made text once, for the parse and for the checks that read the text.
+    const text = typeof buf === 'string' ? buf : buf.toString('utf8');
+    const body = await decodeBody(text, req.headers['content-type'], r);
+    opts.rawJSON = text;
     return body;
   }
 
