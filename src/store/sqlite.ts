@@ -116,7 +116,6 @@ export class SqliteStore implements Store {
   private flushScheduled = false;
   private nextCompactId = 1;
   private readonly compactions = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
-  private readonly watchers = new Set<Watcher>();
   /** The watchers by prefix: a commit's events are filtered once per prefix, not once per watcher. */
   private readonly watchersByPrefix = new Map<string, Set<Watcher>>();
   private readonly counters: SqliteStoreStats = { commits: 0, writes: 0 };
@@ -535,14 +534,12 @@ export class SqliteStore implements Store {
   }
 
   private addWatcher(w: Watcher): void {
-    this.watchers.add(w);
     let group = this.watchersByPrefix.get(w.prefix);
     if (!group) this.watchersByPrefix.set(w.prefix, (group = new Set()));
     group.add(w);
   }
 
   private removeWatcher(w: Watcher): void {
-    this.watchers.delete(w);
     const group = this.watchersByPrefix.get(w.prefix);
     if (group?.delete(w) && group.size === 0) this.watchersByPrefix.delete(w.prefix);
   }
@@ -589,7 +586,7 @@ export class SqliteStore implements Store {
   }
 
   private endWatchers(err: Error): void {
-    for (const w of [...this.watchers]) this.finish(w, err);
+    for (const w of [...this.watchersByPrefix.values()].flatMap((group) => [...group])) this.finish(w, err);
   }
 
   async compact(revision: number): Promise<void> {
