@@ -8,6 +8,35 @@ import type { KObject } from '../api/types.js';
 
 /** Serialise an object for the store: apiVersion, kind, metadata (without resourceVersion), then the rest. */
 export function encodeObject(obj: KObject): string {
+  const metadata = obj.metadata;
+  // An object whose own keys already start with apiVersion, kind and metadata (every object
+  // decoded from the store, and what the registry builds from one) is serialised as it is, its
+  // resourceVersion hidden for the while (JSON.stringify leaves out an undefined member): the
+  // same text as the copies below, without making them.
+  if (typeof metadata === 'object' && metadata !== null && !Array.isArray(metadata) && storedOrder(obj)) {
+    const rv = metadata.resourceVersion;
+    if (rv === undefined) return JSON.stringify(obj);
+    metadata.resourceVersion = undefined;
+    try {
+      return JSON.stringify(obj);
+    } finally {
+      metadata.resourceVersion = rv;
+    }
+  }
+  return encodeCopy(obj);
+}
+
+/** Whether the first three own keys of `obj` are apiVersion, kind and metadata, in that order. */
+function storedOrder(obj: object): boolean {
+  let i = 0;
+  for (const key in obj) {
+    if (key !== (i === 0 ? 'apiVersion' : i === 1 ? 'kind' : 'metadata')) return false;
+    if (++i === 3) return Object.getPrototypeOf(obj) === Object.prototype && !('toJSON' in obj);
+  }
+  return false;
+}
+
+function encodeCopy(obj: KObject): string {
   const { apiVersion, kind, metadata, ...rest } = obj;
   const { resourceVersion: _rv, ...meta } = metadata;
   return JSON.stringify({ apiVersion, kind, metadata: meta, ...rest });
@@ -67,15 +96,16 @@ export class StoredObject {
 
 /**
  * JSON already produced for an object the registry just wrote (the stored bytes plus the new
- * resourceVersion), so that the response does not serialise the object a second time.
+ * resourceVersion, spliced when asked for), so that the response does not serialise the object
+ * a second time.
  */
-const written = new WeakMap<object, string>();
+const written = new WeakMap<object, StoredObject>();
 
-export function rememberJSON(obj: KObject, json: string): KObject {
-  written.set(obj, json);
+export function rememberJSON(obj: KObject, stored: StoredObject): KObject {
+  written.set(obj, stored);
   return obj;
 }
 
 export function knownJSON(obj: unknown): string | undefined {
-  return typeof obj === 'object' && obj !== null ? written.get(obj) : undefined;
+  return typeof obj === 'object' && obj !== null ? written.get(obj)?.json() : undefined;
 }

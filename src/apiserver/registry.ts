@@ -3,7 +3,7 @@
 // preconditions, status/scale split, generation, finalizers, graceful deletion, dryRun,
 // field validation). One code path for all resources; per-resource behaviour comes from the
 // table (resources.ts), the strategies, defaulting and validation.
-import { randomUUID, randomInt } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { KeyValue, Store } from '../store/types.js';
 import { CompactedError, ConflictError, KeyExistsError, NotFoundError, TimeoutError } from '../store/types.js';
 import type { KObject, FieldError } from '../api/types.js';
@@ -12,7 +12,7 @@ import { labelSelectorFromSpec, parseFieldSelector, parseLabelSelector, Selector
 import { applyDefaults } from '../api/defaults.js';
 import { validateCreate, validateUpdate, validateStatusUpdate, invalidMessage } from '../api/validation/index.js';
 import { applyPatch, PatchError, type PatchType } from './patch/index.js';
-import { cloneJson, jsonDeepStrictEqual, setKey, type JsonObject } from './patch/value.js';
+import { hasKey, jsonDeepStrictEqual, setKey, type JsonObject } from './patch/value.js';
 import { countJSONKeys, countParsedKeys, decodeError, findUnknownFields, pruneUnknownFields, replaceNulls, resolveRef, schemaForKind, strictDecodingErrors } from '../api/schema.js';
 import { ApiError, errors } from './errors.js';
 import { apply as applyConfig, nowRFC3339, recordScaleUpdate, recordUpdate } from './fieldmanager/index.js';
@@ -107,15 +107,19 @@ const VALIDATION = { allowLoopbackEndpoints: true };
 /** Retries of an unconditional update or patch that lost a race (upstream GuaranteedUpdate loops). */
 const UPDATE_RETRIES = 16;
 
-/** Serve the stored bytes of an object just written as the response to its write. */
+/**
+ * Serve the stored bytes of an object just written as the response to its write (spliced only
+ * when the response is sent: a binding's answer is a Status, not the pod).
+ */
 function written(r: ResourceType, obj: KObject, kv: KeyValue): KObject {
   obj.metadata.resourceVersion = String(kv.modRevision);
-  return rememberJSON(obj, new StoredObject(kv, storedPrefix(apiVersionOf(r), r.kind)).json());
+  return rememberJSON(obj, new StoredObject(kv, storedPrefix(apiVersionOf(r), r.kind)));
 }
 
 function generateName(base: string): string {
   let s = base.length > GENERATE_NAME_MAX_BASE ? base.slice(0, GENERATE_NAME_MAX_BASE) : base;
-  for (let i = 0; i < 5; i++) s += NAME_ALPHABET[randomInt(NAME_ALPHABET.length)];
+  // Upstream's generator is math/rand, not a cryptographic source; crypto.randomInt cost a few µs per name.
+  for (let i = 0; i < 5; i++) s += NAME_ALPHABET[Math.floor(Math.random() * NAME_ALPHABET.length)];
   return s;
 }
 
@@ -470,11 +474,13 @@ export class Registry {
    * `current` is the object the update is checked against: `mutate` must not change it. A
    * mutation that edits in place asks for a private copy with `copy()`; the patch engines copy
    * their input anyway and an update replaces the object, so most writes decode the stored text
-   * once instead of twice.
+   * once instead of twice. A binding's mutation reads only its copy (`current` is undefined for
+   * it, `exists` says whether the object is stored), and what follows it needs the stored object
+   * only for a no-op check, so a binding decodes the stored text once, and twice only then.
    */
   private async guaranteedUpdate(
     r: ResourceType, ns: string | undefined, name: string, opts: WriteOptions,
-    mutate: (current: KObject | undefined, copy: () => KObject) => KObject,
+    mutate: (current: KObject | undefined, copy: () => KObject, exists: boolean) => KObject,
     /** `status`: only status may change; `binding`: the mutation is the server's own and is taken as it is. */
     subresource?: 'status' | 'binding',
     managedFields: 'record' | 'keep' | 'apply' = 'record',
@@ -482,27 +488,29 @@ export class Registry {
     const key = storageKey(r, ns, name);
     for (let attempt = 0; ; attempt++) {
       const kv = await this.store.get(key);
-      const current = kv ? decodeObject(kv) : undefined;
+      const current = kv && subresource !== 'binding' ? decodeObject(kv) : undefined;
       // A copy is decoded again from the stored text: JSON.parse is several times cheaper than
       // structuredClone on these objects.
-      const desired = mutate(current, () => decodeObject(kv!));
+      const desired = mutate(current, () => decodeObject(kv!), kv !== undefined);
       const precondition = desired.metadata.resourceVersion;
-      if (!current) {
+      if (!kv) {
         if ((!r.createOnUpdate && managedFields !== 'apply') || subresource) throw errors.notFound(r, name);
         if (precondition) throw errors.notFound(r, name);
         return { obj: await this.create(r, ns, desired, { ...opts, fieldValidation: 'Ignore', applied: managedFields === 'apply' }), created: true };
       }
-      if (precondition && precondition !== current.metadata.resourceVersion) {
+      // decodeObject's resourceVersion.
+      const storedRV = String(kv.modRevision);
+      if (precondition && precondition !== storedRV) {
         throw errors.modified(r, name);
       }
       let next: KObject;
       let txn: WriteTxn | undefined;
-      if (subresource === 'status') next = this.prepareStatusUpdate(r, desired, current);
-      else if (subresource === 'binding') next = { ...desired, metadata: { ...desired.metadata, resourceVersion: current.metadata.resourceVersion } };
-      else ({ obj: next, txn } = await this.prepareUpdate(r, desired, current, opts.dryRun));
+      if (subresource === 'status') next = this.prepareStatusUpdate(r, desired, current!);
+      else if (subresource === 'binding') next = { ...desired, metadata: { ...desired.metadata, resourceVersion: storedRV } };
+      else ({ obj: next, txn } = await this.prepareUpdate(r, desired, current!, opts.dryRun));
       let outcome: { obj: KObject; created: boolean } | 'retry';
       try {
-        outcome = await this.storeUpdate(r, name, kv!, current, next, opts, attempt, !!precondition, subresource, managedFields);
+        outcome = await this.storeUpdate(r, name, kv, current, next, opts, attempt, !!precondition, subresource, managedFields);
       } catch (e) {
         await txn?.revert();
         throw e;
@@ -518,11 +526,13 @@ export class Registry {
 
   /** The write of a prepared update; 'retry' when it lost a race that guaranteedUpdate retries. */
   private async storeUpdate(
-    r: ResourceType, name: string, kv: KeyValue, current: KObject, next: KObject, opts: WriteOptions, attempt: number,
+    r: ResourceType, name: string, kv: KeyValue, decoded: KObject | undefined, next: KObject, opts: WriteOptions, attempt: number,
     precondition: boolean, subresource: 'status' | 'binding' | undefined, managedFields: 'record' | 'keep' | 'apply',
   ): Promise<{ obj: KObject; created: boolean } | 'retry'> {
+    // Undefined for a binding only (see guaranteedUpdate), which records no managedFields.
+    const current = (): KObject => (decoded ??= decodeObject(kv));
     if (managedFields === 'record' && subresource !== 'binding') {
-      recordUpdate(apiVersionOf(r), r.kind, current, next, opts.fieldManager ?? '', subresource);
+      recordUpdate(apiVersionOf(r), r.kind, current(), next, opts.fieldManager ?? '', subresource);
     }
     // A no-op update writes nothing and keeps the resourceVersion, as upstream does (it compares
     // the encoded bytes). The stored text, which encodeObject wrote, decides cheaply in most
@@ -530,7 +540,7 @@ export class Registry {
     // their key order; only then is the deep comparison needed, which walks the whole object
     // before it reaches a changed status.
     const value = encodeObject(next);
-    if (value === kv.value || (value.length === kv.value.length && jsonDeepStrictEqual(next, current))) return { obj: current, created: false };
+    if (value === kv.value || (value.length === kv.value.length && jsonDeepStrictEqual(next, current()))) return { obj: current(), created: false };
     if (opts.dryRun) return { obj: next, created: false };
     // The last finalizer removed from an object being deleted: the update completes the deletion.
     if (next.metadata.deletionTimestamp && !next.metadata.finalizers?.length && deletionIsFinal(r, next)) {
@@ -545,6 +555,11 @@ export class Registry {
     }
     try {
       const stored = await this.store.update(kv.key, value, kv.modRevision);
+      // A binding answers with a Status (bindPod): its pod is never served.
+      if (subresource === 'binding') {
+        next.metadata.resourceVersion = String(stored.modRevision);
+        return { obj: next, created: false };
+      }
       return { obj: written(r, next, stored), created: false };
     } catch (e) {
       if (e instanceof ConflictError && !precondition && attempt < UPDATE_RETRIES) return 'retry';
@@ -588,9 +603,9 @@ export class Registry {
    * Status update, as upstream's per-resource status strategies: the spec (everything but
    * metadata and status) and the system fields come from the stored object; metadata such as
    * annotations may change (the Deployment controller writes its revision annotation this way),
-   * except what a kind protects (Deployment labels, Pod owner references). The spec is a private
-   * copy of `old`'s, so that defaulting cannot change `old`; it is copied from `old` rather than
-   * taken from `obj`, which lost the stored nulls when its request was checked.
+   * except what a kind protects (Deployment labels, Pod owner references). The spec is `old`'s
+   * own (see withStatusOf; `old` must be the write's private decode), taken from `old` rather
+   * than from `obj`, which lost the stored nulls when its request was checked.
    */
   private prepareStatusUpdate(r: ResourceType, obj: KObject, old: KObject): KObject {
     const next = withStatusOf(old, obj);
@@ -633,14 +648,21 @@ export class Registry {
       if (!current && type !== 'apply') throw errors.notFound(r, name);
       const rv = current?.metadata.resourceVersion;
       // The patch engines never change their input; apply gets a copy of its own.
-      const patched = type === 'apply'
-        ? applyConfig(apiVersion, r.kind, current && copy(), patch, opts.fieldManager ?? '', opts.force ?? false, subresource)
-        : patchObject(type, subresource === 'status' ? statusPatchInput(type, current!, patch) : current!, patch, apiVersion, r.kind);
+      let setAside: unknown[] | undefined;
+      let patched: KObject;
+      if (type === 'apply') patched = applyConfig(apiVersion, r.kind, current && copy(), patch, opts.fieldManager ?? '', opts.force ?? false, subresource);
+      else if (subresource === 'status') {
+        const { input, managedFields } = statusPatchInput(type, current!, patch);
+        setAside = managedFields;
+        patched = patchObject(type, input, patch, apiVersion, r.kind);
+      } else patched = patchObject(type, current!, patch, apiVersion, r.kind);
       const checked = this.checkBody(r, ns, patched);
       if (checked.metadata.name !== name) {
         throw errors.badRequest(`the name of the object (${checked.metadata.name}) does not match the name on the URL (${name})`);
       }
       this.checkFields(r, checked, opts);
+      // The stored managedFields back in the place the patch left (statusPatchInput).
+      if (setAside) checked.metadata.managedFields = setAside as never;
       // A patch that carries a resourceVersion different from the stored one is a precondition; one that
       // leaves it alone is unconditional (so drop it and let guaranteedUpdate retry races).
       if (checked.metadata.resourceVersion === rv) delete checked.metadata.resourceVersion;
@@ -807,8 +829,8 @@ export class Registry {
       const errs: FieldError[] = [{ reason: 'FieldValueNotSupported', field: 'target.kind', message: `Unsupported value: "${b.target.kind}": supported values: "Node"` }];
       throw errors.invalid({ group: '', kind: 'Binding' }, name, errs, invalidMessage('Binding', name, errs));
     }
-    await this.guaranteedUpdate(r, ns, name, opts, (stored, copy) => {
-      if (!stored) throw errors.notFound(r, name);
+    await this.guaranteedUpdate(r, ns, name, opts, (_current, copy, exists) => {
+      if (!exists) throw errors.notFound(r, name);
       const current = copy();
       if (current.metadata.deletionTimestamp) throw errors.conflict(r, name, `pod ${name} is being deleted, cannot be assigned to a host`);
       const spec = current.spec as { nodeName?: string };
@@ -855,13 +877,17 @@ export class Registry {
 
 /**
  * A status write's object: `old` with `obj`'s metadata (a shallow copy) and status, every other
- * top-level field (the spec) deep-copied from `old`, keys in `old`'s order as a spread would
- * give. Copying these fields alone is cheaper than decoding the whole stored object again.
+ * top-level field (the spec) taken from `old` itself, keys in `old`'s order as a spread would
+ * give. The spec is shared, not copied: `old` is the write's private decode of the stored object
+ * (guaranteedUpdate decodes it afresh for every attempt and hands it to nobody else), and
+ * defaulting the shared spec defaults `old`'s too, as upstream defaults the old object when it
+ * decodes it from storage.
  */
 function withStatusOf(old: KObject, obj: KObject): KObject {
   const next: JsonObject = {};
-  for (const [key, value] of Object.entries(old)) {
-    setKey(next, key, key === 'metadata' || key === 'status' ? null : cloneJson(value));
+  for (const key in old) {
+    if (!hasKey(old, key)) continue;
+    setKey(next, key, key === 'metadata' || key === 'status' ? null : (old as unknown as JsonObject)[key]);
   }
   const out = next as unknown as KObject;
   out.metadata = { ...obj.metadata };
@@ -881,12 +907,32 @@ const STATUS_WRITE_FIELDS = new Set(['apiVersion', 'kind', 'metadata', 'status']
  * copied nor walked by the field checks only to be dropped. Any other patch gets the whole
  * object, so its errors are upstream's.
  */
-function statusPatchInput(type: PatchType, current: KObject, patch: unknown): KObject {
-  if (type === 'json' || patch === null || typeof patch !== 'object' || Array.isArray(patch)) return current;
-  for (const key in patch) if (!STATUS_WRITE_FIELDS.has(key)) return current;
+function statusPatchInput(type: PatchType, current: KObject, patch: unknown): { input: KObject; managedFields?: unknown[] } {
+  if (type === 'json' || patch === null || typeof patch !== 'object' || Array.isArray(patch)) return { input: current };
+  for (const key in patch) if (!STATUS_WRITE_FIELDS.has(key)) return { input: current };
   const view: Record<string, unknown> = {};
   for (const key in current) if (STATUS_WRITE_FIELDS.has(key)) view[key] = (current as unknown as Record<string, unknown>)[key];
-  return view as unknown as KObject;
+  const managedFields = current.metadata.managedFields as unknown;
+  if (!Array.isArray(managedFields) || managedFields.length === 0 || !leavesManagedFields((patch as Record<string, unknown>).metadata)) return { input: view as unknown as KObject };
+  // The stored managedFields, a third of a pod's bytes, are neither copied by the patch engine nor
+  // walked by the body checks: an empty list holds their place (the key order of metadata stays
+  // the stored one) until the patched object is checked, then they are put back (see patch()).
+  // A status write never takes managedFields from its request (recordUpdate reads the stored
+  // ones), and the stored entries, written by this server, pass those checks unchanged.
+  view.metadata = { ...current.metadata, managedFields: [] };
+  return { input: view as unknown as KObject, managedFields };
+}
+
+/**
+ * Whether a merge or strategic merge patch's `metadata` leaves metadata.managedFields as they
+ * are: no metadata, or a map that names no managedFields and holds no directive (`$patch`,
+ * `$retainKeys`, `$setElementOrder/...`, `$deleteFromPrimitiveList/...` all start with `$`).
+ */
+function leavesManagedFields(metadata: unknown): boolean {
+  if (metadata === undefined) return true;
+  if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) return false;
+  for (const key in metadata) if (key === 'managedFields' || key.startsWith('$')) return false;
+  return true;
 }
 
 /**

@@ -52,15 +52,43 @@ export function cursor(node: SchemaNode | undefined, resolve: Resolver | undefin
 
 /** Metadata of a map-valued (or scalar) field. */
 export function fieldMeta(at: SchemaCursor, key: string): FieldPatchMeta {
-  const property = propertyOf(at.node, key);
-  return { ...strategyOf(property), schema: cursor(property, at.resolve) };
+  return cachedMeta(fieldCache, at, key, computeFieldMeta);
 }
 
 /** Metadata of a list-valued field; `schema` is the element schema. */
 export function listFieldMeta(at: SchemaCursor, key: string): FieldPatchMeta {
+  return cachedMeta(listCache, at, key, computeListFieldMeta);
+}
+
+function computeFieldMeta(at: SchemaCursor, key: string): FieldPatchMeta {
+  const property = propertyOf(at.node, key);
+  return { ...strategyOf(property), schema: cursor(property, at.resolve) };
+}
+
+function computeListFieldMeta(at: SchemaCursor, key: string): FieldPatchMeta {
   const property = propertyOf(at.node, key);
   const list = resolveNode(property, at.resolve);
   return { ...strategyOf(property), schema: cursor(list?.items, at.resolve) };
+}
+
+/**
+ * The metadata of the declared properties of a schema node, computed once per node, key and
+ * resolver (schema nodes are never changed; the answers are read-only). Keys of free-form maps
+ * (labels, annotations) are not kept: they are the clients' data and unbounded.
+ */
+type MetaCache = WeakMap<SchemaNode, { resolve: Resolver | undefined; byKey: Map<string, FieldPatchMeta> }>;
+const fieldCache: MetaCache = new WeakMap();
+const listCache: MetaCache = new WeakMap();
+
+function cachedMeta(cache: MetaCache, at: SchemaCursor, key: string, compute: (at: SchemaCursor, key: string) => FieldPatchMeta): FieldPatchMeta {
+  const node = at.node;
+  if (!node?.properties || !Object.prototype.hasOwnProperty.call(node.properties, key)) return compute(at, key);
+  let entry = cache.get(node);
+  if (!entry) cache.set(node, (entry = { resolve: at.resolve, byKey: new Map() }));
+  if (entry.resolve !== at.resolve) return compute(at, key);
+  let meta = entry.byKey.get(key);
+  if (!meta) entry.byKey.set(key, (meta = compute(at, key)));
+  return meta;
 }
 
 function propertyOf(node: SchemaNode | undefined, key: string): SchemaNode | undefined {

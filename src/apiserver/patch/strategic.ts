@@ -53,7 +53,31 @@ export function strategicMergePatch(original: unknown, patch: unknown, schema?: 
     throw badRequest(`json: cannot unmarshal ${jsonKind(patch)} into Go value of type map[string]interface {}`);
   }
   if (!isObject(original)) throw badRequest('invalid JSON document');
-  return mergeMap(cloneJson(original) as JsonObject, cloneJson(patch) as JsonObject, cursor(schema, resolve));
+  // The merge edits its patch only where a directive is (it consumes `$...` keys) and copies every
+  // patch value it puts in place (sanitize), so a plain patch without directives is used as it is.
+  const patchCopy = plainWithoutDirectives(patch) ? patch : (cloneJson(patch) as JsonObject);
+  return mergeMap(cloneJson(original) as JsonObject, patchCopy, cursor(schema, resolve));
+}
+
+/**
+ * Whether `value` is plain parsed JSON, which cloneJson would copy unchanged (plain objects and
+ * dense arrays, strings, finite numbers, booleans, null), with no object key starting with `$`.
+ */
+function plainWithoutDirectives(value: unknown): boolean {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return true;
+  if (typeof value === 'number') return Number.isFinite(value);
+  if (typeof value !== 'object') return false;
+  if (Array.isArray(value)) {
+    if (Object.getPrototypeOf(value) !== Array.prototype) return false;
+    for (let i = 0; i < value.length; i++) if (!(i in value) || !plainWithoutDirectives(value[i])) return false;
+    return true;
+  }
+  if (Object.getPrototypeOf(value) !== Object.prototype) return false;
+  for (const key in value) {
+    if (!hasKey(value, key) || key.charCodeAt(0) === 36 /* $ */) return false;
+    if (!plainWithoutDirectives((value as Record<string, unknown>)[key])) return false;
+  }
+  return true;
 }
 
 /** Merges `patch` into `original` (both private copies, edited in place) and returns the result. */
