@@ -139,25 +139,69 @@ export function pruneUnknownFields(apiVersion: string, kind: string, obj: unknow
   return found;
 }
 
-function walkUnknown(schema: SchemaNode | undefined, value: unknown, path: FieldPath, found: string[], prune: boolean): void {
+/**
+ * What walkUnknown needs of a schema node, taken from it once (resolved through `$ref` and
+ * `allOf`): every write walks its object against the same nodes. Undefined where the walk stops.
+ */
+interface UnknownWalk {
+  /** A struct's fields (own properties only), each with its own walk. */
+  readonly fields?: Map<string, UnknownWalk | undefined>;
+  /** A map's values. */
+  readonly values?: UnknownWalk;
+  /** A list's items. */
+  readonly items?: UnknownWalk;
+  /** Whether arrays (items) or objects (fields, values) are looked into. */
+  readonly list: boolean;
+  readonly object: boolean;
+}
+
+const unknownWalks = new Map<SchemaNode, UnknownWalk | null>();
+
+function unknownWalkOf(schema: SchemaNode | undefined): UnknownWalk | undefined {
+  if (!schema) return undefined;
+  const cached = unknownWalks.get(schema);
+  if (cached !== undefined) return cached ?? undefined;
   const node = resolveSchema(schema);
-  if (!node || value === null || typeof value !== 'object') return;
+  if (!node) {
+    unknownWalks.set(schema, null);
+    return undefined;
+  }
+  const properties = node.properties;
+  const mapValues = !properties && isObject(node.additionalProperties) ? node.additionalProperties : undefined;
+  const walk: { fields?: Map<string, UnknownWalk | undefined>; values?: UnknownWalk; items?: UnknownWalk; list: boolean; object: boolean } = {
+    list: !!node.items, object: !!properties || !!mapValues,
+  };
+  // Entered before its parts are made: recursive definitions reach it again.
+  unknownWalks.set(schema, walk);
+  if (properties) {
+    walk.fields = new Map();
+    for (const key of Object.keys(properties)) walk.fields.set(key, unknownWalkOf(properties[key]));
+  }
+  if (mapValues) walk.values = unknownWalkOf(mapValues);
+  if (node.items) walk.items = unknownWalkOf(node.items);
+  return walk;
+}
+
+function walkUnknown(schema: SchemaNode | undefined, value: unknown, path: FieldPath, found: string[], prune: boolean): void {
+  walkUnknownWith(unknownWalkOf(schema), value, path, found, prune);
+}
+
+function walkUnknownWith(walk: UnknownWalk | undefined, value: unknown, path: FieldPath, found: string[], prune: boolean): void {
+  if (!walk || value === null || typeof value !== 'object') return;
   if (Array.isArray(value)) {
-    if (!node.items) return;
+    if (!walk.list) return;
     for (let i = 0; i < value.length; i++) {
       path.push(i);
-      walkUnknown(node.items, value[i], path, found, prune);
+      walkUnknownWith(walk.items, value[i], path, found, prune);
       path.pop();
     }
     return;
   }
-  const properties = node.properties;
-  const mapValues = !properties && isObject(node.additionalProperties) ? node.additionalProperties : undefined;
-  if (!properties && !mapValues) return;
+  if (!walk.object) return;
+  const fields = walk.fields, values = walk.values;
   for (const key in value) {
-    const known = mapValues ?? (Object.prototype.hasOwnProperty.call(properties, key) ? properties![key] : undefined);
     path.push(key);
-    if (known) walkUnknown(known, (value as Json)[key], path, found, prune);
+    if (fields === undefined || fields.has(key)) walkUnknownWith(fields === undefined ? values : fields.get(key), (value as Json)[key], path, found, prune);
     else {
       if (prune || found.length < MAX_STRICT_ERRORS) found.push(path.render());
       if (prune) delete (value as Json)[key];
@@ -585,6 +629,41 @@ class Decoder {
   }
 }
 
+/** Whether Decoder.value would find neither a mismatch nor an error that ends decoding. */
+function decodesCleanly(t: GoType, v: unknown): boolean {
+  if (v === null || v === undefined) return true;
+  switch (t.kind) {
+    case 'struct': {
+      if (!isObject(v)) return false;
+      for (const key in v) {
+        const field = fieldType(t, key);
+        if (field && !decodesCleanly(field, v[key])) return false;
+      }
+      return true;
+    }
+    case 'slice': {
+      if (!Array.isArray(v)) return false;
+      for (const item of v) if (!decodesCleanly(t.elem!, item)) return false;
+      return true;
+    }
+    case 'map': {
+      if (!isObject(v)) return false;
+      for (const key in v) if (!decodesCleanly(t.elem!, v[key])) return false;
+      return true;
+    }
+    case 'string': return typeof v === 'string';
+    case 'bool': return typeof v === 'boolean';
+    case 'float64': return typeof v === 'number';
+    case 'int32':
+    case 'int64': return typeof v === 'number' && fitsInt(v, t.kind);
+    case 'intOrString': return typeof v === 'string' || (typeof v === 'number' && fitsInt(v, 'int32'));
+    case 'quantity': return typeof v === 'number' || (typeof v === 'string' && quantityError(v) === undefined);
+    case 'time':
+    case 'microTime': return typeof v === 'string' && timeParseError(t.kind === 'time' ? RFC3339 : RFC3339_MICRO, v) === undefined;
+    case 'opaque': return true;
+  }
+}
+
 const QUANTITY_SUFFIXES = new Set(['', 'n', 'u', 'm', 'k', 'M', 'G', 'T', 'P', 'E', 'Ki', 'Mi', 'Gi', 'Ti', 'Pi', 'Ei']);
 const QUANTITY_SUFFIX_LETTERS = 'eEinumkKMGTP';
 const INT64_MAX = (1n << 63n) - 1n;
@@ -629,6 +708,9 @@ function quantityError(text: string): string | undefined {
 export function decodeError(apiVersion: string, kind: string, obj: unknown): string | undefined {
   const root = rootType(apiVersion, kind);
   if (!root) return undefined;
+  // Nearly every body decodes: a walk that keeps no struct and field names tells, and only a body
+  // with a problem is walked again for its message.
+  if (decodesCleanly(root, obj)) return undefined;
   const decoder = new Decoder();
   return decoder.value(root, obj) ?? decoder.saved;
 }

@@ -11,9 +11,14 @@ export function validateLabelName(name: string, field: string): FieldError[] {
 /** ValidateLabels: every key a qualified name, every value a label value; errors on the map's path. */
 export function validateLabels(labels: Record<string, string> | undefined, path: string): FieldError[] {
   const errs: FieldError[] = [];
-  for (const [k, v] of Object.entries(labels ?? {})) {
-    errs.push(...validateLabelName(k, path));
-    errs.push(...invalidEach(path, v, isValidLabelValue(v)));
+  // Every write checks its object's labels: no entry pairs or empty lists are made for valid ones.
+  for (const k in labels) {
+    if (!Object.prototype.hasOwnProperty.call(labels, k)) continue;
+    const v = labels[k]!;
+    const keyProblems = isQualifiedName(k);
+    if (keyProblems.length) errs.push(...invalidEach(path, k, keyProblems));
+    const valueProblems = isValidLabelValue(v);
+    if (valueProblems.length) errs.push(...invalidEach(path, v, valueProblems));
   }
   return errs;
 }

@@ -36,7 +36,20 @@ function goOwnerReference(r: OwnerReference): string {
 }
 
 /** schema.FromAPIVersionAndKind: an unparseable apiVersion leaves group and version empty. */
-function groupVersionOf(apiVersion: string): { group: string; version: string } {
+function groupVersionOf(apiVersion: string): { readonly group: string; readonly version: string } {
+  // Owner references name the same few apiVersions on every write: each is split once (read only).
+  let gv = groupVersions.get(apiVersion);
+  if (gv === undefined) {
+    gv = Object.freeze(splitGroupVersion(apiVersion));
+    if (groupVersions.size >= 256) groupVersions.clear();
+    groupVersions.set(apiVersion, gv);
+  }
+  return gv;
+}
+
+const groupVersions = new Map<string, { readonly group: string; readonly version: string }>();
+
+function splitGroupVersion(apiVersion: string): { group: string; version: string } {
   if (apiVersion === '' || apiVersion === '/') return { group: '', version: '' };
   const parts = apiVersion.split('/');
   if (parts.length === 1) return { group: '', version: apiVersion };
@@ -197,9 +210,17 @@ function immutableTime(t: string | undefined | null, old: string | undefined | n
   return [invalid(field, t || !unsetIsNil ? new GoLiteral(goTime(t)) : null, FIELD_IMMUTABLE)];
 }
 
+let lastValidTime: string | undefined;
+
 function sameTime(a: string | undefined | null, b: string | undefined | null): boolean {
   if (!a || !b) return !a && !b;
   // The same text is the same instant when it is a time at all (an unparseable one equals nothing).
-  if (a === b) return !Number.isNaN(Date.parse(a));
+  if (a === b) {
+    // Every update compares the stored creationTimestamp with itself: the last valid one is kept.
+    if (a === lastValidTime) return true;
+    if (Number.isNaN(Date.parse(a))) return false;
+    lastValidTime = a;
+    return true;
+  }
   return new Date(a).getTime() === new Date(b).getTime();
 }

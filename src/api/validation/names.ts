@@ -34,8 +34,36 @@ const DNS1035_LABEL_FMT = '[a-z]([-a-z0-9]*[a-z0-9])?';
 const DNS1035_LABEL_ERR = "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character";
 const DNS1035_LABEL_RE = new RegExp(`^${DNS1035_LABEL_FMT}$`);
 
+// Every write checks the same few label keys and values, annotation keys, namespaces and
+// toleration keys again: the checks below are pure functions of their text, so each keeps the texts
+// it found valid (bounded; cleared when full) and answers those with no problems at once. Texts
+// with problems are checked afresh every time, so every message is built as before.
+const VALID_CACHE_MAX = 2048;
+
+function knownValid(cache: Set<string>, value: string): boolean {
+  return cache.has(value);
+}
+
+function rememberValid(cache: Set<string>, value: string, errs: string[]): string[] {
+  if (errs.length === 0) {
+    if (cache.size >= VALID_CACHE_MAX) cache.clear();
+    cache.add(value);
+  }
+  return errs;
+}
+
+const validDNS1123Labels = new Set<string>();
+const validDNS1123Subdomains = new Set<string>();
+const validQualifiedNames = new Set<string>();
+const validLabelValues = new Set<string>();
+
 /** Upstream's IsDNS1123Label: at most 63 characters of [a-z0-9-], alphanumeric at both ends. */
 export function isDNS1123Label(value: string): string[] {
+  if (knownValid(validDNS1123Labels, value)) return [];
+  return rememberValid(validDNS1123Labels, value, dns1123LabelErrors(value));
+}
+
+function dns1123LabelErrors(value: string): string[] {
   const errs: string[] = [];
   if (byteLength(value) > 63) errs.push(maxLenError(63));
   if (!DNS1123_LABEL_RE.test(value)) {
@@ -48,6 +76,11 @@ export function isDNS1123Label(value: string): string[] {
 
 /** Upstream's IsDNS1123Subdomain: at most 253 characters, dot-separated DNS-1123 labels. */
 export function isDNS1123Subdomain(value: string): string[] {
+  if (knownValid(validDNS1123Subdomains, value)) return [];
+  return rememberValid(validDNS1123Subdomains, value, dns1123SubdomainErrors(value));
+}
+
+function dns1123SubdomainErrors(value: string): string[] {
   const errs: string[] = [];
   if (byteLength(value) > 253) errs.push(maxLenError(253));
   if (!DNS1123_SUBDOMAIN_RE.test(value)) errs.push(regexError(DNS1123_SUBDOMAIN_ERR, DNS1123_SUBDOMAIN_FMT, 'example.com'));
@@ -70,6 +103,11 @@ const QUALIFIED_NAME_RE = new RegExp(`^${QUALIFIED_NAME_FMT}$`);
 
 /** Upstream's IsQualifiedName: `[prefix/]name`, as label keys and annotation keys are. */
 export function isQualifiedName(value: string): string[] {
+  if (knownValid(validQualifiedNames, value)) return [];
+  return rememberValid(validQualifiedNames, value, qualifiedNameErrors(value));
+}
+
+function qualifiedNameErrors(value: string): string[] {
   const errs: string[] = [];
   const parts = value.split('/');
   let name: string;
@@ -97,6 +135,11 @@ const LABEL_VALUE_ERR = "a valid label must be an empty string or consist of alp
 const LABEL_VALUE_RE = new RegExp(`^${LABEL_VALUE_FMT}$`);
 
 export function isValidLabelValue(value: string): string[] {
+  if (knownValid(validLabelValues, value)) return [];
+  return rememberValid(validLabelValues, value, labelValueErrors(value));
+}
+
+function labelValueErrors(value: string): string[] {
   const errs: string[] = [];
   if (byteLength(value) > 63) errs.push(maxLenError(63));
   if (!LABEL_VALUE_RE.test(value)) errs.push(regexError(LABEL_VALUE_ERR, LABEL_VALUE_FMT, 'MyValue', 'my_value', '12345'));

@@ -471,12 +471,21 @@ export class FieldSet {
     // Each element once (a member's own element where it is also a child), in upstream's order;
     // a child that is also a member marks itself with ".". Built without a record per element:
     // every write that changes a manager's fields encodes its set again.
-    const elements: PathElement[] = [...this.members.values()];
-    for (const c of this.children.values()) if (!this.members.has(c.pe.id)) elements.push(c.pe);
-    elements.sort(comparePE);
-    for (const pe of elements) {
-      const child = this.children.get(pe.id);
-      out[pe.id] = child ? child.set.emit(this.members.has(pe.id)) : {};
+    const members = this.members, children = this.children;
+    const elements: PathElement[] = [];
+    for (const pe of members.values()) elements.push(pe);
+    if (children.size === 0) {
+      // A level of members only (most levels): each is `{}`.
+      sortElements(elements);
+      for (let i = 0; i < elements.length; i++) out[elements[i]!.id] = {};
+      return out;
+    }
+    for (const c of children.values()) if (!members.has(c.pe.id)) elements.push(c.pe);
+    sortElements(elements);
+    for (let i = 0; i < elements.length; i++) {
+      const pe = elements[i]!;
+      const child = children.get(pe.id);
+      out[pe.id] = child ? child.set.emit(members.has(pe.id)) : {};
     }
     return out;
   }
@@ -489,7 +498,7 @@ export class FieldSet {
    */
   static fromFieldsV1(json: unknown): FieldSet {
     if (!isMap(json)) throw new Error('FieldsV1 must be a JSON object');
-    const text = JSON.stringify(json);
+    const text = fieldsV1Key(json);
     const cached = decodedSets.get(text);
     if (cached) {
       // Most recently used last: the oldest entries go first when the cache is full.
@@ -502,6 +511,23 @@ export class FieldSet {
     decodedSets.set(text, set);
     return set;
   }
+}
+
+/**
+ * The cache key of a FieldsV1 object: a text that only equal JSON values (same keys in the same
+ * order, same values) share, as JSON.stringify's, made in about half its time (its keys hold
+ * quotes, which JSON.stringify escapes): each key is written with its length, then its value as
+ * `{...}` when it is an object (nearly all are) or `=<JSON>;` otherwise.
+ */
+function fieldsV1Key(json: Json): string {
+  let out = '';
+  for (const key in json) {
+    if (!Object.prototype.hasOwnProperty.call(json, key)) continue;
+    const value = json[key];
+    out += `${key.length}:${key}`;
+    out += isMap(value) ? `{${fieldsV1Key(value)}}` : `=${JSON.stringify(value) ?? ''};`;
+  }
+  return out;
 }
 
 /** How many decoded FieldsV1 texts fromFieldsV1 keeps. */
@@ -537,6 +563,26 @@ function readLevel(json: Json): { children?: FieldSet; isMember: boolean } {
   }
   if (!members && !children) return LEAF;
   return { children: new FieldSet(members, children), isMember };
+}
+
+/**
+ * Sorts one level's elements in upstream's order (comparePE), in place: an insertion sort, as
+ * stable as Array.prototype.sort and quicker for the few elements a level has.
+ */
+function sortElements(pes: PathElement[]): void {
+  if (pes.length > 24) {
+    pes.sort(comparePE);
+    return;
+  }
+  for (let i = 1; i < pes.length; i++) {
+    const pe = pes[i]!;
+    let j = i - 1;
+    while (j >= 0 && comparePE(pes[j]!, pe) > 0) {
+      pes[j + 1] = pes[j]!;
+      j--;
+    }
+    pes[j + 1] = pe;
+  }
 }
 
 function sortPEs(pes: PathElement[]): PathElement[] {

@@ -118,6 +118,7 @@ function decodeOrEmpty(entries: unknown): Managed {
 export function encodeManaged(managed: Managed): ManagedFieldsEntry[] | undefined {
   if (managed.size === 0) return undefined;
   const entries = [...managed.values()].map(toEntry);
+  if (entries.length === 1) return entries;
   return entries.sort((p, q) => {
     if (p.operation !== q.operation) return p.operation < q.operation ? -1 : 1;
     const ps = unixSeconds(p.time), qs = unixSeconds(q.time);
@@ -149,7 +150,18 @@ function isCanonical(e: ManagedFieldsEntry): boolean {
   return keys.length === expected.length && keys.every((k, i) => k === expected[i]) && e.manager !== '';
 }
 
-const unixSeconds = (t: string | undefined) => (t === undefined ? 0 : Math.floor(Date.parse(t) / 1000) || 0);
+/** An entry's time in Unix seconds; the last text parsed is kept (a write's entries mostly share the current second). */
+function unixSeconds(t: string | undefined): number {
+  if (t === undefined) return 0;
+  if (t !== lastTimeText) {
+    lastTimeText = t;
+    lastTimeSeconds = Math.floor(Date.parse(t) / 1000) || 0;
+  }
+  return lastTimeSeconds;
+}
+
+let lastTimeText: string | undefined;
+let lastTimeSeconds = 0;
 
 export function setManagedFields(obj: KObject, entries: unknown): void {
   if (Array.isArray(entries) && entries.length > 0) obj.metadata.managedFields = entries as never;
@@ -213,6 +225,9 @@ export interface KindContext {
   ignored?: FieldSet;
   /** The same fields as paths of field names, to leave them out before comparing. */
   ignoredPaths?: string[][];
+  /** The same paths as a tree (withoutTree), and with metadata.managedFields added (what recordUpdate compares without). */
+  ignoredTree?: PathTree;
+  untrackedTree?: PathTree;
 }
 
 /** The reset fields of each kind and endpoint, as a set and as paths; built once. */
@@ -220,39 +235,84 @@ const RESET = new Map(Object.entries(RESET_PATHS).flatMap(([kind, bySub]) => Obj
   ([sub, paths]) => [`${kind}/${sub}`, { paths, set: FieldSet.of(...paths.map((p) => path(...p))) }] as const,
 )));
 
+const MANAGED_FIELDS_PATH = ['metadata', 'managedFields'];
+
 export function kindContext(apiVersion: string, kind: string, subresource?: string): KindContext {
   // One per kind and endpoint, shared (callers only read it): every write needs its kind's.
-  const key = `${apiVersion}/${kind}/${subresource ?? ''}`;
-  let ctx = kindContexts.get(key);
-  if (!ctx) {
-    const reset = RESET.get(`${kind}/${subresource ?? ''}`);
-    ctx = Object.freeze({ apiVersion, kind, type: typeForKind(apiVersion, kind), subresource: subresource || undefined, ignored: reset?.set, ignoredPaths: reset?.paths });
+  // Looked up level by level: no key string to build and hash on every write.
+  let byKind = kindContexts.get(apiVersion);
+  if (!byKind) {
     if (kindContexts.size >= KIND_CONTEXTS_MAX) kindContexts.clear();
-    kindContexts.set(key, ctx);
+    kindContexts.set(apiVersion, (byKind = new Map()));
+  }
+  let bySub = byKind.get(kind);
+  if (!bySub) {
+    if (byKind.size >= KIND_CONTEXTS_MAX) byKind.clear();
+    byKind.set(kind, (bySub = new Map()));
+  }
+  const sub = subresource ?? '';
+  let ctx = bySub.get(sub);
+  if (!ctx) {
+    const reset = RESET.get(`${kind}/${sub}`);
+    ctx = Object.freeze({
+      apiVersion, kind, type: typeForKind(apiVersion, kind), subresource: subresource || undefined, ignored: reset?.set, ignoredPaths: reset?.paths,
+      ignoredTree: reset ? pathTree(reset.paths) : undefined, untrackedTree: pathTree([...(reset?.paths ?? []), MANAGED_FIELDS_PATH]),
+    });
+    if (bySub.size >= KIND_CONTEXTS_MAX) bySub.clear();
+    bySub.set(sub, ctx);
   }
   return ctx;
 }
 
-const kindContexts = new Map<string, KindContext>();
+const kindContexts = new Map<string, Map<string, Map<string, KindContext>>>();
 const KIND_CONTEXTS_MAX = 1024;
 
-/**
- * `v` without the fields at `paths`, copied along each path (`v` itself is not changed). Both
- * sides of a comparison lose them, so it skips subtrees whose changes would be dropped anyway
- * (the pod spec on every status write).
- */
-function withoutPaths(v: unknown, paths: string[][] | undefined): unknown {
-  return paths ? paths.reduce((acc, p) => withoutPath(acc, p, 0), v) : v;
+/** Field-name paths as a tree: a name leads to the names below it, or to true where the path ends (the field goes). */
+type PathTree = Map<string, PathTree | true>;
+
+function pathTree(paths: string[][]): PathTree {
+  const root: PathTree = new Map();
+  for (const p of paths) {
+    let t = root;
+    for (let i = 0; i < p.length; i++) {
+      const at = t.get(p[i]!);
+      if (at === true) break;
+      if (i === p.length - 1) t.set(p[i]!, true);
+      else if (at) t = at;
+      else t.set(p[i]!, (t = new Map()));
+    }
+  }
+  return root;
 }
 
-function withoutPath(v: unknown, p: string[], i: number): unknown {
-  const name = p[i]!;
-  if (!isMap(v) || !(name in v)) return v;
-  if (i === p.length - 1) {
-    const { [name]: _removed, ...rest } = v;
-    return rest;
+/**
+ * `v` without the fields at the tree's paths, copied along each path (`v` itself is not changed;
+ * an object on a path without any of them is `v`'s own): both sides of a comparison lose them, so
+ * it skips subtrees whose changes would be dropped anyway (the pod spec on every status write) and
+ * metadata.managedFields, which is never tracked. Keys keep their order.
+ */
+function withoutTree(v: unknown, tree: PathTree): unknown {
+  if (!isMap(v) || !meetsTree(v, tree)) return v;
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(v)) {
+    const sub = tree.get(key);
+    if (sub === true) continue;
+    const value = sub === undefined ? v[key] : withoutTree(v[key], sub);
+    if (key === '__proto__') Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+    else out[key] = value;
   }
-  return { ...v, [name]: withoutPath(v[name], p, i + 1) };
+  return out;
+}
+
+/** Whether `v` has a field at one of the tree's paths. */
+function meetsTree(v: Record<string, unknown>, tree: PathTree): boolean {
+  for (const [name, sub] of tree) {
+    if (!(name in v)) continue;
+    if (sub === true) return true;
+    const below = v[name];
+    if (isMap(below) && meetsTree(below, sub)) return true;
+  }
+  return false;
 }
 
 // ---- ownership changes ----
@@ -263,9 +323,10 @@ function withoutPath(v: unknown, p: string[], i: number): unknown {
  * that owns them. Unless forced, any such field is a conflict and nothing changes. Fields the new
  * object no longer has leave every other manager. Managers left without fields are dropped.
  */
-export function takeOwnership(ctx: KindContext, live: unknown, next: unknown, managed: Managed, workflowId: string, force: boolean): Changes {
+export function takeOwnership(ctx: KindContext, live: unknown, next: unknown, managed: Managed, workflowId: string, force: boolean, withoutIgnored = false): Changes {
   // Modified and added fields are collected in one set: only their union matters here.
-  const cmp = compare(ctx.type, withoutPaths(live, ctx.ignoredPaths), withoutPaths(next, ctx.ignoredPaths), true);
+  const ignored = withoutIgnored ? undefined : ctx.ignoredTree ?? (ctx.ignoredPaths && pathTree(ctx.ignoredPaths));
+  const cmp = ignored ? compare(ctx.type, withoutTree(live, ignored), withoutTree(next, ignored), true) : compare(ctx.type, live, next, true);
   let changed = cmp.added, removed = cmp.removed;
   if (ctx.ignored) {
     removed = removed.recursiveDifference(ctx.ignored);
@@ -305,13 +366,13 @@ export function stripUntracked(managed: Managed, id: string): void {
  * changed become the manager's (its Update entry for this apiVersion and subresource, stamped
  * now), other managers lose them, fields that went away leave everyone. Mutates `managed`.
  */
-export function trackUpdate(ctx: KindContext, live: unknown, next: unknown, managed: Managed, manager: string): void {
+export function trackUpdate(ctx: KindContext, live: unknown, next: unknown, managed: Managed, manager: string, withoutIgnored = false): void {
   const owner = { manager: manager || 'unknown', operation: 'Update' as const, apiVersion: ctx.apiVersion, subresource: ctx.subresource };
   const id = ownerId(owner);
   // Taken before takeOwnership, which drops the entry when the write took back all its fields.
   const decoded = managed.get(id)?.decoded;
   // The changed fields, already without the reset fields.
-  const set = takeOwnership(ctx, live, next, managed, CURRENT_OPERATION, true).changed.difference(STRIP);
+  const set = takeOwnership(ctx, live, next, managed, CURRENT_OPERATION, true, withoutIgnored).changed.difference(STRIP);
   if (!set.isEmpty()) {
     const previous = managed.get(id);
     const entry: Owner = { manager: owner.manager, operation: 'Update', apiVersion: owner.apiVersion, set: previous ? set.union(previous.set) : set, time: nowRFC3339() };
@@ -394,8 +455,10 @@ export function recordUpdate(apiVersion: string, kind: string, prev: KObject | u
     return;
   }
   try {
-    const live = prev ? withoutManagedFields(prev) : zeroObject(apiVersion, kind);
-    trackUpdate(ctx, live, withoutManagedFields(next), managed, manager);
+    // Both sides without managedFields and the endpoint's reset fields, in one copy each.
+    const untracked = ctx.untrackedTree ?? pathTree([...(ctx.ignoredPaths ?? []), MANAGED_FIELDS_PATH]);
+    const live = withoutTree(prev ?? zeroObject(apiVersion, kind), untracked);
+    trackUpdate(ctx, live, withoutTree(next, untracked), managed, manager, true);
     setManagedFields(next, encodeManaged(managed));
   } catch (e) {
     if (!(e instanceof TypedError)) throw e;
