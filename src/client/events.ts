@@ -159,8 +159,11 @@ class RecencyList<V> {
 // spam key and the rest of the other two. Fields are separated by NUL, which none of them
 // contains (a missing field is empty).
 function spamKey(e: CoreEvent): string {
-  const o = e.involvedObject;
-  return `${e.source.component}\0${e.source.host ?? ''}\0${o.kind ?? ''}\0${o.namespace ?? ''}\0${o.name ?? ''}\0${o.uid ?? ''}\0${o.apiVersion ?? ''}`;
+  return spamOf(e.source, e.involvedObject);
+}
+
+function spamOf(source: { component: string; host?: string }, o: Record<string, string>): string {
+  return `${source.component}\0${source.host ?? ''}\0${o.kind ?? ''}\0${o.namespace ?? ''}\0${o.name ?? ''}\0${o.uid ?? ''}\0${o.apiVersion ?? ''}`;
 }
 
 /** How many distinct key rests one correlator shares at most before it starts over. */
@@ -189,6 +192,14 @@ export class EventCorrelator {
 
   constructor(private readonly now: () => number = Date.now) {}
 
+  /**
+   * The key rests last made per reason (aggregation) and per message (events), with the fields
+   * they were made of: a repeated event (every pod's Pulled, Created and Started) finds its rests
+   * by one lookup of a short string instead of building and hashing the whole rest twice.
+   */
+  private aggregateRests = new Map<string, { type: string; reportingComponent: string; reportingInstance: string; rest: string }>();
+  private eventRests = new Map<string, { fieldPath: string | undefined; type: string; reason: string; rest: string }>();
+
   private shared(rest: string): string {
     const known = this.sharedRests.get(rest);
     if (known !== undefined) return known;
@@ -198,17 +209,31 @@ export class EventCorrelator {
   }
 
   private aggregateRest(e: CoreEvent): string {
-    return this.shared(`${e.type}\0${e.reason}\0${e.reportingComponent}\0${e.reportingInstance}`);
+    const known = this.aggregateRests.get(e.reason);
+    if (known !== undefined && known.type === e.type && known.reportingComponent === e.reportingComponent && known.reportingInstance === e.reportingInstance) return known.rest;
+    const rest = this.shared(`${e.type}\0${e.reason}\0${e.reportingComponent}\0${e.reportingInstance}`);
+    if (this.aggregateRests.size >= MAX_SHARED_RESTS) this.aggregateRests = new Map();
+    this.aggregateRests.set(e.reason, { type: e.type, reportingComponent: e.reportingComponent, reportingInstance: e.reportingInstance, rest });
+    return rest;
   }
 
   private eventRest(e: CoreEvent): string {
-    return this.shared(`${e.involvedObject.fieldPath ?? ''}\0${e.type}\0${e.reason}\0${e.message}`);
+    const fieldPath = e.involvedObject.fieldPath;
+    const known = this.eventRests.get(e.message);
+    if (known !== undefined && known.fieldPath === fieldPath && known.type === e.type && known.reason === e.reason) return known.rest;
+    const rest = this.shared(`${fieldPath ?? ''}\0${e.type}\0${e.reason}\0${e.message}`);
+    if (this.eventRests.size >= MAX_SHARED_RESTS) this.eventRests = new Map();
+    this.eventRests.set(e.message, { fieldPath, type: e.type, reason: e.reason, rest });
+    return rest;
   }
 
-  correlate(incoming: CoreEvent): Correlation {
+  /**
+   * Correlate one event. `spam` is its spam key (spamKey(incoming)) when the caller has it
+   * already: the recorder keeps the last one it made, for the next event about the same object.
+   */
+  correlate(incoming: CoreEvent, spam = spamKey(incoming)): Correlation {
     const t = this.now();
     // The combined event keeps the source and object, so one spam key serves all three steps.
-    const spam = spamKey(incoming);
     let object = this.objects.get(spam);
     // Every field set at once, here and for entries: fields added later would live in a separate property array.
     if (!object) this.objects.set(spam, (object = { spamKey: spam, entries: 0, bucket: undefined, groups: undefined, observations: undefined }));
@@ -350,6 +375,11 @@ export class EventRecorder {
   /** Keys whose next write waits for a free slot, oldest first. */
   private readonly waiting = new Fifo<string>();
   private active = 0;
+  /**
+   * The involved object and spam key of the last event, with what they were made of: events come
+   * in runs about one object (a kubelet's Pulled, Created, Started), which then share both.
+   */
+  private last?: { kind?: string; apiVersion?: string; name?: string; namespace?: string; uid?: string; resourceVersion?: string; fieldPath?: string; involved: Record<string, string>; spam: string };
   /** Writes recorded and not yet finished: flush() waits for none. */
   private unfinished = 0;
   private flushed: (() => void)[] = [];
@@ -362,14 +392,24 @@ export class EventRecorder {
   event(obj: InvolvedObject, type: EventType, reason: string, message: string, fieldPath?: string): void {
     const t = this.now().getTime();
     const m = obj.metadata;
-    const involved: Record<string, string> = {};
-    if (obj.kind) involved.kind = obj.kind;
-    if (m.namespace) involved.namespace = m.namespace;
-    if (m.name) involved.name = m.name;
-    if (m.uid) involved.uid = m.uid;
-    if (obj.apiVersion) involved.apiVersion = obj.apiVersion;
-    if (m.resourceVersion) involved.resourceVersion = m.resourceVersion;
-    if (fieldPath) involved.fieldPath = fieldPath;
+    let last = this.last;
+    if (last === undefined || last.kind !== obj.kind || last.apiVersion !== obj.apiVersion || last.name !== m.name || last.namespace !== m.namespace
+      || last.uid !== m.uid || last.resourceVersion !== m.resourceVersion || last.fieldPath !== fieldPath) {
+      const involved: Record<string, string> = {};
+      if (obj.kind) involved.kind = obj.kind;
+      if (m.namespace) involved.namespace = m.namespace;
+      if (m.name) involved.name = m.name;
+      if (m.uid) involved.uid = m.uid;
+      if (obj.apiVersion) involved.apiVersion = obj.apiVersion;
+      if (m.resourceVersion) involved.resourceVersion = m.resourceVersion;
+      if (fieldPath) involved.fieldPath = fieldPath;
+      // The spam key is of the source and the object only (not its resourceVersion or field path).
+      const spam = last !== undefined && last.kind === obj.kind && last.apiVersion === obj.apiVersion && last.name === m.name && last.namespace === m.namespace && last.uid === m.uid
+        ? last.spam : spamOf(this.source, involved);
+      this.last = last = { kind: obj.kind, apiVersion: obj.apiVersion, name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion, fieldPath, involved, spam };
+    }
+    // Shared by the events of one run: nothing modifies a recorded event's involvedObject.
+    const involved = last.involved;
     const stamp = rfc3339(t);
     const result = this.correlator.correlate({
       // Events about cluster-scoped objects live in `default`.
@@ -379,7 +419,7 @@ export class EventRecorder {
       source: this.source.host ? { component: this.source.component, host: this.source.host } : { component: this.source.component },
       firstTimestamp: stamp, lastTimestamp: stamp, count: 1,
       eventTime: null, reportingComponent: this.source.component, reportingInstance: this.source.host ?? '',
-    });
+    }, last.spam);
     if (result.skip) return;
     this.enqueue(result.key, { event: result.event, update: result.update });
   }

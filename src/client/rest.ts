@@ -10,6 +10,7 @@ import tls from 'node:tls';
 import { readKubeconfig } from './kubeconfig.js';
 import { Http1Pool } from './http1.js';
 import { cutManagedFields } from './watch-decode.js';
+import { metadataOf, type AnswerMetadata } from './answer-meta.js';
 import type { ApiChannel } from './channel.js';
 
 export interface ClientConfig {
@@ -105,6 +106,17 @@ export interface AnswerOptions {
   ignoreResult?: boolean;
   /** Leave `metadata.managedFields` out of the 2xx answer's object (cut from its bytes, not parsed). */
   omitManagedFields?: boolean;
+  /**
+   * Decode only the 2xx answer's metadata name, namespace, uid and resourceVersion, read from its
+   * text without parsing the object (answer-meta.ts): the call resolves with an AnswerMeta.
+   */
+  metadataOnly?: boolean;
+}
+
+/** A 2xx answer read with `metadataOnly`: its metadata strings, and its text for a caller that needs more of it later. */
+export interface AnswerMeta {
+  metadata: AnswerMetadata;
+  text: string;
 }
 
 export interface RequestOptions extends AnswerOptions {
@@ -129,6 +141,25 @@ function parseWithoutManagedFields(body: Buffer): unknown {
   } catch {
     return undefined;
   }
+}
+
+/** A 2xx answer's AnswerMeta: its metadata read from the text, or parsed from it where the text is laid out otherwise. */
+function answerMeta(text: string): AnswerMeta {
+  let metadata = metadataOf(text);
+  if (metadata === undefined) {
+    let parsed: { metadata?: Record<string, unknown> } | undefined;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    metadata = {};
+    const m = parsed?.metadata;
+    if (m && typeof m === 'object') {
+      for (const k of ['name', 'namespace', 'uid', 'resourceVersion'] as const) if (typeof m[k] === 'string') metadata[k] = m[k];
+    }
+  }
+  return { metadata, text };
 }
 
 function queryString(q: Query | undefined): string {
@@ -193,14 +224,21 @@ export class RestClient {
     return h;
   }
 
-  /** A channel request's headers, in lower case as a server reads them. */
+  /**
+   * A channel request's headers, in lower case as a server reads them. Without a body they are
+   * lowerHeaders itself (never modified; the channel sends a copy); with one, an object literal of
+   * one fixed shape. A spread copy of lowerHeaders with two members added took about 3 µs to
+   * build (50 ns for the literal) and doubled the cost of posting it (5 µs against 2.5 µs).
+   */
   private channelHeaders(payload: string | undefined, contentType = 'application/json'): Record<string, string> {
-    const h = { ...this.lowerHeaders };
-    if (payload !== undefined) {
-      h['content-type'] = contentType;
-      h['content-length'] = String(Buffer.byteLength(payload));
+    const h = this.lowerHeaders;
+    if (payload === undefined) return h;
+    const length = String(Buffer.byteLength(payload));
+    const { authorization, 'user-agent': userAgent } = h;
+    if (authorization !== undefined && userAgent !== undefined) {
+      return { host: h.host!, accept: h.accept!, authorization, 'user-agent': userAgent, 'content-type': contentType, 'content-length': length };
     }
-    return h;
+    return { ...h, 'content-type': contentType, 'content-length': length };
   }
 
   /** How a watch connects: Node's client, and the options that choose TLS to `server` or plain HTTP on the socket. */
@@ -228,8 +266,9 @@ export class RestClient {
     const code = answer.status;
     const ok = code >= 200 && code < 300;
     if (ok && opts.ignoreResult) return undefined as T;
-    if (ok && opts.omitManagedFields) return parseWithoutManagedFields(typeof answer.body === 'string' ? Buffer.from(answer.body) : answer.body) as T;
+    if (ok && opts.omitManagedFields && !opts.metadataOnly) return parseWithoutManagedFields(typeof answer.body === 'string' ? Buffer.from(answer.body) : answer.body) as T;
     const text = typeof answer.body === 'string' ? answer.body : answer.body.toString('utf8');
+    if (ok && opts.metadataOnly) return answerMeta(text) as T;
     let parsed: unknown;
     try {
       parsed = text ? JSON.parse(text) : undefined;

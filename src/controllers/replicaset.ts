@@ -13,7 +13,7 @@ import type { ControllerContext } from '../client/factory.js';
 import type { Informer } from '../client/informer.js';
 import { keyOf, objectPath, collectionPath } from '../client/informer.js';
 import type { EventRecorder, InvolvedObject } from '../client/events.js';
-import { ApiStatusError, isConflict, isNotFound, type RestClient } from '../client/rest.js';
+import { ApiStatusError, isConflict, isNotFound, type AnswerMeta, type RestClient } from '../client/rest.js';
 import { WorkQueue } from '../client/workqueue.js';
 import type { KObject } from '../api/types.js';
 import { labelSelectorFromSpec, labelSelectorFromRequirements, type LabelSelector } from '../api/selectors.js';
@@ -537,10 +537,10 @@ export class ReplicaSetController implements Reconciler {
     if (finalizers?.length) metadata.finalizers = [...finalizers];
     metadata.ownerReferences = [this.controllerRef(rs)];
     const pod = { apiVersion: 'v1', kind: 'Pod', metadata, spec: template?.spec };
-    let created: PodObject;
+    let created: AnswerMeta;
     try {
-      // Only the created pod's name is read (for the event): its managedFields are not decoded.
-      created = await this.client.create<PodObject>(collectionPath(this.podInformer.resource, rs.metadata.namespace), pod, undefined, { omitManagedFields: true });
+      // Only the created pod's name is read (for the event): from the answer's text, not parsed.
+      created = await this.client.create<AnswerMeta>(collectionPath(this.podInformer.resource, rs.metadata.namespace), pod, undefined, { metadataOnly: true });
     } catch (e) {
       // Creating in a terminating namespace fails every time; that is no failure to report.
       if (isNamespaceTerminating(e)) return;

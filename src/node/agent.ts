@@ -25,7 +25,7 @@ import type { ContainerStatus, Node, NodeCondition, NodeStatus, Pod, PodStatus, 
 import type { Lease } from 'kubernetes-types/coordination/v1.js';
 import type { RuntimeClass } from 'kubernetes-types/node/v1.js';
 import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
-import { RestClient, isAlreadyExists, isConflict, isNotFound } from '../client/rest.js';
+import { RestClient, isAlreadyExists, isConflict, isNotFound, type AnswerMeta } from '../client/rest.js';
 import { Informer, keyOf, splitKey } from '../client/informer.js';
 import { WorkQueue } from '../client/workqueue.js';
 import type { Reconciler } from '../client/controller.js';
@@ -178,7 +178,14 @@ function endpointPods(slice: SliceObject): string[] {
   return out;
 }
 
-const rfc3339 = (d = new Date()) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+/** The last second formatted (pods are synced by the thousand per second). */
+let lastSecond = { second: NaN, text: '' };
+/** Now in RFC 3339 (whole seconds). */
+function rfc3339(): string {
+  const second = Math.floor(Date.now() / 1000);
+  if (second !== lastSecond.second) lastSecond = { second, text: new Date(second * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z') };
+  return lastSecond.text;
+}
 /** MicroTime, as Leases carry it. */
 const microTime = (d = new Date()) => d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 
@@ -326,8 +333,11 @@ export class NodeAgent implements Reconciler, ContainerLogSource {
   private readonly recorder: EventRecorder;
   private readonly eventBucket: TokenBucket;
   private readonly records = new Map<string, PodRecord>();
-  /** The status last written per pod UID, with its resourceVersion (the watch may lag behind it). */
-  private readonly synced = new Map<string, { rv: string; status: PodStatus }>();
+  /**
+   * The status last written per pod UID, with its resourceVersion (the watch may lag behind it):
+   * the answer's text, parsed only if the status is read before the watch catches up (rarely).
+   */
+  private readonly synced = new Map<string, SyncedStatus>();
   /** Pod UIDs this agent has deleted (the watch has not shown them gone yet). */
   private readonly deleted = new Set<string>();
   /** Pods that found no free IP: retried as soon as one is released. */
@@ -723,7 +733,12 @@ export class NodeAgent implements Reconciler, ContainerLogSource {
   /** The pod's status as the API holds it: the watch's copy, or our last write if that is newer. */
   private currentStatus(pod: PodObject): PodStatus {
     const s = this.synced.get(pod.metadata.uid!);
-    return s && newerRV(s.rv, pod.metadata.resourceVersion) ? s.status : pod.status ?? {};
+    if (!s || !newerRV(s.rv, pod.metadata.resourceVersion)) return pod.status ?? {};
+    if (s.status === undefined) {
+      s.status = answerStatus(s.text!);
+      s.text = undefined;
+    }
+    return s.status;
   }
 
   /** The pod worker: make the runtime and the API's status of one pod agree with its object. */
@@ -969,14 +984,15 @@ export class NodeAgent implements Reconciler, ContainerLogSource {
     if (!Object.keys(patch).some((k) => !k.startsWith('$setElementOrder/'))) return;
     const { namespace, name } = splitKey(keyOf(pod));
     try {
-      // Only the answer's resourceVersion, UID and status are read: its managedFields are not decoded.
-      const updated = await this.client.patch<PodObject>(`/api/v1/namespaces/${namespace}/pods/${name}/status`, { metadata: { uid }, status: patch }, 'strategic', undefined, { omitManagedFields: true });
+      // Only the answer's resourceVersion and UID are read at once (from its text, not parsed);
+      // its status is parsed only if read before the watch shows this write.
+      const updated = await this.client.patch<AnswerMeta>(`/api/v1/namespaces/${namespace}/pods/${name}/status`, { metadata: { uid }, status: patch }, 'strategic', undefined, { metadataOnly: true });
       const rv = updated.metadata.resourceVersion!;
       // Kept only while the watch lags behind the write (its echo may have come first).
       const cached = this.pods.get(keyOf(pod));
       const watchCaughtUp = cached?.metadata.uid === uid && !newerRV(rv, cached.metadata.resourceVersion);
       if (watchCaughtUp) this.synced.delete(uid);
-      else if (updated.metadata.uid === uid) this.synced.set(uid, { rv, status: updated.status ?? {} });
+      else if (updated.metadata.uid === uid) this.synced.set(uid, { rv, status: undefined, text: updated.text });
     } catch (e) {
       // A pod deleted meanwhile is handled when the watch shows it gone.
       if (!isNotFound(e)) throw e;
@@ -1028,6 +1044,22 @@ function logContainerID(podName: string, statuses: ContainerStatus[], container:
     return fail(`is waiting to start: ${waiting.reason ?? ''}`);
   }
   return fail('is waiting to start - no logs yet');
+}
+
+/** A pod status this agent wrote: its answer's text until the status is read from it. */
+interface SyncedStatus {
+  rv: string;
+  status: PodStatus | undefined;
+  text: string | undefined;
+}
+
+/** The status of a status write's answer (a pod's JSON). */
+function answerStatus(text: string): PodStatus {
+  try {
+    return (JSON.parse(text) as PodObject).status ?? {};
+  } catch {
+    return {};
+  }
 }
 
 /** Desired conditions merged into the existing list by type (others, e.g. NetworkUnavailable, stay). */

@@ -44,17 +44,26 @@ type Json = Record<string, unknown>;
 
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+/**
+ * The keys of `base`, then those only `desired` has, each in its object's order (as a Set of
+ * both lists would give them, without building it): the order of the patch's members.
+ */
+function eachKey(base: Json, desired: Json, fn: (k: string) => void): void {
+  for (const k of Object.keys(base)) fn(k);
+  for (const k of Object.keys(desired)) if (!Object.hasOwn(base, k)) fn(k);
+}
+
 /** A map patch: changed keys, nested maps patched recursively, removed keys as null. */
 function mapPatch(base: Json, desired: Json): Json {
   const out: Json = {};
-  for (const k of new Set([...Object.keys(base), ...Object.keys(desired)])) {
+  eachKey(base, desired, (k) => {
     const b = base[k];
     const d = desired[k];
-    if (semanticEqual(b, d)) continue;
+    if (semanticEqual(b, d)) return;
     if (isEmpty(d)) out[k] = null;
     else if (isObject(b) && isObject(d)) out[k] = mapPatch(b, d);
     else out[k] = withoutEmpty(d);
-  }
+  });
   return out;
 }
 
@@ -63,7 +72,10 @@ function withoutEmpty(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(withoutEmpty);
   if (!isObject(v)) return v;
   const out: Json = {};
-  for (const [k, x] of Object.entries(v)) if (x !== undefined && x !== null) out[k] = withoutEmpty(x);
+  for (const k of Object.keys(v)) {
+    const x = v[k];
+    if (x !== undefined && x !== null) out[k] = withoutEmpty(x);
+  }
   return out;
 }
 
@@ -77,7 +89,14 @@ function keyedListPatch(name: string, key: string, base: Json[], desired: Json[]
   for (const e of desired) {
     const b = old.get(e[key]);
     if (b && semanticEqual(b, e)) continue;
-    changed.push(b ? { ...mapPatch(b, e), [key]: e[key] } : (withoutEmpty(e) as Json));
+    if (!b) {
+      changed.push(withoutEmpty(e) as Json);
+      continue;
+    }
+    // The merge key last, after the changed fields (a fresh object: no copy needed to add it).
+    const p = mapPatch(b, e);
+    p[key] = e[key];
+    changed.push(p);
   }
   const kept = new Set(desired.map((e) => e[key]));
   for (const b of base) if (!kept.has(b[key])) changed.push({ [key]: b[key], $patch: 'delete' });
@@ -88,14 +107,14 @@ function keyedListPatch(name: string, key: string, base: Json[], desired: Json[]
 /** The strategic merge patch that turns status `base` into `desired` (empty when nothing changed). */
 export function statusPatch(base: Json, desired: Json): Json {
   const out: Json = {};
-  for (const k of new Set([...Object.keys(base), ...Object.keys(desired)])) {
+  eachKey(base, desired, (k) => {
     const b = base[k];
     const d = desired[k];
-    if (semanticEqual(b, d)) continue;
+    if (semanticEqual(b, d)) return;
     if (isEmpty(d)) out[k] = null;
     else if (MERGE_KEYS[k] && Array.isArray(d)) keyedListPatch(k, MERGE_KEYS[k], Array.isArray(b) ? (b as Json[]) : [], d as Json[], out);
     else if (isObject(b) && isObject(d)) out[k] = mapPatch(b, d);
     else out[k] = withoutEmpty(d);
-  }
+  });
   return out;
 }
