@@ -6,6 +6,8 @@
 // to `metadata` and the members of `metadata` until the four strings are found (the API server
 // writes them first), jumping over strings with indexOf.
 
+import { QUOTE, BACKSLASH, COLON, COMMA, OPEN_BRACE, CLOSE_BRACE, OPEN_BRACKET, CLOSE_BRACKET, isSpace } from './watch-decode.js';
+
 /** The members of an answer's `metadata` that metadataOf reads. */
 export interface AnswerMetadata {
   name?: string;
@@ -14,18 +16,6 @@ export interface AnswerMetadata {
   resourceVersion?: string;
 }
 
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const COLON = 0x3a;
-const COMMA = 0x2c;
-const OPEN_BRACE = 0x7b;
-const CLOSE_BRACE = 0x7d;
-const OPEN_BRACKET = 0x5b;
-const CLOSE_BRACKET = 0x5d;
-
-function isSpace(c: number): boolean {
-  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
-}
 
 function skipSpace(s: string, i: number): number {
   while (i < s.length && isSpace(s.charCodeAt(i))) i++;

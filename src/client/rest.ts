@@ -235,6 +235,8 @@ export class RestClient {
     if (payload === undefined) return h;
     const length = String(Buffer.byteLength(payload));
     const { authorization, 'user-agent': userAgent } = h;
+    // headers() sets accept, authorization and user-agent only: with both optional ones present,
+    // the literal has every member of lowerHeaders, in its order.
     if (authorization !== undefined && userAgent !== undefined) {
       return { host: h.host!, accept: h.accept!, authorization, 'user-agent': userAgent, 'content-type': contentType, 'content-length': length };
     }

@@ -5,19 +5,20 @@
 // allocation, all of it garbage a moment later. Skipping them as bytes costs one pass over the
 // span, with no allocation.
 
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const COLON = 0x3a;
-const COMMA = 0x2c;
-const OPEN_BRACE = 0x7b;
-const CLOSE_BRACE = 0x7d;
-const OPEN_BRACKET = 0x5b;
-const CLOSE_BRACKET = 0x5d;
+// JSON's structural characters (also read by answer-meta.ts's scan of a text).
+export const QUOTE = 0x22;
+export const BACKSLASH = 0x5c;
+export const COLON = 0x3a;
+export const COMMA = 0x2c;
+export const OPEN_BRACE = 0x7b;
+export const CLOSE_BRACE = 0x7d;
+export const OPEN_BRACKET = 0x5b;
+export const CLOSE_BRACKET = 0x5d;
 
 /** The keys from the event to the member cut: `{"type":…,"object":{"metadata":{"managedFields":…}}}`. */
 const PATH = ['object', 'metadata', 'managedFields'].map((k) => Buffer.from(k, 'latin1'));
 
-function isSpace(c: number): boolean {
+export function isSpace(c: number): boolean {
   return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 }
 
