@@ -4,34 +4,19 @@
 // errors are the whole object's).
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { pino } from 'pino';
-import { SqliteStore } from '../src/store/sqlite.js';
-import { NamespaceCache } from '../src/apiserver/namespaces.js';
-import { Registry, type WriteOptions } from '../src/apiserver/registry.js';
+import type { SqliteStore } from '../src/store/sqlite.js';
+import type { Registry } from '../src/apiserver/registry.js';
+import { registryOnStore, write, POD, type RegistryOnStore } from './helpers/registry.js';
 import { ApiError } from '../src/apiserver/errors.js';
-import { RESOURCES } from '../src/api/resources.js';
 import type { KObject } from '../src/api/types.js';
 
-const POD = RESOURCES.find((r) => r.kind === 'Pod')!;
-const NAMESPACE = RESOURCES.find((r) => r.kind === 'Namespace')!;
-const write = (fieldManager: string): WriteOptions => ({ dryRun: false, fieldManager, fieldValidation: 'Strict', warnings: [] });
-
 describe('status subresource patches', () => {
-  let dir: string, store: SqliteStore, registry: Registry;
+  let opened: RegistryOnStore, store: SqliteStore, registry: Registry;
   before(async () => {
-    dir = mkdtempSync(path.join(tmpdir(), 'kubelite-status-patch-'));
-    store = new SqliteStore({ path: path.join(dir, 'state.db') });
-    await store.start();
-    registry = new Registry(store, new NamespaceCache(store, pino({ level: 'silent' })));
-    await registry.create(NAMESPACE, undefined, { metadata: { name: 'default' } }, write('test'));
+    opened = await registryOnStore('kubelite-status-patch-');
+    ({ store, registry } = opened);
   });
-  after(async () => {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => opened?.close());
 
   let n = 0;
   async function newPod(): Promise<{ name: string; stored: KObject }> {

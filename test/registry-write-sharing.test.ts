@@ -5,24 +5,17 @@
 // code gave: the same stored bytes, an unchanged request patch, the same errors.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { pino } from 'pino';
-import { SqliteStore } from '../src/store/sqlite.js';
+import type { SqliteStore } from '../src/store/sqlite.js';
 import { ConflictError, type Store } from '../src/store/types.js';
+import { Registry } from '../src/apiserver/registry.js';
 import { NamespaceCache } from '../src/apiserver/namespaces.js';
-import { Registry, type WriteOptions } from '../src/apiserver/registry.js';
+import { pino } from 'pino';
+import { registryOnStore, write, POD, type RegistryOnStore } from './helpers/registry.js';
 import { ApiError } from '../src/apiserver/errors.js';
 import { encodeObject, knownJSON } from '../src/apiserver/codec.js';
 import { strategicMergePatch } from '../src/apiserver/patch/strategic.js';
 import { schemaForKind, resolveRef } from '../src/api/schema.js';
-import { RESOURCES } from '../src/api/resources.js';
 import type { KObject } from '../src/api/types.js';
-
-const POD = RESOURCES.find((r) => r.kind === 'Pod')!;
-const NAMESPACE = RESOURCES.find((r) => r.kind === 'Namespace')!;
-const write = (fieldManager: string): WriteOptions => ({ dryRun: false, fieldManager, fieldValidation: 'Strict', warnings: [] });
 
 /** The encoding before the in-place shortcut: copies without resourceVersion. */
 function encodeByCopies(obj: KObject): string {
@@ -100,18 +93,12 @@ describe('strategic merge patch of a plain patch', () => {
 });
 
 describe('status writes and bindings on the registry', () => {
-  let dir: string, store: SqliteStore, registry: Registry;
+  let opened: RegistryOnStore, store: SqliteStore, registry: Registry;
   before(async () => {
-    dir = mkdtempSync(path.join(tmpdir(), 'kubelite-write-sharing-'));
-    store = new SqliteStore({ path: path.join(dir, 'state.db') });
-    await store.start();
-    registry = new Registry(store, new NamespaceCache(store, pino({ level: 'silent' })));
-    await registry.create(NAMESPACE, undefined, { metadata: { name: 'default' } }, write('test'));
+    opened = await registryOnStore('kubelite-write-sharing-');
+    ({ store, registry } = opened);
   });
-  after(async () => {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => opened?.close());
 
   let n = 0;
   async function newPod(): Promise<string> {
