@@ -53,14 +53,18 @@ function eachKey(base: Json, desired: Json, fn: (k: string) => void): void {
   for (const k of Object.keys(desired)) if (!Object.hasOwn(base, k)) fn(k);
 }
 
-/** A map patch: changed keys, nested maps patched recursively, removed keys as null. */
-function mapPatch(base: Json, desired: Json): Json {
+/**
+ * A map patch: changed keys, nested maps patched recursively, removed keys as null. At the top
+ * of a status (`topLevel`), the lists of MERGE_KEYS are merged by key instead of replaced.
+ */
+function mapPatch(base: Json, desired: Json, topLevel = false): Json {
   const out: Json = {};
   eachKey(base, desired, (k) => {
     const b = base[k];
     const d = desired[k];
     if (semanticEqual(b, d)) return;
     if (isEmpty(d)) out[k] = null;
+    else if (topLevel && MERGE_KEYS[k] && Array.isArray(d)) keyedListPatch(k, MERGE_KEYS[k], Array.isArray(b) ? (b as Json[]) : [], d as Json[], out);
     else if (isObject(b) && isObject(d)) out[k] = mapPatch(b, d);
     else out[k] = withoutEmpty(d);
   });
@@ -106,15 +110,5 @@ function keyedListPatch(name: string, key: string, base: Json[], desired: Json[]
 
 /** The strategic merge patch that turns status `base` into `desired` (empty when nothing changed). */
 export function statusPatch(base: Json, desired: Json): Json {
-  const out: Json = {};
-  eachKey(base, desired, (k) => {
-    const b = base[k];
-    const d = desired[k];
-    if (semanticEqual(b, d)) return;
-    if (isEmpty(d)) out[k] = null;
-    else if (MERGE_KEYS[k] && Array.isArray(d)) keyedListPatch(k, MERGE_KEYS[k], Array.isArray(b) ? (b as Json[]) : [], d as Json[], out);
-    else if (isObject(b) && isObject(d)) out[k] = mapPatch(b, d);
-    else out[k] = withoutEmpty(d);
-  });
-  return out;
+  return mapPatch(base, desired, true);
 }

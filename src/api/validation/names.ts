@@ -40,10 +40,6 @@ const DNS1035_LABEL_RE = new RegExp(`^${DNS1035_LABEL_FMT}$`);
 // with problems are checked afresh every time, so every message is built as before.
 const VALID_CACHE_MAX = 2048;
 
-function knownValid(cache: Set<string>, value: string): boolean {
-  return cache.has(value);
-}
-
 function rememberValid(cache: Set<string>, value: string, errs: string[]): string[] {
   if (errs.length === 0) {
     if (cache.size >= VALID_CACHE_MAX) cache.clear();
@@ -59,7 +55,7 @@ const validLabelValues = new Set<string>();
 
 /** Upstream's IsDNS1123Label: at most 63 characters of [a-z0-9-], alphanumeric at both ends. */
 export function isDNS1123Label(value: string): string[] {
-  if (knownValid(validDNS1123Labels, value)) return [];
+  if (validDNS1123Labels.has(value)) return [];
   return rememberValid(validDNS1123Labels, value, dns1123LabelErrors(value));
 }
 
@@ -76,7 +72,7 @@ function dns1123LabelErrors(value: string): string[] {
 
 /** Upstream's IsDNS1123Subdomain: at most 253 characters, dot-separated DNS-1123 labels. */
 export function isDNS1123Subdomain(value: string): string[] {
-  if (knownValid(validDNS1123Subdomains, value)) return [];
+  if (validDNS1123Subdomains.has(value)) return [];
   return rememberValid(validDNS1123Subdomains, value, dns1123SubdomainErrors(value));
 }
 
@@ -103,7 +99,7 @@ const QUALIFIED_NAME_RE = new RegExp(`^${QUALIFIED_NAME_FMT}$`);
 
 /** Upstream's IsQualifiedName: `[prefix/]name`, as label keys and annotation keys are. */
 export function isQualifiedName(value: string): string[] {
-  if (knownValid(validQualifiedNames, value)) return [];
+  if (validQualifiedNames.has(value)) return [];
   return rememberValid(validQualifiedNames, value, qualifiedNameErrors(value));
 }
 
@@ -135,7 +131,7 @@ const LABEL_VALUE_ERR = "a valid label must be an empty string or consist of alp
 const LABEL_VALUE_RE = new RegExp(`^${LABEL_VALUE_FMT}$`);
 
 export function isValidLabelValue(value: string): string[] {
-  if (knownValid(validLabelValues, value)) return [];
+  if (validLabelValues.has(value)) return [];
   return rememberValid(validLabelValues, value, labelValueErrors(value));
 }
 
