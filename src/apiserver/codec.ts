@@ -51,8 +51,24 @@ export function decodeObject(kv: KeyValue): KObject {
 
 /** The bytes every stored object of a kind starts with, up to and including metadata's `{`. */
 export function storedPrefix(apiVersion: string, kind: string): string {
-  return `{"apiVersion":${JSON.stringify(apiVersion)},"kind":${JSON.stringify(kind)},"metadata":{`;
+  // Every write and read asks for its kind's: made once per kind, found without building a key.
+  let byKind = prefixes.get(apiVersion);
+  if (byKind === undefined) {
+    if (prefixes.size >= PREFIXES_MAX) prefixes.clear();
+    prefixes.set(apiVersion, (byKind = new Map()));
+  }
+  let prefix = byKind.get(kind);
+  if (prefix === undefined) {
+    prefix = `{"apiVersion":${JSON.stringify(apiVersion)},"kind":${JSON.stringify(kind)},"metadata":{`;
+    if (byKind.size >= PREFIXES_MAX) byKind.clear();
+    byKind.set(kind, prefix);
+  }
+  return prefix;
 }
+
+const prefixes = new Map<string, Map<string, string>>();
+/** Bound on the kinds and versions remembered (the resource table has a few dozen). */
+const PREFIXES_MAX = 256;
 
 /** Insert `"resourceVersion":"rv"` as the first field of metadata, whose `{` ends at `at`. */
 function splice(value: string, at: number, rv: number, head: string): string {

@@ -116,6 +116,13 @@ function written(r: ResourceType, obj: KObject, kv: KeyValue): KObject {
   return rememberJSON(obj, new StoredObject(kv, storedPrefix(apiVersionOf(r), r.kind)));
 }
 
+/** A shallow copy of `obj`: its own members, in their order, in a new object. */
+function sameOrderCopy(obj: KObject): KObject {
+  const copy: JsonObject = {};
+  for (const key in obj) if (hasKey(obj, key)) setKey(copy, key, (obj as unknown as JsonObject)[key]);
+  return copy as unknown as KObject;
+}
+
 function generateName(base: string): string {
   let s = base.length > GENERATE_NAME_MAX_BASE ? base.slice(0, GENERATE_NAME_MAX_BASE) : base;
   // Upstream's generator is math/rand, not a cryptographic source; crypto.randomInt cost a few µs per name.
@@ -330,32 +337,37 @@ export class Registry {
     return opts.fieldValidation !== 'Ignore' && opts.rawJSON !== undefined && countJSONKeys(opts.rawJSON) === countParsedKeys(body);
   }
 
-  /** `uniqueKeys`: bodyKeysUnique's answer for the body `obj` was checked from. */
-  private checkFields(r: ResourceType, obj: KObject, opts: WriteOptions, uniqueKeys = false): void {
+  /**
+   * `uniqueKeys`: bodyKeysUnique's answer for the body `obj` was checked from. Returns whether
+   * members may have been deleted from `obj` (nulls dropped, unknown fields pruned).
+   */
+  private checkFields(r: ResourceType, obj: KObject, opts: WriteOptions, uniqueKeys = false): boolean {
     const apiVersion = apiVersionOf(r);
     // JSON nulls become what Go's decoding makes of them (absent fields, zero list items and map values).
     // A body whose text never says `null` has none (the object is the text's, plus checkBody's fields).
-    if (opts.rawJSON === undefined || opts.rawJSON.includes('null')) replaceNulls(apiVersion, r.kind, obj);
+    const nulls = opts.rawJSON === undefined || opts.rawJSON.includes('null');
+    if (nulls) replaceNulls(apiVersion, r.kind, obj);
     if (opts.fieldValidation === 'Ignore') {
       pruneUnknownFields(apiVersion, r.kind, obj);
-      return;
+      return true;
     }
     // A text that repeats no key, parsed into an object without unknown fields, has no strict
     // decoding error: the object holds every key of the text (checkBody and replaceNulls add or
     // remove only known fields), so the text scan below would find nothing.
-    if (uniqueKeys && opts.rawJSON !== undefined && findUnknownFields(apiVersion, r.kind, obj).length === 0) return;
+    if (uniqueKeys && opts.rawJSON !== undefined && findUnknownFields(apiVersion, r.kind, obj).length === 0) return nulls;
     // From the body text: unknown and duplicate fields in document order, as upstream's strict decoder.
     // The object's keys are the text's (checkBody adds only known fields), so a text without
     // problems has no unknown field to prune and the walk over the object is skipped.
     const fromText = opts.rawJSON !== undefined ? strictDecodingErrors(apiVersion, r.kind, opts.rawJSON) : undefined;
-    if (fromText !== undefined && fromText.length === 0) return;
+    if (fromText !== undefined && fromText.length === 0) return nulls;
     const unknown = pruneUnknownFields(apiVersion, r.kind, obj);
     const problems = fromText ?? unknown.map((f) => `unknown field "${f}"`);
-    if (problems.length === 0) return;
+    if (problems.length === 0) return true;
     if (opts.fieldValidation === 'Strict') {
       throw errors.badRequest(`${r.kind} in version "${r.version}" cannot be handled as a ${r.kind}: strict decoding error: ${problems.join(', ')}`);
     }
     opts.warnings.push(...problems);
+    return true;
   }
 
   private invalid(r: ResourceType, name: string, errs: FieldError[]): never {
@@ -402,8 +414,12 @@ export class Registry {
 
   async create(r: ResourceType, ns: string | undefined, body: unknown, opts: WriteOptions): Promise<KObject> {
     const uniqueKeys = this.bodyKeysUnique(body, opts);
-    const obj = this.checkBody(r, ns, body);
-    this.checkFields(r, obj, opts, uniqueKeys);
+    let obj = this.checkBody(r, ns, body);
+    // A member deleted from the middle of an object (an Event's `eventTime: null`, which
+    // defaulting adds back at the end) turns it into a slow dictionary-mode object for V8: every
+    // later read, copy and JSON.stringify of it paid for that. The same members in the same order
+    // in a new object are a fast one again; only its top level is copied.
+    if (this.checkFields(r, obj, opts, uniqueKeys)) obj = sameOrderCopy(obj);
     const meta = obj.metadata;
     stripSystemWrites(obj);
     meta.uid = randomUUID();
@@ -614,9 +630,11 @@ export class Registry {
     m.namespace = om.namespace;
     m.uid = om.uid;
     m.creationTimestamp = om.creationTimestamp;
-    for (const f of ['deletionTimestamp', 'deletionGracePeriodSeconds', 'generation', 'resourceVersion'] as const) {
-      if (om[f] !== undefined) (m as Record<string, unknown>)[f] = om[f]; else delete m[f];
-    }
+    // deletionTimestamp, deletionGracePeriodSeconds, generation and resourceVersion, in this order.
+    if (om.deletionTimestamp !== undefined) m.deletionTimestamp = om.deletionTimestamp; else delete m.deletionTimestamp;
+    if (om.deletionGracePeriodSeconds !== undefined) m.deletionGracePeriodSeconds = om.deletionGracePeriodSeconds; else delete m.deletionGracePeriodSeconds;
+    if (om.generation !== undefined) m.generation = om.generation; else delete m.generation;
+    if (om.resourceVersion !== undefined) m.resourceVersion = om.resourceVersion; else delete m.resourceVersion;
     STRATEGIES[r.kind]?.prepareForStatusUpdate?.(next, old);
     dropEmptyMetadataLists(m);
     applyDefaults(r.kind, next, old);
@@ -940,10 +958,18 @@ function leavesManagedFields(metadata: unknown): boolean {
  * reference or finalizer leaves no `ownerReferences: []` behind, as upstream.
  */
 function dropEmptyMetadataLists(m: KObject['metadata']): void {
-  for (const f of ['labels', 'annotations', 'finalizers', 'ownerReferences'] as const) {
-    const v = m[f] as unknown;
-    if (v !== undefined && v !== null && typeof v === 'object' && Object.keys(v).length === 0) delete m[f];
-  }
+  if (isEmptyContainer(m.labels)) delete m.labels;
+  if (isEmptyContainer(m.annotations)) delete m.annotations;
+  if (isEmptyContainer(m.finalizers)) delete m.finalizers;
+  if (isEmptyContainer(m.ownerReferences)) delete m.ownerReferences;
+}
+
+/** An object or array without own enumerable keys (what `Object.keys(v).length === 0` says, without the array). */
+function isEmptyContainer(v: unknown): boolean {
+  if (v === undefined || v === null || typeof v !== 'object') return false;
+  if (Array.isArray(v)) return v.length === 0 && Object.keys(v).length === 0;
+  for (const key in v) if (hasKey(v, key)) return false;
+  return true;
 }
 
 /** Whether a terminating object with no finalizers left may be removed now (pods wait for their kubelet). */

@@ -18,9 +18,23 @@ export function goEqual(a: JsonValue, b: JsonValue): boolean {
   return a === b || (typeof a === 'object' && typeof b === 'object' && a !== null && b !== null && deepEqual(a, b));
 }
 
-/** Index of the first map whose merge key equals `value`; every element scanned must be a map. */
+/**
+ * Index of the first map whose merge key equals `value`; every element scanned must be a map.
+ * One lookup scans the list as upstream does (mergeKeyLookup's index is for many lookups in one
+ * list: built for each of a patch's elements it cost a Map and a closure per element). Scalar
+ * values match scalar keys (SameValueZero, as the index's Map), composite ones composite keys
+ * (goEqual), the first match winning either way.
+ */
 export function findByMergeKey(list: JsonValue[], mergeKey: string, value: JsonValue): number {
-  return mergeKeyLookup(list, mergeKey)(value);
+  const scalar = isScalar(value);
+  for (let at = 0; at < list.length; at++) {
+    const item = list[at];
+    if (!isObject(item)) throw internal(`value for key ${at} is not a map`);
+    if (!hasKey(item, mergeKey)) continue;
+    const key = item[mergeKey];
+    if (scalar ? isScalar(key) && (key === value || (key !== key && value !== value)) : !isScalar(key) && goEqual(key, value)) return at;
+  }
+  return -1;
 }
 
 /**
@@ -107,6 +121,9 @@ export function normalizeElementOrder(
 ): JsonValue[] {
   const sortedPatch = sortByReference(patchItems, patchOrder, mergeKey, elementsAreMaps);
   const sortedServer = sortByReference(serverOnly, serverOrder, mergeKey, elementsAreMaps);
+  // With one part empty the interleaving below takes the other as it is (both are fresh arrays).
+  if (sortedServer.length === 0) return sortedPatch;
+  if (sortedPatch.length === 0) return sortedServer;
   const serverPosition = positionIn(serverOrder, mergeKey, elementsAreMaps);
   const patchAt = sortedPatch.map(serverPosition);
   const serverAt = sortedServer.map(serverPosition);
@@ -134,6 +151,8 @@ function sortByReference(items: JsonValue[], order: JsonValue[], mergeKey: strin
     validateMergeKeyInLists(mergeKey, items, order);
     ({ kept: toSort, deleted } = splitDeleteItems(items));
   }
+  // Nothing to sort: the positions (pure lookups) would not move anything.
+  if (toSort.length <= 1) return [...toSort, ...deleted];
   const position = positionIn(order, mergeKey, elementsAreMaps);
   const keyed = toSort.map((item) => ({ item, at: position(item) }));
   keyed.sort((a, b) => (a.at >= 0 && b.at >= 0 ? a.at - b.at : 0));
