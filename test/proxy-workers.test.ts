@@ -224,7 +224,9 @@ describe('settled connections move between worker processes', () => {
   let resets = 0;
 
   before(async () => {
-    pool = new ProxyWorkerPool({ count: 2, log: logger('proxy-workers-test') });
+    // Connections accepted natively (native/relay.c) are relayed where they were accepted; only
+    // those accepted in JavaScript settle and move.
+    pool = new ProxyWorkerPool({ count: 2, log: logger('proxy-workers-test'), nativeAccept: false });
     await pool.start();
     relay = workers(pool);
     srv = await serve((s) => {

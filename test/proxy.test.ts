@@ -123,7 +123,7 @@ describe('endpoints (kube-proxy rules)', () => {
   });
 
   test('TCP is relayed with stream handles on this Node', () => {
-    assert.equal(DEFAULT_TCP_IMPLEMENTATION, 'handles');
+    assert.equal(DEFAULT_TCP_IMPLEMENTATION, 'native');
   });
 
   test('a bind that needs root says so', () => {
@@ -139,8 +139,10 @@ describe('endpoints (kube-proxy rules)', () => {
 // ---- the proxy against a real server --------------------------------------------------------
 
 const CONFIGS = [
+  { tcpImplementation: 'native', workers: 1 },
   { tcpImplementation: 'handles', workers: 1 },
   { tcpImplementation: 'net', workers: 1 },
+  { tcpImplementation: 'native', workers: 2 },
   { tcpImplementation: 'handles', workers: 2 },
 ] as const;
 

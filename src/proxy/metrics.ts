@@ -42,6 +42,7 @@ export class ProxyMetrics {
   private readonly pendingTrigger = new Map<string, number>();
   /** The counters of other processes (proxy workers), when there are some. */
   private remote?: () => Promise<ProxyCounters[]>;
+  private local?: () => ProxyCounters | undefined;
   /** One gathering serves all the collectors of a scrape. */
   private gathering?: Promise<ProxyCounters>;
 
@@ -108,6 +109,11 @@ export class ProxyMetrics {
     });
   }
 
+  /** Counters kept outside `counters` in this process (the native relay's listeners'), counted in. */
+  setLocal(local: () => ProxyCounters | undefined): void {
+    this.local = local;
+  }
+
   /** Count other processes' counters in (proxy workers). */
   setRemote(remote: () => Promise<ProxyCounters[]>): void {
     this.remote = remote;
@@ -120,6 +126,8 @@ export class ProxyMetrics {
     const gathering = (async () => {
       const sum: ProxyCounters = { accepted: { TCP: 0, UDP: 0 }, active: { TCP: 0, UDP: 0 }, rejected: { TCP: 0, UDP: 0 }, dialErrors: 0 };
       addCounters(sum, this.counters);
+      const local = this.local?.();
+      if (local) addCounters(sum, local);
       for (const c of remote ? await remote() : []) addCounters(sum, c);
       return sum;
     })();

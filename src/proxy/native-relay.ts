@@ -1,11 +1,13 @@
 // The native relay (native/relay.c): connections past their first exchange are handed over by
 // tcp.ts to an epoll thread of the addon, which moves their bytes with no JavaScript per chunk
 // (Node's per-read machinery — libuv, stream wrappers, a V8 call per read — cost more CPU per
-// request than the copying itself). Accepting, choosing the endpoint and dialing stay in tcp.ts.
+// request than the copying itself). With the `native` TCP implementation (tcp.ts) the addon also
+// serves the listening sockets: accept, endpoint choice (from tables programmed here) and dial.
 //
 // The addon is built by `node native/build.mjs` (node-gyp, at install). Where it is missing or
 // cannot load (no compiler at install, another platform), or with KUBELITE_PROXY_RELAY=js, the
 // proxy relays in JavaScript as before; that is logged once per process.
+import { closeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { logger } from '../util/log.js';
@@ -29,11 +31,27 @@ export type NativeEnd = (typeof NativeEnd)[keyof typeof NativeEnd];
 export type NativeEndListener = (how: NativeEnd, bytesToEndpoint: number, bytesToClient: number, clientFd: number, endpointFd: number) => void;
 
 interface RelayAddon {
-  start(onEnd: (id: number, how: NativeEnd, toEndpoint: number, toClient: number, clientFd: number, endpointFd: number) => void): void;
+  start(onEnd: (id: number, how: NativeEnd | typeof ACCEPTED, toEndpoint: number, toClient: number, clientFd: number, endpointFd: number) => void): void;
   relay(clientFd: number, endpointFd: number, toEndpoint?: Uint8Array, toClient?: Uint8Array): number;
   close(id: number): void;
   detach(id: number): void;
+  group(): number;
+  counters(group: number): [number, number, number, number];
+  closeGroup(group: number): void;
+  table(): number;
+  setTable(index: number, mode: NativeTableMode, ips: string[], ports: number[]): void;
+  freeTable(index: number): void;
+  listen(fd: number, table: number, group: number, reuseport: boolean): number;
+  route(id: number, table: number): void;
+  closeListener(id: number): void;
 }
+
+/** Reported for a socket accepted on a native listener whose table leaves the choice to JavaScript. */
+const ACCEPTED = 5;
+
+/** How a native listener's table picks: round-robin, random, or JavaScript (ClientIP affinity). */
+export const NativeTableMode = { RoundRobin: 0, Random: 1, JavaScript: 2 } as const;
+export type NativeTableMode = (typeof NativeTableMode)[keyof typeof NativeTableMode];
 
 // Two directories below the package root, from the tsc output (dist/src/proxy) and from the
 // bundle (dist/bundle/kubelite) alike.
@@ -42,7 +60,16 @@ const ADDON_PATH = fileURLToPath(new URL('../../../native/build/Release/kubelite
 /** Listeners of the relays running, by the addon's relay id. */
 const running = new Map<number, NativeEndListener>();
 
-function onEnd(id: number, how: NativeEnd, toEndpoint: number, toClient: number, clientFd: number, endpointFd: number): void {
+/** Native listeners' handlers of the sockets JavaScript picks for, by listener id. */
+const acceptors = new Map<number, (fd: number) => void>();
+
+function onEnd(id: number, how: NativeEnd | typeof ACCEPTED, toEndpoint: number, toClient: number, clientFd: number, endpointFd: number): void {
+  if (how === ACCEPTED) {
+    const accepted = acceptors.get(id);
+    if (accepted) accepted(clientFd);
+    else closeSync(clientFd); // its listener closed meanwhile: as if it had not been accepted
+    return;
+  }
   const listener = running.get(id);
   if (!listener) return;
   if (how !== NativeEnd.Kept) running.delete(id);
@@ -99,4 +126,65 @@ export function closeNativeRelay(id: number): void {
  */
 export function detachNativeRelay(id: number): void {
   addon?.detach(id);
+}
+
+// ---- native listeners (native/relay.c: accepting, picking, dialing and relaying in C) ------------
+//
+// A TCP frontend's listening socket can be served by the addon's epoll thread: it accepts, picks
+// the endpoint from a table JavaScript programs (the usable endpoints, round-robin or random),
+// dials and relays, with no JavaScript per connection. A table for ClientIP affinity hands each
+// accepted socket to JavaScript instead (`accepted`), which picks and relays as for its own.
+// Connections accepted natively are counted per group (one per proxy), read with
+// `nativeCounters`, and closed together with `closeNativeGroup`.
+
+/** Whether listeners can be served natively: the relay is available and KUBELITE_PROXY_ACCEPT is not `js`. */
+export function nativeAcceptAvailable(): boolean {
+  return process.env.KUBELITE_PROXY_ACCEPT !== 'js' && nativeRelayAvailable();
+}
+
+export function nativeGroup(): number {
+  return addon!.group();
+}
+
+/** [accepted, active, rejected, dialErrors] of the connections a group's listeners accepted. */
+export function nativeCounters(group: number): [number, number, number, number] {
+  return addon!.counters(group);
+}
+
+export function closeNativeGroup(group: number): void {
+  addon?.closeGroup(group);
+}
+
+export function nativeTable(): number {
+  return addon!.table();
+}
+
+export function setNativeTable(index: number, mode: NativeTableMode, endpoints: readonly { ip: string; port: number }[]): void {
+  addon!.setTable(index, mode, endpoints.map((e) => e.ip), endpoints.map((e) => e.port));
+}
+
+export function freeNativeTable(index: number): void {
+  addon?.freeTable(index);
+}
+
+/**
+ * Serve a bound socket natively (the addon listens on a duplicate; the caller closes its own
+ * descriptor). `reuseport`: on a socket of its own bound to the same address with SO_REUSEPORT
+ * instead, so that the kernel spreads connections over the proxy workers (each has one).
+ * `accepted` gets the sockets of connections JavaScript picks for (affinity tables).
+ */
+export function listenNatively(fd: number, table: number, group: number, reuseport: boolean, accepted: (fd: number) => void): number {
+  const id = addon!.listen(fd, table, group, reuseport);
+  acceptors.set(id, accepted);
+  return id;
+}
+
+export function routeNativeListener(id: number, table: number): void {
+  addon!.route(id, table);
+}
+
+/** Stop accepting (done on return); the connections carry on. */
+export function closeNativeListener(id: number): void {
+  acceptors.delete(id);
+  addon?.closeListener(id);
 }

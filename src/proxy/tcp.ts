@@ -15,21 +15,40 @@
 //   no JavaScript per chunk, which is most of what the stream handles still cost per request.
 // - `net`: two net.Sockets spliced with pipe(); portable, used when the handles are not
 //   reachable (process.binding withdrawn in some future Node).
+// - `native` (the default): `handles`, but where the native relay is available the listening
+//   socket itself is served by the addon's epoll thread (NativeListener): it accepts, picks from a
+//   table programmed from the balancer (round-robin or random over the same usable endpoints, in
+//   the same order), dials and relays with no JavaScript per connection; a connection used to
+//   cost ~60 µs of CPU more in JavaScript and libuv than in C (new connection per request).
+//   Rules kept: a refused dial is retried on another endpoint (MAX_DIALS), no endpoint resets
+//   the client, a table change leaves open connections alone. With ClientIP affinity the
+//   accepted socket is handed to JavaScript, which picks and relays it as it does its own.
+//   Where the addon is missing (or KUBELITE_PROXY_RELAY=js), `native` is `handles`.
 //
 // Proxy workers (worker-pool.ts, worker-main.ts) use the handles: the primary binds a socket
-// (bindListener) and each worker listens on its copy (serveListener). A worker's endpoint choice
-// may need a round trip to the primary (affinity), so a connection asks a Picker, which answers
-// at once or later.
+// (bindListener) and each worker listens on its copy (serveListener), or with `native` on a
+// socket of its own bound to the same address with SO_REUSEPORT, so that the kernel spreads
+// connections over the workers by their addresses' hash (a shared socket served by epoll
+// threads goes to whichever accepts first: all 50 of a burst to one worker at times). A worker's
+// endpoint choice may need a round trip to the primary (affinity), so a connection asks a
+// Picker, which answers at once or later.
 import net from 'node:net';
 import { closeSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { getSystemErrorMap } from 'node:util';
-import type { Balancer } from './balancer.js';
+import { Balancer } from './balancer.js';
 import type { ProxyEndpoint } from './endpoints.js';
 import type { ProxyCounters } from './metrics.js';
-import { NativeEnd, closeNativeRelay, detachNativeRelay, nativeRelayAvailable, relayNatively } from './native-relay.js';
+import {
+  NativeEnd, NativeTableMode, closeNativeGroup, closeNativeListener, closeNativeRelay, detachNativeRelay, freeNativeTable, listenNatively,
+  nativeAcceptAvailable, nativeCounters, nativeGroup, nativeRelayAvailable, nativeTable, relayNatively, routeNativeListener, setNativeTable,
+} from './native-relay.js';
 
-export type TcpImplementation = 'handles' | 'net';
+/**
+ * `native`: `handles`, with the listening sockets served by the native relay's thread where it is
+ * available (native-relay.ts: accept, endpoint choice, dial and relay in C); `handles` otherwise.
+ */
+export type TcpImplementation = 'native' | 'handles' | 'net';
 
 /** Something the proxy can end on stop: a connection being relayed. */
 export interface Relayed {
@@ -178,17 +197,18 @@ function loadHandles(): Handles | undefined {
 const handles = loadHandles();
 
 /** The implementation used when none is asked for. */
-export const DEFAULT_TCP_IMPLEMENTATION: TcpImplementation = handles ? 'handles' : 'net';
+export const DEFAULT_TCP_IMPLEMENTATION: TcpImplementation = handles ? 'native' : 'net';
 
 export function createTcpFrontend(ctx: TcpFrontendContext, impl: TcpImplementation = DEFAULT_TCP_IMPLEMENTATION): TcpFrontend {
-  if (impl === 'handles' && handles) return new HandleFrontend(handles, ctx);
+  if ((impl === 'handles' || impl === 'native') && handles) return new HandleFrontend(handles, ctx, impl === 'native');
   return new NetFrontend(ctx);
 }
 
 class HandleFrontend implements TcpFrontend {
   private server?: TCPHandle;
+  private served?: NativeListener;
 
-  constructor(private readonly h: Handles, private readonly ctx: TcpFrontendContext) {}
+  constructor(private readonly h: Handles, private readonly ctx: TcpFrontendContext, private readonly native: boolean) {}
 
   listen(address: string, port: number, done: (err?: NodeJS.ErrnoException) => void): void {
     const server = this.h.newServer();
@@ -201,7 +221,18 @@ class HandleFrontend implements TcpFrontend {
       return;
     }
     const ctx = this.ctx;
-    acceptOn(this.h, server, { picker: () => ctx.balancer(), open: ctx.open, counters: ctx.counters });
+    const lctx: ListenerContext = { picker: () => ctx.balancer(), open: ctx.open, counters: ctx.counters };
+    if (this.native && nativeAcceptAvailable()) {
+      const served = serveNatively(this.h, server, lctx);
+      if (served instanceof Error) {
+        done(Object.assign(served, { address, port }));
+        return;
+      }
+      this.served = served;
+      done();
+      return;
+    }
+    acceptOn(this.h, server, lctx);
     this.server = server;
     done();
   }
@@ -209,7 +240,149 @@ class HandleFrontend implements TcpFrontend {
   close(): void {
     this.server?.close();
     this.server = undefined;
+    this.served?.close();
+    this.served = undefined;
   }
+
+  refresh(): void {
+    this.served?.sync();
+  }
+}
+
+// ---- listeners served by the native relay (native-relay.ts) -------------------------------------
+
+/** The native copy of a balancer: its table index, the balancer version it holds, its listeners. */
+interface NativeTableRef {
+  index: number;
+  version: number;
+  refs: number;
+}
+const nativeTables = new WeakMap<Balancer<ProxyEndpoint>, NativeTableRef>();
+/** For listeners whose picker has no balancer (a worker's stand-in for a dropped one): no endpoint. */
+let emptyTable: number | undefined;
+
+/** The balancer behind a picker: itself, or a proxy worker's local copy (worker-main.ts). */
+function balancerOf(p: Picker): Balancer<ProxyEndpoint> | undefined {
+  if (p instanceof Balancer) return p as Balancer<ProxyEndpoint>;
+  const local = (p as { local?: unknown }).local;
+  return local instanceof Balancer ? (local as Balancer<ProxyEndpoint>) : undefined;
+}
+
+/** Per set of relayed connections (one proxy's): its native group, which stands in the set for them. */
+class NativeGroup implements Relayed {
+  readonly id = nativeGroup();
+  destroy(): void {
+    closeNativeGroup(this.id);
+  }
+}
+const nativeGroups = new WeakMap<Set<Relayed>, NativeGroup>();
+
+/**
+ * The counters of the connections accepted natively for this set's listeners (added to the
+ * set's own in metrics and worker reports), undefined when none were served natively.
+ */
+export function nativeCountersOf(open: Set<Relayed>): ProxyCounters | undefined {
+  const g = nativeGroups.get(open);
+  if (!g) return undefined;
+  const [accepted, active, rejected, dialErrors] = nativeCounters(g.id);
+  return { accepted: { TCP: accepted, UDP: 0 }, active: { TCP: active, UDP: 0 }, rejected: { TCP: rejected, UDP: 0 }, dialErrors };
+}
+
+/** A listening socket served by the native relay's thread. */
+export class NativeListener implements ServedListener {
+  private id = -1;
+  private balancer?: Balancer<ProxyEndpoint>;
+  private table?: NativeTableRef;
+  private closed = false;
+
+  constructor(private readonly h: Handles, private readonly ctx: ListenerContext) {}
+
+  /** Listen on `fd`, or with `reuseport` on a socket bound like it (the caller closes its handle of it). */
+  start(fd: number, reuseport: boolean): void {
+    let group = nativeGroups.get(this.ctx.open);
+    if (!group) {
+      group = new NativeGroup();
+      nativeGroups.set(this.ctx.open, group);
+      this.ctx.open.add(group);
+    }
+    const table = this.tableIndex();
+    this.id = listenNatively(fd, table, group.id, reuseport, (client) => this.accepted(client));
+  }
+
+  /** Program the table the listener's picker stands for now (when its balancer or that changed). */
+  sync(): void {
+    if (this.closed) return;
+    const before = this.balancer;
+    const index = this.tableIndex();
+    if (this.balancer !== before && this.id >= 0) routeNativeListener(this.id, index);
+  }
+
+  private tableIndex(): number {
+    const b = balancerOf(this.ctx.picker());
+    if (b !== this.balancer) {
+      this.release();
+      this.balancer = b;
+      if (b) {
+        let t = nativeTables.get(b);
+        if (!t) nativeTables.set(b, (t = { index: nativeTable(), version: -1, refs: 0 }));
+        t.refs++;
+        this.table = t;
+      }
+    }
+    const t = this.table;
+    if (!b || !t) return (emptyTable ??= nativeTable());
+    if (t.version !== b.version) {
+      t.version = b.version;
+      const mode = b.hasAffinity ? NativeTableMode.JavaScript : b.mode === 'random' ? NativeTableMode.Random : NativeTableMode.RoundRobin;
+      setNativeTable(t.index, mode, b.current);
+    }
+    return t.index;
+  }
+
+  private release(): void {
+    const t = this.table, b = this.balancer;
+    this.table = undefined;
+    if (!t || !b || --t.refs > 0) return;
+    nativeTables.delete(b);
+    freeNativeTable(t.index);
+  }
+
+  /** A socket the native relay accepted for JavaScript to pick for (ClientIP affinity). */
+  private accepted(fd: number): void {
+    const client = this.h.newSocket();
+    if (client.open(fd) !== 0) {
+      client.close();
+      closeSync(fd);
+      return;
+    }
+    new HandleRelay(this.h, client, this.ctx.picker(), this.ctx);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.id >= 0) closeNativeListener(this.id);
+    this.release();
+    this.balancer = undefined;
+  }
+}
+
+/**
+ * Serve a listening (or bound) handle natively; the handle is closed here. `reuseport`: a proxy
+ * worker's, on a socket of its own in the address's SO_REUSEPORT group (native-relay.ts).
+ */
+function serveNatively(h: Handles, server: TCPHandle, ctx: ListenerContext, reuseport = false): NativeListener | NodeJS.ErrnoException {
+  const served = new NativeListener(h, ctx);
+  try {
+    served.start(server.fd, reuseport);
+  } catch (e) {
+    served.close();
+    server.close();
+    const err = e as NodeJS.ErrnoException;
+    return Object.assign(new Error(`native ${err.message}`), { code: err.code ?? 'UNKNOWN', syscall: 'listen' });
+  }
+  server.close();
+  return served;
 }
 
 function acceptOn(h: Handles, server: TCPHandle, ctx: ListenerContext): void {
@@ -253,12 +426,18 @@ export function bindListener(address: string, port: number): BoundListener | Nod
 /** A listening socket served in this process (a proxy worker's copy of a bound listener). */
 export interface ServedListener {
   close(): void;
+  /** The picker's balancer changed (natively served listeners program their table). */
+  sync?(): void;
 }
 
-/** Listen on a handle received from the primary and relay what it accepts. */
-export function serveListener(handle: unknown, ctx: ListenerContext): ServedListener | NodeJS.ErrnoException {
+/**
+ * Listen on a handle received from the primary and relay what it accepts; `native`: served by
+ * the native relay's thread where it is available.
+ */
+export function serveListener(handle: unknown, ctx: ListenerContext, native = false): ServedListener | NodeJS.ErrnoException {
   if (!handles) return Object.assign(new Error('no TCP stream handles in this Node'), { code: 'ENOTSUP' });
   const server = handle as TCPHandle;
+  if (native && nativeAcceptAvailable()) return serveNatively(handles, server, ctx, true);
   const status = server.listen(LISTEN_BACKLOG);
   if (status !== 0) {
     server.close();

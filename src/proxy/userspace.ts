@@ -31,7 +31,7 @@ import {
 } from './endpoints.js';
 import { ProxyMetrics, type ProxyCounters } from './metrics.js';
 import { watchServices, SLICES_BY_SERVICE, type ServiceObject, type SliceObject } from './watch.js';
-import { createTcpFrontend, DEFAULT_TCP_IMPLEMENTATION, type Relayed, type TcpFrontend, type TcpImplementation } from './tcp.js';
+import { createTcpFrontend, DEFAULT_TCP_IMPLEMENTATION, nativeCountersOf, type Relayed, type TcpFrontend, type TcpImplementation } from './tcp.js';
 import { UdpRelay } from './udp.js';
 import { ProxyWorkerPool } from './worker-pool.js';
 
@@ -161,8 +161,8 @@ export class UserspaceProxy {
     this.tcpImplementation = opts.tcpImplementation ?? DEFAULT_TCP_IMPLEMENTATION;
     this.workers = opts.workers ?? 1;
     if (!Number.isInteger(this.workers) || this.workers < 1) throw new Error(`workers: not a positive integer: ${this.workers}`);
-    if (this.workers > 1 && this.tcpImplementation !== 'handles') {
-      throw new Error(`workers: ${this.workers} worker processes need the "handles" TCP implementation (this is "${this.tcpImplementation}")`);
+    if (this.workers > 1 && this.tcpImplementation === 'net') {
+      throw new Error(`workers: ${this.workers} worker processes need the "native" or "handles" TCP implementation (this is "${this.tcpImplementation}")`);
     }
     this.services = ctx.informers.informer<ServiceObject>('services');
     this.slices = ctx.informers.informer<SliceObject>('endpointslices');
@@ -171,12 +171,13 @@ export class UserspaceProxy {
       for (const l of this.listeners.values()) states[this.stateOf(l)] = (states[this.stateOf(l)] ?? 0) + 1;
       return states;
     });
+    this.metrics.setLocal(() => nativeCountersOf(this.connections));
   }
 
   /** Start watching; resolves once the caches have synced and every Service has been programmed. */
   async start(): Promise<void> {
     if (this.workers > 1) {
-      const pool = new ProxyWorkerPool({ count: this.workers, log: this.log });
+      const pool = new ProxyWorkerPool({ count: this.workers, log: this.log, nativeAccept: this.tcpImplementation === 'native' });
       this.pool = pool;
       this.metrics.setRemote(() => pool.counters());
       await pool.start();

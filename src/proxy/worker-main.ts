@@ -12,7 +12,7 @@ import { Balancer, type BalanceMode } from './balancer.js';
 import type { ProxyEndpoint } from './endpoints.js';
 import type { ProxyCounters } from './metrics.js';
 import {
-  PICK_LATER, adoptRelay, countSettled, detachSettled, nextRelayEpoch, serveListener,
+  PICK_LATER, adoptRelay, countSettled, detachSettled, nativeCountersOf, nextRelayEpoch, serveListener,
   type PickWaiter, type Picker, type Relayed, type ServedListener,
 } from './tcp.js';
 import type { FromWorker, MovedHandle, MovingSide, ToWorker } from './worker-protocol.js';
@@ -140,6 +140,23 @@ function adopt(id: string, side: MovingSide, handle: MovedHandle): void {
 }
 const listeners = new Map<number, { served?: ServedListener; balancer: number }>();
 
+/** Listeners served natively program their tables from the balancer copies: after every change. */
+function syncListeners(): void {
+  for (const l of listeners.values()) l.served?.sync?.();
+}
+
+/** This worker's counters, with those of the connections its native listeners accepted. */
+function allCounters(): ProxyCounters {
+  const native = nativeCountersOf(open);
+  if (!native) return counters;
+  return {
+    accepted: { TCP: counters.accepted.TCP + native.accepted.TCP, UDP: counters.accepted.UDP },
+    active: { TCP: counters.active.TCP + native.active.TCP, UDP: counters.active.UDP },
+    rejected: { TCP: counters.rejected.TCP + native.rejected.TCP, UDP: counters.rejected.UDP },
+    dialErrors: counters.dialErrors + native.dialErrors,
+  };
+}
+
 function onMessage(m: ToWorker, handle: unknown): void {
   switch (m.t) {
     case 'balancer': {
@@ -147,10 +164,12 @@ function onMessage(m: ToWorker, handle: unknown): void {
       if (!p || p.local.mode !== m.mode) pickers.set(m.id, (p = new WorkerPicker(m.id, m.mode)));
       p.local.setEndpoints(m.endpoints);
       p.local.setAffinity(m.affinityMs);
+      syncListeners();
       return;
     }
     case 'drop':
       pickers.delete(m.id);
+      syncListeners();
       return;
     case 'listen': {
       const entry: { served?: ServedListener; balancer: number } = { balancer: m.balancer };
@@ -158,7 +177,7 @@ function onMessage(m: ToWorker, handle: unknown): void {
         send({ t: 'listening', key: m.key, error: { code: 'EINVAL', message: 'the listening socket did not come with the message' } });
         return;
       }
-      const served = serveListener(handle, { picker: () => pickers.get(entry.balancer) ?? NO_ENDPOINTS, open, counters });
+      const served = serveListener(handle, { picker: () => pickers.get(entry.balancer) ?? NO_ENDPOINTS, open, counters }, true);
       if (served instanceof Error) {
         send({ t: 'listening', key: m.key, error: { code: served.code ?? 'UNKNOWN', message: served.message } });
         return;
@@ -171,6 +190,7 @@ function onMessage(m: ToWorker, handle: unknown): void {
     case 'route': {
       const l = listeners.get(m.key);
       if (l) l.balancer = m.balancer;
+      l?.served?.sync?.();
       return;
     }
     case 'close':
@@ -186,7 +206,7 @@ function onMessage(m: ToWorker, handle: unknown): void {
       return;
     }
     case 'counters':
-      send({ t: 'counters', req: m.req, counters });
+      send({ t: 'counters', req: m.req, counters: allCounters() });
       return;
     case 'shed':
       shed(m.count);

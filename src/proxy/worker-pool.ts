@@ -5,7 +5,11 @@
 // and sends the socket to every worker, which listens on its copy and relays what it accepts
 // (worker-main.ts). Every worker polls the socket and takes one connection per turn of its event
 // loop (libuv since 1.45 accepts once per readiness; UV_TCP_SINGLE_ACCEPT, which made it pause
-// after each accept, is gone), so which worker gets a connection is up to the scheduler.
+// after each accept, is gone), so which worker gets a connection is up to the scheduler. With
+// the `native` TCP implementation (tcp.ts) each worker's native relay listens instead on a socket
+// of its own bound to the same address with SO_REUSEPORT (the primary's, not listening, takes
+// nothing), and the kernel spreads connections by a hash of their addresses; those connections
+// are relayed where they were accepted (they never move, see below).
 //
 // Connections that live a while (keep-alive clients, streams) would stay where that chance put
 // them: each worker reports its count of settled connections (tcp.ts) when it changes, and the
@@ -78,11 +82,18 @@ interface BalancerCopy {
 export interface ProxyWorkerPoolOptions {
   count: number;
   log: Logger;
+  /**
+   * Whether the workers serve their listening sockets with the native relay's thread where it is
+   * available (accept, endpoint choice, dial and relay in C; tcp.ts), default true; false: they
+   * accept in JavaScript (and natively relay connections past their first exchange).
+   */
+  nativeAccept?: boolean;
 }
 
 export class ProxyWorkerPool {
   private readonly count: number;
   private readonly log: Logger;
+  private readonly nativeAccept: boolean;
   private readonly workers = new Set<Worker>();
   private readonly listeners = new Map<number, PoolListener>();
   private readonly copies = new Map<Balancer<ProxyEndpoint>, BalancerCopy>();
@@ -102,6 +113,7 @@ export class ProxyWorkerPool {
   constructor(opts: ProxyWorkerPoolOptions) {
     this.count = opts.count;
     this.log = opts.log;
+    this.nativeAccept = opts.nativeAccept ?? true;
   }
 
   /** Start the workers; resolves once all are ready. */
@@ -267,6 +279,8 @@ export class ProxyWorkerPool {
       // The primary's flags (a test runner's, --cpu-prof...) are not the workers'.
       execArgv: [],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      // The worker reads it (native-relay.ts); an environment that says `js` stays JavaScript.
+      ...(this.nativeAccept ? {} : { env: { ...process.env, KUBELITE_PROXY_ACCEPT: 'js' } }),
     });
     const w: Worker = { child, startedAt: Date.now(), ready: false, settled: 0 };
     this.workers.add(w);
