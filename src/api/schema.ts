@@ -629,7 +629,10 @@ class Decoder {
   }
 }
 
-/** Whether Decoder.value would find neither a mismatch nor an error that ends decoding. */
+/**
+ * Whether Decoder.value would find neither a mismatch nor an error that ends decoding: its rules
+ * restated without messages (test/decode-clean-differential.test.ts checks that the two agree).
+ */
 function decodesCleanly(t: GoType, v: unknown): boolean {
   if (v === null || v === undefined) return true;
   switch (t.kind) {
@@ -713,6 +716,18 @@ export function decodeError(apiVersion: string, kind: string, obj: unknown): str
   if (decodesCleanly(root, obj)) return undefined;
   const decoder = new Decoder();
   return decoder.value(root, obj) ?? decoder.saved;
+}
+
+/**
+ * For the differential test: decodesCleanly's verdict and the Decoder's own answer for the same
+ * body, each computed on its own (decodeError consults the second only when the first says no).
+ * They must agree: clean exactly when the Decoder reports nothing. Undefined for an unknown kind.
+ */
+export function decodeVerdicts(apiVersion: string, kind: string, obj: unknown): { clean: boolean; error: string | undefined } | undefined {
+  const root = rootType(apiVersion, kind);
+  if (!root) return undefined;
+  const decoder = new Decoder();
+  return { clean: decodesCleanly(root, obj), error: decoder.value(root, obj) ?? decoder.saved };
 }
 
 /** The JSON of a Go zero value where one must stand in for null (list items, map values). */
