@@ -55,8 +55,9 @@
 // How a relay ended, as reported: DETACHED hands its two sockets back (to be relayed elsewhere);
 // KEPT answers a detach that could not be done (bytes in flight, or a FIN seen), the relay goes on.
 // ACCEPTED is no end: a listener whose table is for JavaScript (ClientIP affinity) hands the
-// accepted socket over (the id is the listener's, fds[0] the socket).
-enum end_reason { END_CLEAN = 0, END_RESET = 1, END_CLOSED = 2, END_DETACHED = 3, END_KEPT = 4, END_ACCEPTED = 5 };
+// accepted socket over (the id is the listener's, fds[0] the socket). GROUP_DETACHED: a relay
+// accepted here, detached by detachGroup (the id is the group's, fds both sockets).
+enum end_reason { END_CLEAN = 0, END_RESET = 1, END_CLOSED = 2, END_DETACHED = 3, END_KEPT = 4, END_ACCEPTED = 5, END_GROUP_DETACHED = 6 };
 
 typedef struct relay relay;
 
@@ -80,6 +81,7 @@ typedef struct {
 // written by the epoll thread, read by the main thread (relaxed atomics).
 typedef struct {
   int64_t accepted, active, rejected, dial_errors;
+  uint32_t index;  // the group's id
 } group_counters;
 
 #define MAX_DIALS 3
@@ -101,6 +103,7 @@ struct relay {
   int connecting;       // the endpoint's connect is under way; the client is not read yet
   int dials;            // endpoints that failed so far, in `failed`
   endpoint_addr failed[MAX_DIALS];
+  uint64_t accepted_ms;  // when it was accepted (monotonic): only settled relays are detached
 };
 
 // Endpoints of a Service port, programmed by JavaScript (the usable ones, in its order).
@@ -132,11 +135,13 @@ typedef struct {
 // Commands from the main thread.
 typedef struct {
   int kind;  // 0: start relaying `r`; 1: close relay `id`; 2: detach relay `id`; 3: free listener `l`;
-             // 4: close the relays accepted for group `g`
+             // 4: close the relays accepted for group `g`; 5: detach up to `count` settled relays of `g`
   relay *r;
   double id;
   listener *l;
   group_counters *g;
+  uint32_t count;
+  uint64_t min_age_ms;
 } command;
 
 typedef struct {
@@ -217,6 +222,23 @@ static void report(relay_state *st, relay *r, int reason, int release, int clien
       .to_client = r->dirs[1].bytes, .fds = {client_fd, endpoint_fd}};
   pthread_mutex_unlock(&st->lock);
   // One call per batch: the main thread takes every report queued by the time it runs.
+  if (was_empty) napi_call_threadsafe_function(st->on_end, NULL, napi_tsfn_nonblocking);
+}
+
+// Report a relay accepted here that is over here under another id (its group's), releasing its slot.
+static void report_for(relay_state *st, relay *r, uint32_t id, int reason, int client_fd, int endpoint_fd) {
+  pthread_mutex_lock(&st->lock);
+  st->slots[r->slot] = NULL;
+  st->gens[r->slot]++;
+  st->free_slots[st->free_count++] = r->slot;
+  int was_empty = st->end_count == 0;
+  if (st->end_count == st->end_cap) {
+    st->end_cap = st->end_cap ? st->end_cap * 2 : 64;
+    st->ends = realloc(st->ends, st->end_cap * sizeof(end_record));
+  }
+  st->ends[st->end_count++] = (end_record){.id = id, .reason = reason, .to_endpoint = r->dirs[0].bytes,
+      .to_client = r->dirs[1].bytes, .fds = {client_fd, endpoint_fd}};
+  pthread_mutex_unlock(&st->lock);
   if (was_empty) napi_call_threadsafe_function(st->on_end, NULL, napi_tsfn_nonblocking);
 }
 
@@ -338,6 +360,24 @@ static void read_chunk(relay_state *st, relay *r, int i, relay **dead) {
     d->pending = malloc(d->pending_len);
     memcpy(d->pending, st->buffer + w, d->pending_len);
   }
+}
+
+static uint64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+// A relay accepted for group g that could be handed to another process now: connected, nothing
+// in flight, no FIN seen, and older than min_age_ms (a keep-alive connection, not a short one).
+// Read under the state's lock (so that it is not freed meanwhile); its other fields are the epoll
+// thread's, and a count made from the main thread is a snapshot.
+static int settled_in(relay *r, group_counters *g, uint64_t min_age_ms, uint64_t now) {
+  if (!r || r->group != g || r->ended || r->connecting || r->sides[1].fd < 0) return 0;
+  for (int i = 0; i < 2; i++) {
+    if (r->dirs[i].pending || r->dirs[i].eof) return 0;
+  }
+  return now - r->accepted_ms >= min_age_ms;
 }
 
 // ---- accepting and dialing (listeners served here) ----------------------------------------------
@@ -468,8 +508,9 @@ static void take_slot(relay_state *st, relay *r) {
   r->gen = st->gens[slot];
 }
 
-// Connections accepted per readiness of a listener: the workers' threads share each listening
-// socket (EPOLLEXCLUSIVE wakes one that waits), a few per turn keep them taking turns.
+// Connections accepted per readiness of a listener, so that a burst of new connections takes
+// turns with the relays' own events in the same epoll_wait batch (the listener stays ready, so
+// the rest is accepted on the next turn).
 #define ACCEPT_BATCH 4
 
 static void accept_on(relay_state *st, listener *l, relay **dead) {
@@ -511,6 +552,7 @@ static void accept_on(relay_state *st, listener *l, relay **dead) {
     r->sides[1] = (side){.owner = r, .fd = -1};
     r->group = l->group;
     r->table = l->table;
+    r->accepted_ms = now_ms();
     take_slot(st, r);
     pthread_mutex_unlock(&st->lock);
     __atomic_fetch_add(&r->group->accepted, 1, __ATOMIC_RELAXED);
@@ -613,6 +655,30 @@ static void run_commands(relay_state *st, relay **dead) {
       pthread_mutex_unlock(&st->lock);
       for (size_t k = 0; k < count; k++) end_relay(st, group[k], -1, END_CLOSED, dead);
       free(group);
+      continue;
+    }
+    if (c->kind == 5) {
+      // Hand settled relays of the group back to JavaScript, to be relayed by another process
+      // (src/proxy/worker-main.ts evens out the proxy workers' keep-alive connections): out of
+      // the epoll set, both sockets left open and reported; the group counts them out.
+      uint64_t now = now_ms();
+      pthread_mutex_lock(&st->lock);
+      size_t count = 0;
+      relay **picked = malloc((c->count + 1) * sizeof(relay *));
+      for (uint32_t k = 0; k < st->slot_count && count < c->count; k++) {
+        if (settled_in(st->slots[k], c->g, c->min_age_ms, now)) picked[count++] = st->slots[k];
+      }
+      pthread_mutex_unlock(&st->lock);
+      for (size_t k = 0; k < count; k++) {
+        relay *r = picked[k];
+        r->ended = 1;
+        unregister(st, r);
+        __atomic_fetch_sub(&r->group->active, 1, __ATOMIC_RELAXED);
+        report_for(st, r, c->g->index, END_GROUP_DETACHED, r->sides[0].fd, r->sides[1].fd);
+        r->next_dead = *dead;
+        *dead = r;
+      }
+      free(picked);
       continue;
     }
     uint32_t slot = (uint32_t)((uint64_t)c->id % SLOT_LIMIT);
@@ -898,6 +964,7 @@ static napi_value js_group(napi_env env, napi_callback_info info) {
     st->groups = realloc(st->groups, st->group_cap * sizeof(group_counters *));
   }
   st->groups[st->group_count] = calloc(1, sizeof(group_counters));
+  st->groups[st->group_count]->index = st->group_count;
   return number(env, st->group_count++);
 }
 
@@ -934,6 +1001,37 @@ static napi_value js_close_group(napi_env env, napi_callback_info info) {
   group_counters *g = group_arg(env, st, argv[0], "closeGroup(group)");
   if (!g) return NULL;
   if (st->thread_started) push_command(st, (command){.kind = 4, .g = g});
+  return NULL;
+}
+
+// settled(group, minAgeMs) → how many of the group's relays detachGroup could hand back now.
+static napi_value js_settled(napi_env env, napi_callback_info info) {
+  relay_state *st = state_of(env);
+  const char *usage = "settled(group, minAgeMs)";
+  napi_value argv[2];
+  uint32_t min_age;
+  if (get_args(env, info, 2, argv, usage) < 0 || get_u32(env, argv[1], &min_age, usage) < 0) return NULL;
+  group_counters *g = group_arg(env, st, argv[0], usage);
+  if (!g) return NULL;
+  uint64_t now = now_ms();
+  uint32_t n = 0;
+  pthread_mutex_lock(&st->lock);
+  for (uint32_t k = 0; k < st->slot_count; k++) n += settled_in(st->slots[k], g, min_age, now);
+  pthread_mutex_unlock(&st->lock);
+  return number(env, n);
+}
+
+// detachGroup(group, count, minAgeMs): hand up to `count` settled relays of the group back
+// (reported as GROUP_DETACHED with the group's id and both descriptors, still open).
+static napi_value js_detach_group(napi_env env, napi_callback_info info) {
+  relay_state *st = state_of(env);
+  const char *usage = "detachGroup(group, count, minAgeMs)";
+  napi_value argv[3];
+  uint32_t count, min_age;
+  if (get_args(env, info, 3, argv, usage) < 0 || get_u32(env, argv[1], &count, usage) < 0 || get_u32(env, argv[2], &min_age, usage) < 0) return NULL;
+  group_counters *g = group_arg(env, st, argv[0], usage);
+  if (!g) return NULL;
+  if (st->thread_started && count > 0) push_command(st, (command){.kind = 5, .g = g, .count = count, .min_age_ms = min_age});
   return NULL;
 }
 
@@ -1214,6 +1312,8 @@ NAPI_MODULE_INIT() {
       {"listen", NULL, js_listen, NULL, NULL, NULL, napi_default, NULL},
       {"route", NULL, js_route, NULL, NULL, NULL, napi_default, NULL},
       {"closeListener", NULL, js_close_listener, NULL, NULL, NULL, napi_default, NULL},
+      {"settled", NULL, js_settled, NULL, NULL, NULL, napi_default, NULL},
+      {"detachGroup", NULL, js_detach_group, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

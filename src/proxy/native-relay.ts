@@ -31,7 +31,7 @@ export type NativeEnd = (typeof NativeEnd)[keyof typeof NativeEnd];
 export type NativeEndListener = (how: NativeEnd, bytesToEndpoint: number, bytesToClient: number, clientFd: number, endpointFd: number) => void;
 
 interface RelayAddon {
-  start(onEnd: (id: number, how: NativeEnd | typeof ACCEPTED, toEndpoint: number, toClient: number, clientFd: number, endpointFd: number) => void): void;
+  start(onEnd: (id: number, how: NativeEnd | typeof ACCEPTED | typeof GROUP_DETACHED, toEndpoint: number, toClient: number, clientFd: number, endpointFd: number) => void): void;
   relay(clientFd: number, endpointFd: number, toEndpoint?: Uint8Array, toClient?: Uint8Array): number;
   close(id: number): void;
   detach(id: number): void;
@@ -44,10 +44,14 @@ interface RelayAddon {
   listen(fd: number, table: number, group: number, reuseport: boolean): number;
   route(id: number, table: number): void;
   closeListener(id: number): void;
+  settled(group: number, minAgeMs: number): number;
+  detachGroup(group: number, count: number, minAgeMs: number): void;
 }
 
 /** Reported for a socket accepted on a native listener whose table leaves the choice to JavaScript. */
 const ACCEPTED = 5;
+/** Reported for a relay accepted natively and detached by `detachNativeGroup` (the id is the group's). */
+const GROUP_DETACHED = 6;
 
 /** How a native listener's table picks: round-robin, random, or JavaScript (ClientIP affinity). */
 export const NativeTableMode = { RoundRobin: 0, Random: 1, JavaScript: 2 } as const;
@@ -63,7 +67,19 @@ const running = new Map<number, NativeEndListener>();
 /** Native listeners' handlers of the sockets JavaScript picks for, by listener id. */
 const acceptors = new Map<number, (fd: number) => void>();
 
-function onEnd(id: number, how: NativeEnd | typeof ACCEPTED, toEndpoint: number, toClient: number, clientFd: number, endpointFd: number): void {
+/** Handlers of the relays detached from native groups, by group id. */
+const groupDetached = new Map<number, (clientFd: number, endpointFd: number) => void>();
+
+function onEnd(id: number, how: NativeEnd | typeof ACCEPTED | typeof GROUP_DETACHED, toEndpoint: number, toClient: number, clientFd: number, endpointFd: number): void {
+  if (how === GROUP_DETACHED) {
+    const detached = groupDetached.get(id);
+    if (detached) detached(clientFd, endpointFd);
+    else {
+      closeSync(clientFd);
+      closeSync(endpointFd);
+    }
+    return;
+  }
   if (how === ACCEPTED) {
     const accepted = acceptors.get(id);
     if (accepted) accepted(clientFd);
@@ -153,6 +169,23 @@ export function nativeCounters(group: number): [number, number, number, number] 
 
 export function closeNativeGroup(group: number): void {
   addon?.closeGroup(group);
+}
+
+/**
+ * How many of a group's connections are settled: connected, nothing in flight, no FIN seen, and
+ * accepted at least `minAgeMs` ago (what `detachNativeGroup` may hand back).
+ */
+export function nativeSettled(group: number, minAgeMs: number): number {
+  return addon!.settled(group, minAgeMs);
+}
+
+/**
+ * Hand up to `count` settled connections of a group back, to be relayed by another process:
+ * `detached` gets each one's two descriptors, open (later, on the main thread).
+ */
+export function detachNativeGroup(group: number, count: number, minAgeMs: number, detached: (clientFd: number, endpointFd: number) => void): void {
+  groupDetached.set(group, detached);
+  addon!.detachGroup(group, count, minAgeMs);
 }
 
 export function nativeTable(): number {

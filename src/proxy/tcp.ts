@@ -29,7 +29,9 @@
 // (bindListener) and each worker listens on its copy (serveListener), or with `native` on a
 // socket of its own bound to the same address with SO_REUSEPORT, so that the kernel spreads
 // connections over the workers by their addresses' hash (a shared socket served by epoll
-// threads goes to whichever accepts first: all 50 of a burst to one worker at times). A worker's
+// threads goes to whichever accepts first: all 50 of a burst to one worker at times). The hash
+// spreads unevenly too (19 + 31 of 50 keep-alive connections): natively accepted connections
+// that settle are moved between workers like JavaScript's (detachSettled). A worker's
 // endpoint choice may need a round trip to the primary (affinity), so a connection asks a
 // Picker, which answers at once or later.
 import net from 'node:net';
@@ -40,8 +42,9 @@ import { Balancer } from './balancer.js';
 import type { ProxyEndpoint } from './endpoints.js';
 import type { ProxyCounters } from './metrics.js';
 import {
-  NativeEnd, NativeTableMode, closeNativeGroup, closeNativeListener, closeNativeRelay, detachNativeRelay, freeNativeTable, listenNatively,
-  nativeAcceptAvailable, nativeCounters, nativeGroup, nativeRelayAvailable, nativeTable, relayNatively, routeNativeListener, setNativeTable,
+  NativeEnd, NativeTableMode, closeNativeGroup, closeNativeListener, closeNativeRelay, detachNativeGroup, detachNativeRelay, freeNativeTable,
+  listenNatively, nativeAcceptAvailable, nativeCounters, nativeGroup, nativeRelayAvailable, nativeSettled, nativeTable, relayNatively,
+  routeNativeListener, setNativeTable,
 } from './native-relay.js';
 
 /**
@@ -268,11 +271,29 @@ function balancerOf(p: Picker): Balancer<ProxyEndpoint> | undefined {
   return local instanceof Balancer ? (local as Balancer<ProxyEndpoint>) : undefined;
 }
 
+/**
+ * How long a natively accepted connection must have lived to count as settled (movable between
+ * proxy workers): two of worker-main.ts' balance intervals, as HandleRelay's epochs.
+ */
+const NATIVE_SETTLED_AGE_MS = 400;
+
 /** Per set of relayed connections (one proxy's): its native group, which stands in the set for them. */
 class NativeGroup implements Relayed {
   readonly id = nativeGroup();
+  constructor(private readonly h: Handles) {}
   destroy(): void {
     closeNativeGroup(this.id);
+  }
+  /** The group's settled connections (see countSettled). */
+  settled(): number {
+    return nativeSettled(this.id, NATIVE_SETTLED_AGE_MS);
+  }
+  /** Hand up to `max` settled connections to `detached` (see detachSettled); they arrive later. */
+  detach(max: number, detached: (d: DetachedRelay) => void): void {
+    detachNativeGroup(this.id, max, NATIVE_SETTLED_AGE_MS, (clientFd, endpointFd) => {
+      const d = handlesOf(this.h, clientFd, endpointFd);
+      if (d) detached(d);
+    });
   }
 }
 const nativeGroups = new WeakMap<Set<Relayed>, NativeGroup>();
@@ -301,7 +322,7 @@ export class NativeListener implements ServedListener {
   start(fd: number, reuseport: boolean): void {
     let group = nativeGroups.get(this.ctx.open);
     if (!group) {
-      group = new NativeGroup();
+      group = new NativeGroup(this.h);
       nativeGroups.set(this.ctx.open, group);
       this.ctx.open.add(group);
     }
@@ -520,7 +541,10 @@ export interface DetachedRelay {
 /** How many of `open`'s relays are settled. */
 export function countSettled(open: Iterable<Relayed>): number {
   let n = 0;
-  for (const r of open) if (r instanceof HandleRelay && r.settled()) n++;
+  for (const r of open) {
+    if (r instanceof HandleRelay && r.settled()) n++;
+    else if (r instanceof NativeGroup) n += r.settled();
+  }
   return n;
 }
 
@@ -528,17 +552,35 @@ export function countSettled(open: Iterable<Relayed>): number {
  * Stop relaying up to `max` settled connections here: their sockets are passed to `detached`, to
  * be sent to another worker (and closed here once sent); they count as no longer active in this
  * process. Relays in JavaScript are detached at once, native ones once the native relay has
- * handed their sockets back (or not at all, if bytes are in flight by then).
+ * handed their sockets back (or not at all, if bytes are in flight by then); connections the
+ * native relay accepted itself (a NativeGroup's) come last, as many as it finds settled.
  */
 export function detachSettled(open: Set<Relayed>, max: number, detached: (d: DetachedRelay) => void): void {
   let asked = 0;
+  let group: NativeGroup | undefined;
   for (const r of open) {
     if (asked >= max) break;
-    if (r instanceof HandleRelay && r.movable()) {
+    if (r instanceof NativeGroup) group = r;
+    else if (r instanceof HandleRelay && r.movable()) {
       asked++;
       r.detach(detached);
     }
   }
+  // Connections the native relay accepted itself are asked for after those of JavaScript.
+  if (group && asked < max) group.detach(max - asked, detached);
+}
+
+/** Handles of their own for a detached connection's two descriptors (undefined: lost, not leaked). */
+function handlesOf(h: Handles, clientFd: number, endpointFd: number): DetachedRelay | undefined {
+  const client = h.newSocket(), upstream = h.newSocket();
+  const clientOpened = client.open(clientFd) === 0, upstreamOpened = upstream.open(endpointFd) === 0;
+  if (clientOpened && upstreamOpened) return { client, upstream };
+  // Not seen (they are open sockets); the connection is lost then, not leaked.
+  client.close();
+  upstream.close();
+  if (!clientOpened) closeSync(clientFd);
+  if (!upstreamOpened) closeSync(endpointFd);
+  return undefined;
 }
 
 /** Relay the two sockets of a connection another worker detached. */
@@ -714,17 +756,8 @@ class HandleRelay implements Relayed, PickWaiter {
       this.ctx.open.delete(this);
       this.ctx.counters.active.TCP--;
       // Handles of their own for the sockets, to send on as a relay detached here is sent.
-      const client = this.h.newSocket(), upstream = this.h.newSocket();
-      const clientOpened = client.open(clientFd) === 0, upstreamOpened = upstream.open(endpointFd) === 0;
-      if (!clientOpened || !upstreamOpened) {
-        // Not seen (they are open sockets); the connection is lost then, not leaked.
-        client.close();
-        upstream.close();
-        if (!clientOpened) closeSync(clientFd);
-        if (!upstreamOpened) closeSync(endpointFd);
-        return;
-      }
-      detached!({ client, upstream });
+      const d = handlesOf(this.h, clientFd, endpointFd);
+      if (d) detached!(d);
       return;
     }
     if (this.ended) return;
