@@ -205,8 +205,9 @@ static void update_interest(relay_state *st, relay *r) {
 
 static double relay_id(relay *r) { return (double)r->gen * SLOT_LIMIT + r->slot; }
 
-// Queue a report for JavaScript; `release`: the relay is over here, its slot is free again.
-static void report(relay_state *st, relay *r, int reason, int release, int client_fd, int endpoint_fd) {
+// Queue a report for JavaScript under `id` (the relay's, or its group's for GROUP_DETACHED);
+// `release`: the relay is over here, its slot is free again.
+static void report_as(relay_state *st, relay *r, double id, int reason, int release, int client_fd, int endpoint_fd) {
   pthread_mutex_lock(&st->lock);
   if (release) {
     st->slots[r->slot] = NULL;
@@ -218,28 +219,15 @@ static void report(relay_state *st, relay *r, int reason, int release, int clien
     st->end_cap = st->end_cap ? st->end_cap * 2 : 64;
     st->ends = realloc(st->ends, st->end_cap * sizeof(end_record));
   }
-  st->ends[st->end_count++] = (end_record){.id = relay_id(r), .reason = reason, .to_endpoint = r->dirs[0].bytes,
+  st->ends[st->end_count++] = (end_record){.id = id, .reason = reason, .to_endpoint = r->dirs[0].bytes,
       .to_client = r->dirs[1].bytes, .fds = {client_fd, endpoint_fd}};
   pthread_mutex_unlock(&st->lock);
   // One call per batch: the main thread takes every report queued by the time it runs.
   if (was_empty) napi_call_threadsafe_function(st->on_end, NULL, napi_tsfn_nonblocking);
 }
 
-// Report a relay accepted here that is over here under another id (its group's), releasing its slot.
-static void report_for(relay_state *st, relay *r, uint32_t id, int reason, int client_fd, int endpoint_fd) {
-  pthread_mutex_lock(&st->lock);
-  st->slots[r->slot] = NULL;
-  st->gens[r->slot]++;
-  st->free_slots[st->free_count++] = r->slot;
-  int was_empty = st->end_count == 0;
-  if (st->end_count == st->end_cap) {
-    st->end_cap = st->end_cap ? st->end_cap * 2 : 64;
-    st->ends = realloc(st->ends, st->end_cap * sizeof(end_record));
-  }
-  st->ends[st->end_count++] = (end_record){.id = id, .reason = reason, .to_endpoint = r->dirs[0].bytes,
-      .to_client = r->dirs[1].bytes, .fds = {client_fd, endpoint_fd}};
-  pthread_mutex_unlock(&st->lock);
-  if (was_empty) napi_call_threadsafe_function(st->on_end, NULL, napi_tsfn_nonblocking);
+static void report(relay_state *st, relay *r, int reason, int release, int client_fd, int endpoint_fd) {
+  report_as(st, r, relay_id(r), reason, release, client_fd, endpoint_fd);
 }
 
 // A relay accepted here ends without a report: its slot is free again, its group counts it out.
@@ -674,7 +662,7 @@ static void run_commands(relay_state *st, relay **dead) {
         r->ended = 1;
         unregister(st, r);
         __atomic_fetch_sub(&r->group->active, 1, __ATOMIC_RELAXED);
-        report_for(st, r, c->g->index, END_GROUP_DETACHED, r->sides[0].fd, r->sides[1].fd);
+        report_as(st, r, c->g->index, END_GROUP_DETACHED, 1, r->sides[0].fd, r->sides[1].fd);
         r->next_dead = *dead;
         *dead = r;
       }

@@ -18,7 +18,7 @@ export interface ProxyCounters {
   dialErrors: number;
 }
 
-function addCounters(into: ProxyCounters, c: ProxyCounters): void {
+export function addCounters(into: ProxyCounters, c: ProxyCounters): void {
   for (const protocol of PROTOCOLS) {
     into.accepted[protocol] += c.accepted[protocol];
     into.active[protocol] += c.active[protocol];

@@ -10,7 +10,7 @@
 // The worker exits when the primary goes (its IPC channel disconnects), ending its connections.
 import { Balancer, type BalanceMode } from './balancer.js';
 import type { ProxyEndpoint } from './endpoints.js';
-import type { ProxyCounters } from './metrics.js';
+import { addCounters, type ProxyCounters } from './metrics.js';
 import {
   PICK_LATER, adoptRelay, countSettled, detachSettled, nativeCountersOf, nextRelayEpoch, serveListener,
   type PickWaiter, type Picker, type Relayed, type ServedListener,
@@ -149,12 +149,9 @@ function syncListeners(): void {
 function allCounters(): ProxyCounters {
   const native = nativeCountersOf(open);
   if (!native) return counters;
-  return {
-    accepted: { TCP: counters.accepted.TCP + native.accepted.TCP, UDP: counters.accepted.UDP },
-    active: { TCP: counters.active.TCP + native.active.TCP, UDP: counters.active.UDP },
-    rejected: { TCP: counters.rejected.TCP + native.rejected.TCP, UDP: counters.rejected.UDP },
-    dialErrors: counters.dialErrors + native.dialErrors,
-  };
+  const sum = structuredClone(counters);
+  addCounters(sum, native);
+  return sum;
 }
 
 function onMessage(m: ToWorker, handle: unknown): void {

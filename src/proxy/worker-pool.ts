@@ -9,7 +9,7 @@
 // the `native` TCP implementation (tcp.ts) each worker's native relay listens instead on a socket
 // of its own bound to the same address with SO_REUSEPORT (the primary's, not listening, takes
 // nothing), and the kernel spreads connections by a hash of their addresses; those connections
-// are relayed where they were accepted (they never move, see below).
+// are moved like the others once settled (see below; the addon hands them back).
 //
 // Connections that live a while (keep-alive clients, streams) would stay where that chance put
 // them: each worker reports its count of settled connections (tcp.ts) when it changes, and the
