@@ -123,7 +123,7 @@ describe('endpoints (kube-proxy rules)', () => {
   });
 
   test('TCP is relayed with stream handles on this Node', () => {
-    assert.equal(DEFAULT_TCP_IMPLEMENTATION, 'native');
+    assert.equal(DEFAULT_TCP_IMPLEMENTATION, 'handles');
   });
 
   test('a bind that needs root says so', () => {

@@ -200,7 +200,9 @@ function loadHandles(): Handles | undefined {
 const handles = loadHandles();
 
 /** The implementation used when none is asked for. */
-export const DEFAULT_TCP_IMPLEMENTATION: TcpImplementation = handles ? 'native' : 'net';
+// `native` is not the default: with it, the zero-drop rollout test's process-runtime case stalled in
+// three of four full CI runs (2026-11-28; cause not found). Tests choose it explicitly.
+export const DEFAULT_TCP_IMPLEMENTATION: TcpImplementation = handles ? 'handles' : 'net';
 
 export function createTcpFrontend(ctx: TcpFrontendContext, impl: TcpImplementation = DEFAULT_TCP_IMPLEMENTATION): TcpFrontend {
   if ((impl === 'handles' || impl === 'native') && handles) return new HandleFrontend(handles, ctx, impl === 'native');
