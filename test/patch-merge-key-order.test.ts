@@ -6,7 +6,7 @@
 // delete` items): the same index, the same order, the same error.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { findByMergeKey, normalizeElementOrder, goEqual, splitDeleteItems } from '../src/apiserver/patch/order.js';
+import { findByMergeKey, mergeKeyLookup, normalizeElementOrder, goEqual, splitDeleteItems } from '../src/apiserver/patch/order.js';
 import { errBadArgType, errNoMergeKey, internal } from '../src/apiserver/patch/errors.js';
 import { hasKey, isObject, type JsonObject, type JsonValue } from '../src/apiserver/patch/value.js';
 import { strategicMergePatch } from '../src/apiserver/patch/strategic.js';
@@ -18,30 +18,8 @@ function isScalar(value: JsonValue): boolean {
   return value === null || typeof value !== 'object';
 }
 
-function oldMergeKeyLookup(list: JsonValue[], mergeKey: string): (value: JsonValue) => number {
-  const firstByScalar = new Map<JsonValue, number>();
-  const compositeKeys: { at: number; key: JsonValue }[] = [];
-  let notMapAt = list.length;
-  for (let at = 0; at < list.length; at++) {
-    const item = list[at];
-    if (!isObject(item)) {
-      notMapAt = at;
-      break;
-    }
-    if (!hasKey(item, mergeKey)) continue;
-    const key = item[mergeKey];
-    if (!isScalar(key)) compositeKeys.push({ at, key });
-    else if (!firstByScalar.has(key)) firstByScalar.set(key, at);
-  }
-  return (value) => {
-    const at = isScalar(value) ? firstByScalar.get(value) ?? -1 : compositeKeys.find((c) => goEqual(c.key, value))?.at ?? -1;
-    if (at >= 0) return at;
-    if (notMapAt < list.length) throw internal(`value for key ${notMapAt} is not a map`);
-    return -1;
-  };
-}
-
-const oldFindByMergeKey = (list: JsonValue[], mergeKey: string, value: JsonValue): number => oldMergeKeyLookup(list, mergeKey)(value);
+// findByMergeKey's old body was the index lookup order.ts still uses for many lookups in one list.
+const oldFindByMergeKey = (list: JsonValue[], mergeKey: string, value: JsonValue): number => mergeKeyLookup(list, mergeKey)(value);
 
 const MAP_TYPE = 'map[string]interface {}';
 

@@ -41,7 +41,7 @@ export function findByMergeKey(list: JsonValue[], mergeKey: string, value: JsonV
  * findByMergeKey for many lookups in one list. A scan fails at the first element that is not a map
  * unless a match comes before it; the lookup reproduces that.
  */
-function mergeKeyLookup(list: JsonValue[], mergeKey: string): (value: JsonValue) => number {
+export function mergeKeyLookup(list: JsonValue[], mergeKey: string): (value: JsonValue) => number {
   const firstByScalar = new Map<JsonValue, number>();
   const compositeKeys: { at: number; key: JsonValue }[] = [];
   let notMapAt = list.length;
