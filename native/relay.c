@@ -259,9 +259,11 @@ static void reset_fd(int fd) {
 static void end_relay(relay_state *st, relay *r, int reset_side, int reason, relay **dead) {
   if (r->ended) return;
   r->ended = 1;
-  // A relay accepted here holds the only descriptors of its sockets: closing them takes them out
-  // of the epoll set (two system calls fewer per connection).
-  if (!r->group) unregister(st, r);
+  // Out of the epoll set before the close, also for a relay accepted here whose descriptors are
+  // the process's only ones: a child process between its fork and its exec holds copies of every
+  // descriptor, and a socket closed meanwhile stays open and registered — and one that has seen
+  // its FIN or a reset is ready at once, an event for a relay already freed.
+  unregister(st, r);
   for (int i = 0; i < 2; i++) {
     if (r->sides[i].fd < 0) continue;
     if (i == reset_side) reset_fd(r->sides[i].fd);

@@ -268,6 +268,18 @@ describe(`TCP frontends served natively (${NATIVE ? 'native listener' : 'fallbac
   });
 });
 
+test('connections ending while the process spawns children: the relay survives (no stale epoll registration)', { skip: !NATIVE, timeout: 60_000 }, () => {
+  // In a child process of its own (test/fixtures/native-relay-churn.ts): a relay that closes a
+  // socket without taking it out of its epoll set first crashes the process within seconds there.
+  const script = fileURLToPath(new URL('./fixtures/native-relay-churn.js', import.meta.url));
+  const run = spawnSync(process.execPath, [script, '2000'], { encoding: 'utf8', timeout: 50_000 });
+  assert.equal(run.signal, null, `the process died of ${run.signal}: ${run.stderr}`);
+  assert.equal(run.status, 0, run.stdout + run.stderr);
+  const r = JSON.parse(run.stdout.trim().split('\n').at(-1)!);
+  assert.equal(r.failures, 0, run.stdout);
+  assert.ok(r.connections > 0 && r.spawns > 0, run.stdout);
+});
+
 test('the same cases accepted in JavaScript (KUBELITE_PROXY_RELAY=js)', { skip: JS_ONLY, timeout: 120_000 }, () => {
   const run = spawnSync(process.execPath, ['--test', fileURLToPath(import.meta.url)], {
     env: { ...process.env, KUBELITE_PROXY_RELAY: 'js' },
