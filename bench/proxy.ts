@@ -9,9 +9,10 @@
 //   - kubelite's userspace proxy: `kubelite up` serving the API only plus a standalone
 //     `kubelite proxy` (its default --workers, one TCP worker process per core, unless
 //     --proxy-workers N), carrying a selectorless Service's ClusterIP to an EndpointSlice of the
-//     three; the CPU its processes use during each wrk run is read from /proc. Connections go
-//     to the native relay past their first exchange where it is built; run the bench with
-//     KUBELITE_PROXY_RELAY=js for the JavaScript relay (the header line says which ran);
+//     three; the CPU its processes use during each wrk run is read from /proc. Where the native
+//     addon is built it accepts, dials and relays; run the bench with KUBELITE_PROXY_ACCEPT=js
+//     to accept in JavaScript (native relay past the first exchange), KUBELITE_PROXY_RELAY=js
+//     for the JavaScript path throughout (the header line says which ran);
 //   - kubelite's nftables mode (root only): the userspace proxy is stopped and
 //     `kubelite proxy --proxy-mode nftables` programs a third Service, the same three nginx
 //     backends on a second port (see nftBackendPort), into the kernel;
@@ -399,7 +400,7 @@ function relayKind(): string {
   if (process.env.KUBELITE_PROXY_RELAY === 'js') return 'JavaScript relay (KUBELITE_PROXY_RELAY=js)';
   if (!existsSync(path.join(ROOT, 'native/build/Release/kubelite_relay.node'))) return 'JavaScript relay (native relay not built)';
   if (process.env.KUBELITE_PROXY_ACCEPT === 'js') return 'accepted in JavaScript (KUBELITE_PROXY_ACCEPT=js), native relay after the first exchange';
-  return 'native relay after the first exchange';
+  return 'native accept, dial and relay (ClientIP affinity ports picked in JavaScript)';
 }
 
 /** The direct children of a process (the userspace proxy's workers). */

@@ -122,8 +122,8 @@ describe('endpoints (kube-proxy rules)', () => {
     assert.deepEqual(usableEndpoints([ep('c', false, false, true)]), []);
   });
 
-  test('TCP is relayed with stream handles on this Node', () => {
-    assert.equal(DEFAULT_TCP_IMPLEMENTATION, 'handles');
+  test('TCP is accepted and relayed natively on this Node', () => {
+    assert.equal(DEFAULT_TCP_IMPLEMENTATION, 'native');
   });
 
   test('a bind that needs root says so', () => {

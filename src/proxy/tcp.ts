@@ -5,7 +5,7 @@
 // other direction keeps flowing) and an abortive close (RST) of one side resets the other.
 //
 // Two implementations with the same behaviour:
-// - `handles` (the default where available): Node's TCP stream handles driven directly, as
+// - `handles`: Node's TCP stream handles driven directly, as
 //   net.Socket drives them but without the stream machinery in between. Each chunk read is
 //   written straight to the other handle (with the reading side paused while a write is
 //   pending), which takes less than half the CPU per connection that two piped net.Sockets do —
@@ -199,10 +199,8 @@ function loadHandles(): Handles | undefined {
 
 const handles = loadHandles();
 
-/** The implementation used when none is asked for. */
-// `native` is not the default: with it, the zero-drop rollout test's process-runtime case stalled in
-// three of four full CI runs (2026-11-28; cause not found). Tests choose it explicitly.
-export const DEFAULT_TCP_IMPLEMENTATION: TcpImplementation = handles ? 'handles' : 'net';
+/** The implementation used when none is asked for: native accept where the addon is built. */
+export const DEFAULT_TCP_IMPLEMENTATION: TcpImplementation = handles ? 'native' : 'net';
 
 export function createTcpFrontend(ctx: TcpFrontendContext, impl: TcpImplementation = DEFAULT_TCP_IMPLEMENTATION): TcpFrontend {
   if ((impl === 'handles' || impl === 'native') && handles) return new HandleFrontend(handles, ctx, impl === 'native');
