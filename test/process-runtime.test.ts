@@ -7,18 +7,18 @@
 // SIGTERM, SIGKILL when the grace period runs out).
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { tempFile, type Cluster } from './helpers/cluster.js';
+import { startCluster, tempFile, type Cluster } from './helpers/cluster.js';
 import { startAgentCluster, PODS, type AgentCluster } from './helpers/node-agents.js';
 import { until } from './helpers/wait.js';
 import { reserveNetworks } from './helpers/networks.js';
 import { ipv4ToInt, parseCIDR4 } from '../src/node/ipam.js';
 import type { RestClient, WatchHandle } from '../src/client/rest.js';
-import { ProcessRuntime, goDuration } from '../src/node/runtimes/process.js';
+import { ProcessRuntime, goDuration, lookPath } from '../src/node/runtimes/process.js';
 import { expand } from '../src/node/runtimes/container-env.js';
 
 const NODE = 'pnode';
@@ -416,3 +416,46 @@ setInterval(() => {}, 1000);`;
     assert.deepEqual([300, 1000, 10_000, 80_000, 300_000].map(goDuration), ['300ms', '1s', '10s', '1m20s', '5m0s']);
   });
 });
+
+test('lookPath finds what execvp would run, or says why not', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'kubelite-lookpath-'));
+  try {
+    for (const d of ['a', 'b']) mkdirSync(path.join(dir, d));
+    writeFileSync(path.join(dir, 'a', 'tool'), '#!/bin/sh\n');
+    chmodSync(path.join(dir, 'a', 'tool'), 0o644);
+    writeFileSync(path.join(dir, 'b', 'tool'), '#!/bin/sh\n');
+    chmodSync(path.join(dir, 'b', 'tool'), 0o755);
+    const both = `${dir}/a:${dir}/b`;
+    assert.deepEqual(lookPath('tool', both, '/'), { file: path.join(dir, 'b', 'tool') }, 'the first executable one in PATH');
+    assert.deepEqual(lookPath('tool', `${dir}/a`, '/'), { code: 'EACCES' }, 'found, not executable');
+    assert.deepEqual(lookPath('nothing-here', both, '/'), { code: 'ENOENT' });
+    assert.deepEqual(lookPath('./b/tool', '', dir), { file: path.join(dir, 'b', 'tool') }, 'a path with a slash is taken from the working directory');
+    assert.deepEqual(lookPath(path.join(dir, 'a'), both, '/'), { code: 'EACCES' }, 'a directory');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+describe('process runtime: containers do not outlive a kubelite that is killed', () => {
+  let c: Cluster | undefined;
+  after(async () => { await c?.cleanup(); });
+
+  test('SIGKILL of `up` takes its containers down with it', { skip: !existsSync('/usr/bin/setpriv') && !existsSync('/bin/setpriv') }, async () => {
+    c = await startCluster({ components: true });
+    const token = `kubelite-orphan-${Math.random().toString(36).slice(2)}`;
+    const pod = {
+      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'orphan' },
+      spec: { runtimeClassName: 'process', containers: [{ name: 'main', image: 'node:20', command: [NODEJS, '-e', `setInterval(() => {}, 1000); // ${token}`] }] },
+    };
+    const rc = { apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name: 'process' }, handler: 'process' };
+    for (const o of [rc, pod]) {
+      const r = await c.kubectl(['apply', '-f', '-'], { input: JSON.stringify(o) });
+      assert.equal(r.code, 0, r.stderr);
+    }
+    const running = () => spawnSync('pgrep', ['-f', token], { encoding: 'utf8' }).stdout.trim();
+    await until(async () => JSON.parse(await c!.k('get', 'pod', 'orphan', '-o', 'json')).status?.phase === 'Running' && running() !== '', 'the container running');
+    await c.stop('SIGKILL');
+    await until(() => running() === '', `the container's process gone after the SIGKILL (still: ${running()})`, 10_000);
+  });
+});
+
