@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { startCluster, type Cluster } from './helpers/cluster.js';
 import { until } from './helpers/wait.js';
 import { RestClient } from '../src/client/rest.js';
-import { EventCorrelator, EventRecorder, type CoreEvent, type Correlation } from '../src/client/events.js';
+import { EventCorrelator, EventRecorder, MAX_CLIENT_EVENT_WRITES, type CoreEvent, type Correlation } from '../src/client/events.js';
 
 /** A core/v1 Event as the recorder makes it, about one pod unless told otherwise. */
 function makeEvent(t: number, reason: string, message: string, o: { name?: string; fieldPath?: string; type?: 'Normal' | 'Warning'; component?: string } = {}): CoreEvent {
@@ -163,6 +163,52 @@ describe('event recorder write queue', () => {
     assert.deepEqual(calls.filter((c) => c.pod === 'p0').map((c) => `${c.method} ${c.count}`), ['POST 1', 'PATCH 2', 'PATCH 3']);
     assert.ok(calls.some((c) => c.pod === 'p99'));
     await rec.flush();
+  });
+});
+
+describe('event recorder write slots per client', () => {
+  test(`the recorders of one client keep at most ${MAX_CLIENT_EVENT_WRITES} writes in flight together, and every write is made`, { timeout: 10_000 }, async () => {
+    let inFlight = 0;
+    let most = 0;
+    const answers: (() => void)[] = [];
+    const pods: string[] = [];
+    const client = {
+      request(_method: string, _path: string, opts: { body: { involvedObject: { name: string } } }) {
+        pods.push(opts.body.involvedObject.name);
+        inFlight++;
+        most = Math.max(most, inFlight);
+        // Every fourth write fails: a failed write frees its slot as well.
+        const fail = pods.length % 4 === 0;
+        return new Promise<void>((resolve, reject) => answers.push(() => {
+          inFlight--;
+          if (fail) reject(new Error('connection reset'));
+          else resolve();
+        }));
+      },
+    } as unknown as RestClient;
+    // As `up`'s node agents: many recorders on one client, each with a burst of events.
+    const recorders = Array.from({ length: 10 }, (_, n) => new EventRecorder(client, { component: 'kubelet', host: `node${n}` }));
+    const other = { request: client.request } as unknown as RestClient;
+    const otherRecorder = new EventRecorder(other, { component: 'kubelet', host: 'elsewhere' });
+    recorders.forEach((rec, n) => {
+      for (let i = 0; i < 10; i++) rec.event({ kind: 'Pod', apiVersion: 'v1', metadata: { name: `p${n}-${i}`, namespace: 'default', uid: `u${n}-${i}` } }, 'Normal', 'Pulled', 'image present');
+    });
+    await new Promise((r) => setImmediate(r));
+    assert.equal(inFlight, MAX_CLIENT_EVENT_WRITES, 'the first writes take every slot of the client');
+    // Another client has slots of its own.
+    otherRecorder.event({ kind: 'Pod', apiVersion: 'v1', metadata: { name: 'q', namespace: 'default', uid: 'uq' } }, 'Normal', 'Pulled', 'image present');
+    await new Promise((r) => setImmediate(r));
+    assert.equal(inFlight, MAX_CLIENT_EVENT_WRITES + 1);
+    while (answers.length) {
+      // Answered a few at a time: the freed slots go to waiting writes.
+      answers.splice(0, 5).forEach((answer) => answer());
+      await new Promise((r) => setImmediate(r));
+    }
+    await Promise.all([...recorders, otherRecorder].map((rec) => rec.flush()));
+    assert.equal(most, MAX_CLIENT_EVENT_WRITES + 1);
+    assert.equal(pods.length, 101);
+    assert.equal(new Set(pods).size, 101, 'each event written once');
+    assert.equal(inFlight, 0);
   });
 });
 
