@@ -18,7 +18,8 @@ import { until } from './helpers/wait.js';
 import { reserveNetworks } from './helpers/networks.js';
 import { ipv4ToInt, parseCIDR4 } from '../src/node/ipam.js';
 import type { RestClient, WatchHandle } from '../src/client/rest.js';
-import { ProcessRuntime, goDuration, lookPath } from '../src/node/runtimes/process.js';
+import { ProcessRuntime, goDuration } from '../src/node/runtimes/process.js';
+import { lookPath } from '../src/node/runtimes/handlers.js';
 import { expand } from '../src/node/runtimes/container-env.js';
 
 const NODE = 'pnode';

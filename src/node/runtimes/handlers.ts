@@ -5,7 +5,9 @@
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants as fsConstants, statSync } from 'node:fs';
+import path from 'node:path';
 import type { Container, ContainerPort, ExecAction, HTTPGetAction, TCPSocketAction } from 'kubernetes-types/core/v1.js';
 
 /** The kubelet's probe User-Agent (kube-probe/<major>.<minor>). */
@@ -99,9 +101,68 @@ export function runTCP(action: TCPSocketAction, podIP: string, container: Contai
   });
 }
 
+/**
+ * util-linux's setpriv, where present: `setpriv --pdeathsig SIGKILL -- CMD` sets the parent-death
+ * signal and execs CMD in place (same pid and process group), so the process is killed by the
+ * kernel when the thread that spawned it is gone — also when kubelite is killed or crashes and its
+ * exit hook never runs (containers kept their pod IP:port bound before).
+ */
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => executable(p) === true);
+
+function executable(file: string): true | 'ENOENT' | 'EACCES' {
+  try {
+    if (!statSync(file).isFile()) return 'EACCES';
+    accessSync(file, fsConstants.X_OK);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'ENOENT' : 'EACCES';
+  }
+}
+
+/**
+ * The file execvp would run for `cmd` (a path when it has a slash, else looked up in PATH), or
+ * why there is none — the spawn errors the container's start reports, known before setpriv runs.
+ */
+export function lookPath(cmd: string, pathEnv: string, cwd: string): { file: string } | { code: 'ENOENT' | 'EACCES' } {
+  if (cmd.includes('/')) {
+    const file = path.resolve(cwd, cmd);
+    const ok = executable(file);
+    return ok === true ? { file } : { code: ok };
+  }
+  let code: 'ENOENT' | 'EACCES' = 'ENOENT';
+  for (const dir of pathEnv.split(':')) {
+    const file = path.resolve(cwd, dir || '.', cmd);
+    const ok = executable(file);
+    if (ok === true) return { file };
+    if (ok === 'EACCES') code = 'EACCES';
+  }
+  return { code };
+}
+
+/**
+ * Start `argv` in a process group of its own (so that everything it starts is signalled with it),
+ * with pipes for stdout and stderr, through setpriv where present. A command that cannot be found
+ * or run is known before setpriv runs and returned as the spawn error code; without setpriv, a
+ * spawn error comes as the child's 'error' event, as from spawn().
+ */
+export function spawnGroup(argv: string[], env: Record<string, string>, cwd: string): { child: ChildProcess } | { code: 'ENOENT' | 'EACCES' } {
+  let command = argv;
+  if (SETPRIV) {
+    const found = lookPath(argv[0]!, env.PATH ?? '', cwd);
+    if ('code' in found) return found;
+    command = [SETPRIV, '--pdeathsig', 'SIGKILL', '--', found.file, ...argv.slice(1)];
+  }
+  return { child: spawn(command[0]!, command.slice(1), { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] }) };
+}
+
+/** Why a command could not be started, in runc's words (`exec: "CMD": WHY`). */
+export function spawnErrorText(code: string | undefined, message: string): string {
+  return code === 'ENOENT' ? 'executable file not found in $PATH' : code === 'EACCES' ? 'permission denied' : message;
+}
+
 /** The message containerd gives for an exec whose binary cannot be started. */
-function execStartError(cmd: string, e: NodeJS.ErrnoException): string {
-  const why = e.code === 'ENOENT' ? 'executable file not found in $PATH' : e.code === 'EACCES' ? 'permission denied' : e.message;
+function execStartError(cmd: string, code: string | undefined, message: string): string {
+  const why = spawnErrorText(code, message);
   return `OCI runtime exec failed: exec failed: unable to start container process: exec: "${cmd}": ${why}: unknown`;
 }
 
@@ -112,10 +173,12 @@ function execStartError(cmd: string, e: NodeJS.ErrnoException): string {
 export function runExec(action: ExecAction, env: Record<string, string>, cwd: string, timeoutMs: number): Promise<ActionResult> {
   const cmd = action.command ?? [];
   if (!cmd.length) return Promise.resolve({ ok: false, output: 'OCI runtime exec failed: exec failed: no command specified: unknown' });
+  const started = spawnGroup(cmd, env, cwd);
+  if ('code' in started) return Promise.resolve({ ok: false, output: execStartError(cmd[0]!, started.code, started.code) });
+  const { child } = started;
   return new Promise((resolve) => {
     let output = '';
     let settled = false;
-    const child = spawn(cmd[0]!, cmd.slice(1), { env, cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const collect = (d: Buffer) => { if (output.length < 10 * 1024) output += d.toString('utf8'); };
     child.stdout!.on('data', collect);
     child.stderr!.on('data', collect);
@@ -129,7 +192,7 @@ export function runExec(action: ExecAction, env: Record<string, string>, cwd: st
       if (child.pid) killGroup(child.pid, 'SIGKILL');
       finish({ ok: false, output: `command "${cmd.join(' ')}" timed out` });
     }, timeoutMs);
-    child.once('error', (e: NodeJS.ErrnoException) => finish({ ok: false, output: execStartError(cmd[0]!, e) }));
+    child.once('error', (e: NodeJS.ErrnoException) => finish({ ok: false, output: execStartError(cmd[0]!, e.code, e.message) }));
     child.once('close', (code) => {
       if (code === 0) finish({ ok: true, output });
       // A failed command's output is all the kubelet reports, even when it is empty.

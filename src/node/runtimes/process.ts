@@ -19,9 +19,9 @@
 // Processes do not outlive the runtime: close() (the agent stopping) and the exit of this Node.js
 // process kill them, so a restarted agent starts its pods' containers again (restart counts
 // carry on from the pod's status). When kubelite dies without its exit hook (SIGKILL, a crash),
-// the parent-death signal set through util-linux's setpriv kills each container's main process.
-import { spawn } from 'node:child_process';
-import { accessSync, constants as fsConstants, mkdirSync, rmSync, statSync, unlinkSync } from 'node:fs';
+// the parent-death signal set through util-linux's setpriv kills each container's main process
+// (spawnGroup in handlers.ts).
+import { mkdirSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
@@ -32,7 +32,7 @@ import {
 } from '../runtime.js';
 import { ContainerLogWriter, readContainerLog, tailContent } from './cri-log.js';
 import { commandLine, containerEnv, ContainerConfigError } from './container-env.js';
-import { killGroup, runExec, runHTTPGet, runTCP, type ActionResult } from './handlers.js';
+import { killGroup, runExec, runHTTPGet, runTCP, spawnErrorText, spawnGroup, type ActionResult } from './handlers.js';
 
 export const PROCESS_RUNTIME_NAME = 'kubelite-process';
 export const PROCESS_RUNTIME_VERSION = '0.1.0';
@@ -149,44 +149,6 @@ function trackGroup(pid: number): void {
   process.on('exit', () => {
     for (const g of liveGroups) killGroup(g, 'SIGKILL');
   });
-}
-
-/**
- * util-linux's setpriv, where present: `setpriv --pdeathsig SIGKILL -- CMD` sets the parent-death
- * signal and execs CMD in place (same pid and process group), so the container's main process is
- * killed by the kernel when the thread that spawned it is gone — also when kubelite is killed or
- * crashes and its exit hook never runs (the processes kept their pod IP:port bound before).
- */
-const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => executable(p) === true);
-
-function executable(file: string): true | 'ENOENT' | 'EACCES' {
-  try {
-    if (!statSync(file).isFile()) return 'EACCES';
-    accessSync(file, fsConstants.X_OK);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'ENOENT' : 'EACCES';
-  }
-}
-
-/**
- * The file execvp would run for `cmd` (a path when it has a slash, else looked up in PATH), or
- * why there is none — the spawn errors the container's start reports, known before setpriv runs.
- */
-export function lookPath(cmd: string, pathEnv: string, cwd: string): { file: string } | { code: 'ENOENT' | 'EACCES' } {
-  if (cmd.includes('/')) {
-    const file = path.resolve(cwd, cmd);
-    const ok = executable(file);
-    return ok === true ? { file } : { code: ok };
-  }
-  let code: 'ENOENT' | 'EACCES' = 'ENOENT';
-  for (const dir of pathEnv.split(':')) {
-    const file = path.resolve(cwd, dir || '.', cmd);
-    const ok = executable(file);
-    if (ok === true) return { file };
-    if (ok === 'EACCES') code = 'EACCES';
-  }
-  return { code };
 }
 
 function signalNumber(signal: NodeJS.Signals | null): number {
@@ -334,20 +296,15 @@ export class ProcessRuntime implements Runtime {
       return;
     }
     const spawnFailed = (code: string | undefined, message: string) => {
-      const why = code === 'ENOENT' ? 'executable file not found in $PATH' : code === 'EACCES' ? 'permission denied' : message;
       this.setStatus(c, base);
-      void this.startFailed(p, c, inst, `exec: "${argv[0]}": ${why}`);
+      void this.startFailed(p, c, inst, `exec: "${argv[0]}": ${spawnErrorText(code, message)}`);
     };
-    let command = argv;
-    if (SETPRIV) {
-      const found = lookPath(argv[0]!, env.PATH ?? '', inst.cwd);
-      if ('code' in found) {
-        spawnFailed(found.code, found.code);
-        return;
-      }
-      command = [SETPRIV, '--pdeathsig', 'SIGKILL', '--', found.file, ...argv.slice(1)];
+    const started = spawnGroup(argv, env, inst.cwd);
+    if ('code' in started) {
+      spawnFailed(started.code, started.code);
+      return;
     }
-    const child = spawn(command[0]!, command.slice(1), { cwd: inst.cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const { child } = started;
     child.stdout?.on('data', (d: Buffer) => inst.log.write('stdout', d));
     child.stderr?.on('data', (d: Buffer) => inst.log.write('stderr', d));
     if (child.pid === undefined) {
