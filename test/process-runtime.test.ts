@@ -19,7 +19,7 @@ import { reserveNetworks } from './helpers/networks.js';
 import { ipv4ToInt, parseCIDR4 } from '../src/node/ipam.js';
 import type { RestClient, WatchHandle } from '../src/client/rest.js';
 import { ProcessRuntime, goDuration } from '../src/node/runtimes/process.js';
-import { lookPath } from '../src/node/runtimes/handlers.js';
+import { lookPath, runExec } from '../src/node/runtimes/handlers.js';
 import { expand } from '../src/node/runtimes/container-env.js';
 
 const NODE = 'pnode';
@@ -435,6 +435,15 @@ test('lookPath finds what execvp would run, or says why not', () => {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('an exec action runs its command, or says in containerd\'s words why it cannot', async () => {
+  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
+  assert.deepEqual(await runExec({ command: ['sh', '-c', 'echo out'] }, env, tmpdir(), 10_000), { ok: true, output: 'out\n' });
+  assert.deepEqual(await runExec({ command: ['sh', '-c', 'exit 3'] }, env, tmpdir(), 10_000), { ok: false, output: '', exitCode: 3 });
+  assert.deepEqual(await runExec({ command: ['no-such-binary-kubelite'] }, env, tmpdir(), 10_000), {
+    ok: false, output: 'OCI runtime exec failed: exec failed: unable to start container process: exec: "no-such-binary-kubelite": executable file not found in $PATH: unknown',
+  });
 });
 
 describe('process runtime: containers do not outlive a kubelite that is killed', () => {
