@@ -4,7 +4,7 @@
 // without losing data. Half-close travels through (a FIN from one side is passed on while the
 // other direction keeps flowing) and an abortive close (RST) of one side resets the other.
 //
-// Two implementations with the same behaviour:
+// Three implementations with the same behaviour:
 // - `handles`: Node's TCP stream handles driven directly, as
 //   net.Socket drives them but without the stream machinery in between. Each chunk read is
 //   written straight to the other handle (with the reading side paused while a write is
