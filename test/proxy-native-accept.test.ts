@@ -69,6 +69,14 @@ async function whoAnswers(port: number): Promise<{ name: string; socket: net.Soc
   });
 }
 
+/** What the endpoint echoes of `text` sent on a held connection (then closed by this side). */
+async function echoOf(socket: net.Socket, text: string): Promise<string> {
+  const echoed = readAll(socket);
+  socket.resume();
+  socket.end(text);
+  return (await echoed).toString();
+}
+
 /** How a connection attempt ends: the error code, or 'open' when it stays up. */
 function outcome(port: number): Promise<string> {
   return new Promise((resolve) => {
@@ -203,10 +211,7 @@ describe(`TCP frontends served natively (${NATIVE ? 'native listener' : 'fallbac
     fe.refresh?.();
     assert.equal((await whoAnswers(port).then((r) => (r.socket.destroy(), r.name))), 'c');
     // The first connection still goes to a, both ways.
-    const echoed = readAll(first.socket);
-    first.socket.resume();
-    first.socket.end('still here');
-    assert.equal((await echoed).toString(), 'still here');
+    assert.equal(await echoOf(first.socket, 'still here'), 'still here');
   });
 
   test('ClientIP affinity keeps a client on its endpoint (picked in JavaScript)', { timeout: TEST_TIMEOUT_MS }, async () => {
@@ -244,10 +249,7 @@ describe(`TCP frontends served natively (${NATIVE ? 'native listener' : 'fallbac
     const kept = await whoAnswers(port);
     fe.close();
     assert.equal(await outcome(port), 'ECONNREFUSED');
-    const echoed = readAll(kept.socket);
-    kept.socket.resume();
-    kept.socket.end('after close');
-    assert.equal((await echoed).toString(), 'after close');
+    assert.equal(await echoOf(kept.socket, 'after close'), 'after close');
   });
 
   test('stopping ends the connections; every connection is counted out', { timeout: TEST_TIMEOUT_MS }, async () => {
