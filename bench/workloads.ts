@@ -11,11 +11,14 @@
 // server's thread, and `node#<tid>` for the rest (V8's garbage-collection helpers, libuv's pool).
 // `--components-api` is passed to `up`: how its components reach the API (the in-process channel
 // by default, the API socket, or HTTPS), for an A/B of the transports.
+// During the rollout a probe GETs one small object (the `kubernetes` Service) every 50 ms over a
+// connection of its own, as a user's kubectl would: its latency shows whether the API server
+// still answers others while its components flood it.
 // Anchor: kwok reports 10,000 pods Running within 60 s on a CI runner.
 import { parseArgs } from 'node:util';
 import { readdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { progress, startKubelite, httpClient, cpuSeconds } from './lib.js';
+import { progress, startKubelite, httpClient, cpuSeconds, summarize } from './lib.js';
 
 const args = parseArgs({
   args: process.argv.slice(2),
@@ -102,6 +105,30 @@ interface RunResult {
   threadMsPerPod: [string, number][];
   /** [`VERB resource`, API requests per pod] during the run, the busiest first (at least 0.01 per pod). */
   requestsPerPod: [string, number][];
+  /** Latency of the probe's GETs from the apply to Ready, ms. */
+  probe: { p50: number; p99: number; max: number; n: number };
+}
+
+/** GETs `path` every `everyMs` until stopped; the latencies in ms. */
+function startProbe(c: ReturnType<typeof httpClient>, path: string, everyMs: number): { stop(): Promise<number[]> } {
+  const latencies: number[] = [];
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      const t = performance.now();
+      const answer = await c.request('GET', path);
+      if (answer.status !== 200) throw new Error(`probe GET ${path}: ${answer.status} ${answer.body}`);
+      latencies.push(performance.now() - t);
+      await new Promise((r) => setTimeout(r, everyMs));
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await loop;
+      return latencies;
+    },
+  };
 }
 
 async function run(replicas: number): Promise<RunResult> {
@@ -130,6 +157,8 @@ async function run(replicas: number): Promise<RunResult> {
   const loadBefore = loadavg()[0]!;
   const requestsBefore = await requestCounts(c);
   progress(`apply a Deployment with ${replicas} replicas`);
+  const probeClient = httpClient(k, 1);
+  const probe = startProbe(probeClient, '/api/v1/namespaces/default/services/kubernetes', 50);
   const t0 = performance.now();
   const created = await c.request('POST', '/apis/apps/v1/namespaces/default/deployments', JSON.stringify({
     metadata: { name: 'load' },
@@ -150,6 +179,8 @@ async function run(replicas: number): Promise<RunResult> {
     }
   }
   const seconds = (performance.now() - t0) / 1000;
+  const latencies = (await probe.stop()).sort((a, b) => a - b);
+  probeClient.close();
   // The CPU is counted until the rollout's writes have stopped, not at Ready: the event
   // recorders' queues (and batched status updates) still hold work then, more or less of it
   // depending on the transport, and per-pod figures must compare the same work.
@@ -174,7 +205,8 @@ async function run(replicas: number): Promise<RunResult> {
     .filter(([, perPod]) => perPod >= 0.01)
     .sort((a, b) => b[1] - a[1]);
   return { replicas, nodes: NODES, componentsApi: COMPONENTS_API, seconds, settleSeconds, podsPerSecond: replicas / seconds, peakRssMiB: after.peakRssBytes / 2 ** 20,
-    cpuSeconds, apiThreadCpuSeconds: after.mainThreadCpuSeconds - before.mainThreadCpuSeconds, loadBefore, loadAfter, threadMsPerPod, requestsPerPod };
+    cpuSeconds, apiThreadCpuSeconds: after.mainThreadCpuSeconds - before.mainThreadCpuSeconds, loadBefore, loadAfter, threadMsPerPod, requestsPerPod,
+    probe: { ...summarize(latencies), max: latencies[latencies.length - 1] ?? NaN } };
 }
 
 async function main(): Promise<void> {
@@ -187,7 +219,8 @@ async function main(): Promise<void> {
       `${(r.cpuSeconds / n * 1000).toFixed(2)} ms per pod, of which the API server's thread ${(r.apiThreadCpuSeconds / n * 1000).toFixed(2)} ms), ` +
       `load average ${r.loadBefore.toFixed(1)} → ${r.loadAfter.toFixed(1)}\n` +
       `  CPU ms per pod by thread: ${r.threadMsPerPod.map(([t, ms]) => `${t} ${ms.toFixed(2)}`).join(', ')}\n` +
-      `  API requests per pod: ${r.requestsPerPod.map(([key, perPod]) => `${key} ${perPod.toFixed(2)}`).join(', ')}\n`);
+      `  API requests per pod: ${r.requestsPerPod.map(([key, perPod]) => `${key} ${perPod.toFixed(2)}`).join(', ')}\n` +
+      `  a small GET every 50 ms during the rollout (${r.probe.n}): p50 ${r.probe.p50.toFixed(1)} ms, p99 ${r.probe.p99.toFixed(1)} ms, max ${r.probe.max.toFixed(1)} ms\n`);
   }
   process.stdout.write(JSON.stringify(results) + '\n');
 }

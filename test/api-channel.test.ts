@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { MessageChannel } from 'node:worker_threads';
 import { startApiServer, type RunningApiServer } from '../src/apiserver/index.js';
-import { ApiChannelServer, type ChannelRequest, type ChannelResponse } from '../src/apiserver/channel.js';
+import { ApiChannelServer, REQUESTS_PER_TURN, type ChannelRequest, type ChannelResponse } from '../src/apiserver/channel.js';
 import { ApiChannel } from '../src/client/channel.js';
 import { RestClient, ApiStatusError, type WatchEvent } from '../src/client/rest.js';
 import { logger } from '../src/util/log.js';
@@ -200,6 +200,31 @@ describe('the channel keeps a socket\'s behaviour', () => {
     assert.equal(res.destroyed, true);
     assert.equal(res.write('late\n'), false);
     server.close();
+  });
+
+  test('a port with a long queue does not hold up another port\'s request', async () => {
+    // Port A posts 1,000 requests in one message (as a node agents' thread does in a rollout);
+    // port B's one request is posted once the server has started on A's. Served as they arrived,
+    // B's would wait behind all of A's; served in turns, it waits a few turns at most (the
+    // message takes a turn or two to come through).
+    const count = 1000;
+    const served: string[] = [];
+    const server = new ApiChannelServer((req, res) => {
+      served.push(req.url);
+      if (req.url === '/a/0') void b.request('GET', '/b', {});
+      res.writeHead(200);
+      res.end('ok');
+    });
+    const ports = [new MessageChannel(), new MessageChannel()];
+    for (const p of ports) server.attach(p.port1);
+    const a = new ApiChannel(ports[0]!.port2), b = new ApiChannel(ports[1]!.port2);
+    const answers = await Promise.all(Array.from({ length: count }, (_, i) => a.request('GET', `/a/${i}`, {})));
+    await until(() => served.includes('/b'), 'B\'s request served');
+    server.close();
+    assert.equal(answers.length, count);
+    assert.deepEqual(served.filter((u) => u.startsWith('/a/')), Array.from({ length: count }, (_, i) => `/a/${i}`), 'A\'s requests in order');
+    const at = served.indexOf('/b');
+    assert.ok(at < 4 * REQUESTS_PER_TURN, `B's request was served ${at + 1}th of ${count + 1} (${REQUESTS_PER_TURN} per turn)`);
   });
 
   test('a closed port fails open requests and ends open streams', async () => {

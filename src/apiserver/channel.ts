@@ -88,7 +88,23 @@ export class Outbox<T> {
 class Port extends Outbox<ToClient> {
   /** Open responses by request id (streams waiting for acks or cancels, and requests in flight). */
   readonly open = new Map<number, ChannelResponse>();
+  /** Requests and cancels received and not yet served, in arrival order, from `head` on. */
+  queue: (ToServer & { t: 'req' | 'cancel' })[] = [];
+  head = 0;
+  /** In the server's round of ports with work waiting. */
+  inRound = false;
+  closed = false;
 }
+
+/**
+ * Channel requests the server starts per event-loop turn before it lets the loop go round (HTTPS
+ * requests, the store's commits, the answers' flush, other ports). A node agents' thread posts
+ * hundreds of status patches in one message during a rollout; served in one go they held the API
+ * thread for 100–400 ms, and every other client's request, kubectl's too, waited behind them.
+ * Counted, not timed: a handler's work runs mostly in promise continuations after the turn's
+ * synchronous part, where a clock read here cannot see it. 16 pod writes are ~2–5 ms.
+ */
+export const REQUESTS_PER_TURN = 64;
 
 /** The response as the handler writes it. */
 export class ChannelResponse extends EventEmitter {
@@ -225,11 +241,17 @@ export class ChannelResponse extends EventEmitter {
 export type ChannelHandler = (req: ChannelRequest, res: ChannelResponse) => void;
 
 /**
- * The server side: attach each component thread's port. Requests are served as they arrive;
- * when a port closes (its thread ended), its open streams end as on a closed connection.
+ * The server side: attach each component thread's port. Requests are served in turn, one from
+ * each port with requests waiting (fair queuing with a port as the flow, as upstream's API
+ * Priority and Fairness queues each flow), REQUESTS_PER_TURN per event-loop turn; acks
+ * (flow control) are taken at once. When a port closes (its thread ended), its queued requests
+ * are dropped and its open streams end as on a closed connection.
  */
 export class ApiChannelServer {
   private readonly ports = new Set<Port>();
+  /** Ports with requests waiting, in serving order. */
+  private round: Port[] = [];
+  private turnScheduled = false;
 
   constructor(private readonly handler: ChannelHandler) {}
 
@@ -237,22 +259,63 @@ export class ApiChannelServer {
     const p = new Port(port);
     this.ports.add(p);
     port.on('message', (batch: Batch<ToServer>) => {
-      for (const m of batch) this.receive(p, m);
+      for (const m of batch) {
+        if (m.t === 'ack') p.open.get(m.id)?.acked(m.bytes);
+        else p.queue.push(m);
+      }
+      if (p.head < p.queue.length && !p.inRound) {
+        p.inRound = true;
+        this.round.push(p);
+      }
+      this.scheduleTurn();
     });
     port.on('close', () => {
+      p.closed = true;
+      p.queue = [];
+      p.head = 0;
       this.ports.delete(p);
       for (const res of [...p.open.values()]) res.cancelled();
     });
   }
 
-  private receive(p: Port, m: ToServer): void {
+  private scheduleTurn(): void {
+    if (this.turnScheduled || this.round.length === 0) return;
+    this.turnScheduled = true;
+    setImmediate(this.serveTurn);
+  }
+
+  private readonly serveTurn = (): void => {
+    this.turnScheduled = false;
+    let next = 0;
+    const round = this.round;
+    for (let served = 0; round.length && served < REQUESTS_PER_TURN; ) {
+      if (next >= round.length) next = 0;
+      const p = round[next]!;
+      if (p.closed || p.head >= p.queue.length) {
+        p.inRound = false;
+        round.splice(next, 1);
+        continue;
+      }
+      const m = p.queue[p.head++]!;
+      if (p.head === p.queue.length) {
+        p.queue = [];
+        p.head = 0;
+      }
+      this.receive(p, m);
+      if (m.t === 'req') served++;
+      next++;
+    }
+    // Ports served this turn go to the end of the round, so the next turn starts with the others.
+    if (next > 0 && next < round.length) this.round = [...round.slice(next), ...round.slice(0, next)];
+    this.scheduleTurn();
+  };
+
+  private receive(p: Port, m: ToServer & { t: 'req' | 'cancel' }): void {
     if (m.t === 'req') {
       const res = new ChannelResponse(m.id, p);
       p.open.set(m.id, res);
       this.handler(new ChannelRequest(m.method, m.url, m.headers, m.body), res);
-    } else if (m.t === 'ack') {
-      p.open.get(m.id)?.acked(m.bytes);
-    } else if (m.t === 'cancel') {
+    } else {
       p.open.get(m.id)?.cancelled();
     }
   }
@@ -260,9 +323,11 @@ export class ApiChannelServer {
   /** Close every port: the component threads' clients see their streams end. */
   close(): void {
     for (const p of this.ports) {
+      p.closed = true;
       for (const res of [...p.open.values()]) res.cancelled();
       p.port.close();
     }
     this.ports.clear();
+    this.round = [];
   }
 }
