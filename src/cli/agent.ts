@@ -47,6 +47,7 @@ export async function runAgent(values: Record<string, unknown>): Promise<void> {
     clusterCIDR: '', nodeCIDRMaskSize: 0, nodeMonitorGracePeriodMs: 0,
     log: logger('components'),
   });
-  log.info({ node, server: kc.server }, 'node agent running');
+  // The handler before the announcement: a SIGTERM right after it must stop the agent cleanly.
   onShutdown(log, () => running.stop());
+  log.info({ node, server: kc.server }, 'node agent running');
 }

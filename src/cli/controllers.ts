@@ -162,9 +162,9 @@ export async function runControllers(values: Record<string, unknown>): Promise<v
     elector.start();
     electors.push(elector);
   }
-  log.info({ groups, identity, leaderElect: elect }, elect ? 'waiting for leadership' : 'running');
   // A standby has nothing else that keeps the process alive while it waits for a Lease.
   const keepAlive = setInterval(() => {}, 1 << 30);
+  // The handler before the announcement: a SIGTERM right after it must release the Leases.
   onShutdown(log, async () => {
     stopping = true;
     clearInterval(keepAlive);
@@ -172,4 +172,5 @@ export async function runControllers(values: Record<string, unknown>): Promise<v
     // Released Leases let a standby take over at once instead of after the lease duration.
     for (const e of electors) await e.stop({ release: true });
   });
+  log.info({ groups, identity, leaderElect: elect }, elect ? 'waiting for leadership' : 'running');
 }

@@ -7,6 +7,7 @@ import { writeKubeconfig } from '../client/kubeconfig.js';
 import { logger, setLogLevel } from '../util/log.js';
 import { COMPONENTS, COMPONENTS_API, PROXY_MODES, type Component, type ProxyMode } from './components-list.js';
 import { onShutdown, parseBool, parseCount, parseDuration } from './flags.js';
+import type { RunningComponents } from './components.js';
 
 export const UP_HELP = `Usage: kubelite up [flags]
 
@@ -214,14 +215,25 @@ export async function runUp(values: Record<string, unknown>): Promise<void> {
     apiserverLease,
   });
   await writeKubeconfig(kubeconfig, { name: 'kubelite', server: api.url, caPem: api.credentials.caPem, token: api.adminToken });
+  const { startComponentThreads } = await import('./components.js');
+  const channel = componentsApi === 'channel' ? new ApiChannelServer((req, res) => api.server.serveInProcess(req, res)) : undefined;
+  let starting: Promise<RunningComponents> | undefined;
+  // Installed before anyone can see the server ready: whoever waits for that may signal at once,
+  // and a SIGTERM before the handler takes the default action (the process dies, its socket file
+  // left behind). Components still starting finish starting, then stop.
+  onShutdown(log, async () => {
+    await api.leave();
+    const running = await starting?.catch(() => undefined);
+    await running?.stop();
+    channel?.close();
+    await api.stop();
+  });
   // Ready only now: whoever sees /readyz succeed can also read the kubeconfig.
   api.server.setReady(true);
   // The components are API clients like any other; they start once the API answers, each group
   // on a thread of its own so that they do not take the API server's event loop. A group whose
   // thread dies takes the cluster down (logged, exit code 1) rather than leaving it half working.
-  const { startComponentThreads } = await import('./components.js');
-  const channel = componentsApi === 'channel' ? new ApiChannelServer((req, res) => api.server.serveInProcess(req, res)) : undefined;
-  const running = await startComponentThreads(
+  starting = startComponentThreads(
     { ...components, server: api.url, socketPath: componentsApi === 'https' ? undefined : api.socketPath, caPem: api.credentials.caPem, token: api.adminToken, log: logger('components') },
     (group, err) => {
       log.error({ group, err }, 'component thread crashed; exiting');
@@ -229,6 +241,7 @@ export async function runUp(values: Record<string, unknown>): Promise<void> {
     },
     channel,
   );
+  await starting;
   const ms = Math.round(performance.now() - t0);
   process.stdout.write(
     `kubelite is running: API server ${api.url}, data in ${dataDir}\n` +
@@ -236,11 +249,4 @@ export async function runUp(values: Record<string, unknown>): Promise<void> {
     `Ready in ${ms} ms.\n`,
   );
   log.info({ url: api.url, socketPath: api.socketPath, dataDir, kubeconfig, ms }, 'ready');
-
-  onShutdown(log, async () => {
-    await api.leave();
-    await running.stop();
-    channel?.close();
-    await api.stop();
-  });
 }
