@@ -93,7 +93,6 @@ class Port extends Outbox<ToClient> {
   head = 0;
   /** In the server's round of ports with work waiting. */
   inRound = false;
-  closed = false;
 }
 
 /**
@@ -250,8 +249,9 @@ export type ChannelHandler = (req: ChannelRequest, res: ChannelResponse) => void
  */
 export class ApiChannelServer {
   private readonly ports = new Set<Port>();
-  /** Ports with requests waiting, in serving order. */
+  /** Ports with requests waiting, in serving order; `next` is the one to serve next. */
   private round: Port[] = [];
+  private next = 0;
   private turnScheduled = false;
 
   constructor(private readonly handler: ChannelHandler) {}
@@ -271,7 +271,6 @@ export class ApiChannelServer {
       this.scheduleTurn();
     });
     port.on('close', () => {
-      p.closed = true;
       p.queue = [];
       p.head = 0;
       this.ports.delete(p);
@@ -287,14 +286,14 @@ export class ApiChannelServer {
 
   private readonly serveTurn = (): void => {
     this.turnScheduled = false;
-    let next = 0;
     const round = this.round;
     for (let served = 0; round.length && served < REQUESTS_PER_TURN; ) {
-      if (next >= round.length) next = 0;
-      const p = round[next]!;
-      if (p.closed || p.head >= p.queue.length) {
+      if (this.next >= round.length) this.next = 0;
+      const p = round[this.next]!;
+      // A closed port has left `ports` (and dropped its queue).
+      if (p.head >= p.queue.length || !this.ports.has(p)) {
         p.inRound = false;
-        round.splice(next, 1);
+        round.splice(this.next, 1);
         continue;
       }
       const m = p.queue[p.head++]!;
@@ -304,10 +303,9 @@ export class ApiChannelServer {
       }
       this.receive(p, m);
       if (m.t === 'req') served++;
-      next++;
+      // The next turn goes on from the next port, not from the first again.
+      this.next++;
     }
-    // Ports served this turn go to the end of the round, so the next turn starts with the others.
-    if (next > 0 && next < round.length) this.round = [...round.slice(next), ...round.slice(0, next)];
     this.scheduleTurn();
   };
 
@@ -324,7 +322,6 @@ export class ApiChannelServer {
   /** Close every port: the component threads' clients see their streams end. */
   close(): void {
     for (const p of this.ports) {
-      p.closed = true;
       for (const res of [...p.open.values()]) res.cancelled();
       p.port.close();
     }
