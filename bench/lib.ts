@@ -45,6 +45,8 @@ export interface Kubelite {
   dataDir: string;
   /** ms from spawn to the first 200 from /readyz */
   readyMs: number;
+  /** ms from spawn to `up`'s "Ready in" line: its components (controllers, scheduler, node agents, proxy) started too */
+  runningMs: Promise<number>;
   stop(): Promise<void>;
   /** Delete the data directory (after stop). */
   remove(): void;
@@ -63,6 +65,15 @@ export async function startKubelite(dataDir = mkdtempSync(path.join(tmpdir(), 'k
   const url = `https://127.0.0.1:${port}`;
   let exited = false;
   proc.on('exit', () => { exited = true; });
+  const runningMs = new Promise<number>((resolve, reject) => {
+    let out = '';
+    proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+      if (out.includes('Ready in ')) resolve(performance.now() - t0);
+    });
+    proc.on('exit', () => reject(new Error('kubelite up exited before its components started')));
+  });
+  runningMs.catch(() => {}); // for callers that do not wait for it
   // Poll /readyz (public, no token) until it answers 200, over one kept-alive connection so that
   // the polling does not make the starting server do a TLS handshake every few milliseconds.
   // The CA is not known yet, so verification is skipped here only.
@@ -85,7 +96,7 @@ export async function startKubelite(dataDir = mkdtempSync(path.join(tmpdir(), 'k
   const token = kc.users.find((u: { name: string }) => u.name === 'kubelite').user.token;
   const ca = Buffer.from(kc.clusters.find((c: { name: string }) => c.name === 'kubelite').cluster['certificate-authority-data'], 'base64').toString();
   return {
-    proc, url, token, ca, dataDir, readyMs,
+    proc, url, token, ca, dataDir, readyMs, runningMs,
     async stop() {
       if (proc.exitCode !== null) return;
       await new Promise<void>((r) => { proc.once('exit', () => r()); proc.kill('SIGTERM'); });
