@@ -66,10 +66,17 @@ export async function startKubelite(dataDir = mkdtempSync(path.join(tmpdir(), 'k
   let exited = false;
   proc.on('exit', () => { exited = true; });
   const runningMs = new Promise<number>((resolve, reject) => {
-    let out = '';
+    // Read to the end (a pipe nobody reads stalls a chatty child); look for the line in a short
+    // tail, as it may come split over two chunks.
+    let tail = '';
+    let seen = false;
     proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      out += d;
-      if (out.includes('Ready in ')) resolve(performance.now() - t0);
+      if (seen) return;
+      tail = (tail + d).slice(-256);
+      if (tail.includes('Ready in ')) {
+        seen = true;
+        resolve(performance.now() - t0);
+      }
     });
     proc.on('exit', () => reject(new Error('kubelite up exited before its components started')));
   });
