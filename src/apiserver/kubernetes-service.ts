@@ -167,9 +167,17 @@ export class KubernetesServiceController {
   /** The first pass (Service shape corrected, Lease written, endpoints reconciled), then the loops. */
   async start(): Promise<void> {
     await this.watchChanges();
-    await this.step('service', () => this.ensureService(true));
-    await this.step('lease', () => this.renewLease());
-    await this.step('endpoints', () => this.reconcileEndpoints());
+    // The first pass holds `running` as any pass does: what its own writes trigger through the
+    // watches (the Service it creates, its Lease) is one more pass after it, not a second
+    // reconciliation racing it to create the same Endpoints and EndpointSlice.
+    this.running = (async () => {
+      await this.step('service', () => this.ensureService(true));
+      await this.step('lease', () => this.renewLease());
+      await this.step('endpoints', () => this.reconcileEndpoints());
+    })();
+    await this.running;
+    this.running = undefined;
+    if (this.dirty) this.trigger();
     this.tickTimer = setInterval(() => void this.tick(), this.renewIntervalMs);
     this.tickTimer.unref();
   }
