@@ -290,8 +290,8 @@ export class ApiChannelServer {
     for (let served = 0; round.length && served < REQUESTS_PER_TURN; ) {
       if (this.next >= round.length) this.next = 0;
       const p = round[this.next]!;
-      // A closed port has left `ports` (and dropped its queue).
-      if (p.head >= p.queue.length || !this.ports.has(p)) {
+      // Nothing left to serve, or the port closed (which dropped its queue).
+      if (p.head >= p.queue.length) {
         p.inRound = false;
         round.splice(this.next, 1);
         continue;

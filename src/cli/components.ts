@@ -97,6 +97,11 @@ const GROUP_CODE: Record<Component, () => Promise<{ start(env: GroupEnv): Promis
   proxy: () => import('./groups/proxy.js'),
 };
 
+/** The enabled groups in COMPONENTS' order, nodes only if there are nodes to run. */
+function groupsToRun(o: Pick<ComponentOptions, 'enabled' | 'nodes'>): Component[] {
+  return COMPONENTS.filter((g) => o.enabled.has(g) && (g !== 'nodes' || o.nodes.length > 0));
+}
+
 export async function startComponents(o: ComponentOptions): Promise<RunningComponents> {
   const stops: (() => void | Promise<void>)[] = [];
   const clients: RestClient[] = [];
@@ -114,8 +119,7 @@ export async function startComponents(o: ComponentOptions): Promise<RunningCompo
     onStop: (...s) => void stops.push(...s),
   };
   // In COMPONENTS' order; stop() goes in reverse (the proxy and node agents stop before the controllers).
-  for (const group of COMPONENTS) {
-    if (!o.enabled.has(group) || (group === 'nodes' && o.nodes.length === 0)) continue;
+  for (const group of groupsToRun(o)) {
     await (await GROUP_CODE[group]()).start(env);
   }
   return {
@@ -149,7 +153,7 @@ const THREAD_EXIT_GRACE_MS = 2_000;
 export async function startComponentThreads(o: ComponentOptions, onCrash: (group: Component, error: Error) => void, channel?: ApiChannelServer): Promise<RunningComponents> {
   // A channel is made per thread below; one given in `o` belongs to this thread and is not passed on.
   const { log, channel: _ownChannel, ...plain } = o;
-  const groups = COMPONENTS.filter((g) => o.enabled.has(g) && (g !== 'nodes' || o.nodes.length > 0));
+  const groups = groupsToRun(o);
   let stopping = false;
   const threads = groups.map((group) => {
     const data: ThreadOptions = { ...plain, enabled: new Set([group]), logLevel: rootLogger.level };
